@@ -1,0 +1,86 @@
+# news-ingest developer entry points. `make` lists the targets.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-print-directory
+
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-lock
+# A system (or pyenv) CPython 3.11: uv must not try to download a managed interpreter (no internet here).
+PYTHON311 ?= $(shell command -v python3.11 2>/dev/null)
+UV_LOCAL := .cache/uv/bin/uv
+UV ?= $(shell command -v uv 2>/dev/null || echo $(UV_LOCAL))
+export UV_PYTHON_DOWNLOADS := never
+PYTEST_ARGS ?=
+
+.PHONY: help venv es-fetch es-start es-stop es-status demo test lint typecheck \
+	eval-feeds eval-faults eval-tagging eval-stories bench clean distclean
+
+help: ## list the targets
+	@echo "usage: make <target>"
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+$(UV_LOCAL):
+	@echo "==> uv not found: installing it from PyPI into .cache/uv"
+	@test -n "$(PYTHON311)" || { echo "python3.11 not found (apt-get install python3 on Debian 12)"; exit 1; }
+	@$(PYTHON311) -m pip --version >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq python3-pip; }
+	$(PYTHON311) -m pip install -q --disable-pip-version-check --target .cache/uv uv
+
+$(STAMP): requirements.lock pyproject.toml | $(if $(filter $(UV_LOCAL),$(UV)),$(UV_LOCAL))
+	@test -n "$(PYTHON311)" || { echo "python3.11 not found on PATH"; exit 1; }
+	@echo "==> venv: $(VENV) from requirements.lock (python: $(PYTHON311))"
+	$(UV) venv $(VENV) --allow-existing --python $(PYTHON311) --python-preference only-system -q
+	$(UV) pip install --python $(PY) --compile-bytecode -q -r requirements.lock
+	$(UV) pip install --python $(PY) --no-deps -q -e .
+	@touch $@
+
+venv: $(STAMP) ## create/refresh .venv from requirements.lock (no-op when the lock is unchanged)
+
+es-fetch: ## download and unpack the local Elasticsearch (Maven Central)
+	scripts/es.sh fetch
+
+es-start: ## start the local Elasticsearch on 127.0.0.1:9200 (reuses a running one)
+	scripts/es.sh start
+
+es-stop: ## stop the local Elasticsearch
+	scripts/es.sh stop
+
+es-status: ## print the local Elasticsearch health
+	scripts/es.sh status
+
+demo: venv es-start ## run the pipeline end to end on the bundled sample corpus, then print a summary
+	scripts/demo.sh
+
+lint: venv ## ruff check
+	$(VENV)/bin/ruff check ingest dags plugins tests
+
+typecheck: venv ## mypy (strict, config in pyproject.toml)
+	$(VENV)/bin/mypy
+
+test: venv es-start lint typecheck ## lint + typecheck + the whole pytest suite (needs Elasticsearch)
+	@echo "==> pytest tests $(PYTEST_ARGS)"
+	@rc=0; $(PY) -m pytest tests $(PYTEST_ARGS) || rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
+
+eval-feeds: venv ## feed-parsing robustness on ../shared/eval/real-feeds
+	$(PY) -m ingest.evaluation.feeds
+
+eval-faults: venv es-start ## fault injection (slow/broken servers, ES down)
+	$(PY) -m ingest.evaluation.faults
+
+eval-tagging: venv ## tagging precision/recall on CASIE, 10kGNAD, WikiRef
+	$(PY) -m ingest.evaluation.tagging
+
+eval-stories: venv es-start ## story grouping on WikiRef220
+	$(PY) -m ingest.evaluation.stories
+
+bench: venv es-start ## throughput benchmark
+	$(PY) -m ingest.evaluation.bench
+
+clean: ## remove run state and tool caches (var/, .pytest_cache, ...); keeps .venv and downloads
+	rm -rf var .pytest_cache .mypy_cache .ruff_cache build dist
+	find . -path ./.venv -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
+
+distclean: clean es-stop ## clean + remove .venv and .cache (downloads)
+	rm -rf $(VENV) .cache

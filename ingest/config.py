@@ -1,0 +1,248 @@
+"""Options for every stage, with their defaults in this one place.
+
+Each stage takes one frozen dataclass. :class:`PipelineOptions` bundles them and can be built from the
+environment: every field of every stage can be overridden by ``NEWS_<STAGE>_<FIELD>`` (for example
+``NEWS_FETCH_MAX_BYTES=5000000`` or ``NEWS_INDEX_ES_URL=http://127.0.0.1:9200``). Tuples are comma separated,
+booleans accept ``1/0/true/false/yes/no``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from ingest.errors import ConfigurationError
+
+#: Project root when running from a checkout (``seeds/`` lives there); the wheel does not ship seeds.
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DATA_DIR = Path(__file__).resolve().parent / "data"
+VERSION = "0.1.0"
+DEFAULT_USER_AGENT = f"news-ingest/{VERSION} (news intelligence pipeline; +https://example.org/news-ingest/bot)"
+
+
+@dataclass(frozen=True)
+class FeedOptions:
+    """Which feeds to poll and how to split them into Airflow tasks."""
+
+    feeds_file: Path = PROJECT_ROOT / "seeds" / "feeds.toml"
+    #: Feeds per mapped task instance (Airflow's max_map_length is 1024, so chunk).
+    batch_size: int = 8
+    #: Upper bound on entries taken from one feed document per poll.
+    max_entries_per_feed: int = 300
+
+
+@dataclass(frozen=True)
+class FetchOptions:
+    """HTTP behaviour: timeouts, limits, politeness and the SSRF guard."""
+
+    user_agent: str = DEFAULT_USER_AGENT
+    connect_timeout: float = 5.0
+    read_timeout: float = 15.0
+    #: Wall-clock cap per response, which defeats servers that trickle bytes.
+    total_timeout: float = 30.0
+    max_bytes: int = 10 * 1024 * 1024
+    max_redirects: int = 5
+    per_host_concurrency: int = 2
+    #: Minimum seconds between two requests to the same host.
+    per_host_delay: float = 0.25
+    respect_robots: bool = True
+    #: Hosts or CIDR ranges that the SSRF guard lets through although they are private (tests, the demo).
+    allow_hosts: tuple[str, ...] = ()
+    #: Transient failures (connect errors, 502/503/504) are retried this many times with backoff.
+    retries: int = 2
+    retry_backoff: float = 0.5
+    #: Decoded (decompressed) body cap; a small gzip body that inflates beyond it is a "decompression_bomb".
+    max_decompressed_bytes: int = 20 * 1024 * 1024
+    #: 429/503 Retry-After up to this many seconds is waited out in place; longer raises "rate_limited".
+    max_retry_after_wait: float = 10.0
+    #: How long a host's robots.txt is cached by one fetcher.
+    robots_cache_seconds: float = 3600.0
+
+
+@dataclass(frozen=True)
+class StateOptions:
+    """The durable polling state: validators, content hashes, feed health, seen articles."""
+
+    path: Path = PROJECT_ROOT / "var" / "state.sqlite"
+    #: After this many consecutive failures a feed is backed off exponentially.
+    failure_threshold: int = 3
+    max_backoff_seconds: float = 6 * 3600.0
+    #: First backoff after reaching the failure threshold; doubles with every further failure.
+    backoff_base_seconds: float = 300.0
+    #: Upper bound on the wait a feed's Cache-Control max-age / <ttl> / Retry-After can impose.
+    max_poll_interval_seconds: float = 24 * 3600.0
+    #: SQLite busy timeout: how long a writer waits for another process's lock.
+    busy_timeout_seconds: float = 30.0
+
+
+@dataclass(frozen=True)
+class ArchiveOptions:
+    """Where raw captures go: a local folder or any fsspec URL (s3://, gs://, ...)."""
+
+    root: str = str(PROJECT_ROOT / "var" / "archive")
+    enabled: bool = True
+    #: A writer starts a new WARC file after this many bytes (and whenever the fetch hour changes).
+    max_file_bytes: int = 256 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ExtractionOptions:
+    """trafilatura settings; precision mode scored best on the benchmark pages."""
+
+    favor_precision: bool = True
+    include_comments: bool = False
+    #: Pages whose extracted body is shorter than this are skipped as "no article".
+    min_body_chars: int = 150
+
+
+@dataclass(frozen=True)
+class TaggingOptions:
+    """Taxonomy file and per-tag thresholds (a tag is set when its confidence reaches the threshold)."""
+
+    taxonomy_path: Path = DATA_DIR / "taxonomy.toml"
+    entities_path: Path = DATA_DIR / "entities.toml"
+    cyberattack_threshold: float = 0.5
+    geopolitics_threshold: float = 0.5
+
+
+@dataclass(frozen=True)
+class StoryOptions:
+    """Online story grouping."""
+
+    enabled: bool = True
+    #: Candidate stories must have been active within this many days of the article.
+    window_days: float = 45.0
+    #: Minimum combined score to join an existing story rather than start a new one.
+    join_threshold: float = 0.4
+    use_embeddings: bool = True
+    #: An article scoring at least this against two stories merges them (the smaller into the larger).
+    merge_threshold: float = 0.8
+    #: Time decay: score *= (1 - decay_weight) + decay_weight * exp(-gap_days / decay_days), where gap_days is
+    #: the distance from the article's date to the story's [first_seen, last_seen] span.
+    decay_days: float = 21.0
+    decay_weight: float = 0.3
+    #: more_like_this score relative to the article's own score that counts as full lexical evidence.
+    lexical_full: float = 0.25
+    #: E5 cosine similarities sit in a narrow band: below ``embedding_low`` is no evidence, ``embedding_high``
+    #: and above is full evidence (linear in between).
+    embedding_low: float = 0.84
+    embedding_high: float = 0.92
+    #: Weights of the lexical, entity and embedding evidence (re-normalised over the evidence available).
+    weight_lexical: float = 0.45
+    weight_entities: float = 0.3
+    weight_embedding: float = 0.25
+    #: Candidate stories retrieved per signal.
+    candidates: int = 10
+    #: Words of the text searched by more_like_this (the article's most distinctive terms).
+    max_query_terms: int = 40
+    #: A story whose centroid moved this far (1 - cosine) from its first article is logged as drifting.
+    drift_threshold: float = 0.12
+    #: How many key terms / entities a story document lists.
+    max_key_terms: int = 12
+    max_entities: int = 30
+
+
+@dataclass(frozen=True)
+class IndexOptions:
+    """Elasticsearch: where, which aliases, bulk sizing."""
+
+    es_url: str = "http://127.0.0.1:9200"
+    articles_alias: str = "news-articles"
+    stories_alias: str = "news-stories"
+    chunk_size: int = 200
+    max_chunk_bytes: int = 10 * 1024 * 1024
+    max_retries: int = 5
+    request_timeout: float = 30.0
+    refresh: bool = False
+
+
+@dataclass(frozen=True)
+class PipelineOptions:
+    """All stage options together; the only object the DAG and the CLI pass around."""
+
+    feeds: FeedOptions = field(default_factory=FeedOptions)
+    fetch: FetchOptions = field(default_factory=FetchOptions)
+    state: StateOptions = field(default_factory=StateOptions)
+    archive: ArchiveOptions = field(default_factory=ArchiveOptions)
+    extraction: ExtractionOptions = field(default_factory=ExtractionOptions)
+    tagging: TaggingOptions = field(default_factory=TaggingOptions)
+    stories: StoryOptions = field(default_factory=StoryOptions)
+    index: IndexOptions = field(default_factory=IndexOptions)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> PipelineOptions:
+        """Defaults overridden by ``NEWS_<STAGE>_<FIELD>`` variables."""
+        env = os.environ if env is None else env
+        parts: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            stage_cls = _stage_class(f.type)
+            parts[f.name] = options_from_env(stage_cls, f"NEWS_{f.name.upper()}_", env)
+        return cls(**parts)
+
+
+_T = TypeVar("_T")
+
+_STAGES: dict[str, type[Any]] = {
+    c.__name__: c
+    for c in (
+        FeedOptions,
+        FetchOptions,
+        StateOptions,
+        ArchiveOptions,
+        ExtractionOptions,
+        TaggingOptions,
+        StoryOptions,
+        IndexOptions,
+    )
+}
+
+
+def _stage_class(annotation: Any) -> type[Any]:
+    if isinstance(annotation, str):
+        return _STAGES[annotation]
+    return typing.cast(type[Any], annotation)
+
+
+def options_from_env(cls: type[_T], prefix: str, env: Mapping[str, str]) -> _T:
+    """Build ``cls`` with each field overridden by ``{prefix}{FIELD}`` where that variable is set."""
+    hints = typing.get_type_hints(cls)
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        name = prefix + f.name.upper()
+        if name in env:
+            values[f.name] = _parse(env[name], hints[f.name], name)
+    return cls(**values)
+
+
+def _parse(raw: str, hint: Any, name: str) -> Any:
+    origin = typing.get_origin(hint)
+    if origin in (types.UnionType, typing.Union):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        if raw.strip() == "":
+            return None
+        return _parse(raw, args[0], name)
+    if origin is tuple:
+        return tuple(item.strip() for item in raw.split(",") if item.strip())
+    try:
+        if hint is bool:
+            lowered = raw.strip().lower()
+            if lowered in {"1", "true", "yes", "on"}:
+                return True
+            if lowered in {"0", "false", "no", "off"}:
+                return False
+            raise ValueError(raw)
+        if hint is int:
+            return int(raw)
+        if hint is float:
+            return float(raw)
+        if hint is Path:
+            return Path(raw)
+        return raw
+    except ValueError as exc:
+        raise ConfigurationError(f"{name}={raw!r} is not a valid {getattr(hint, '__name__', hint)}") from exc

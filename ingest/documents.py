@@ -1,0 +1,120 @@
+"""The article document: one Elasticsearch source per article, with a deterministic id.
+
+Everything here is a pure function of its inputs (no clock, no randomness) so that a replay from the raw
+archive builds byte-identical documents to the live run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from ingest.config import VERSION
+from ingest.extraction import Extracted
+from ingest.urls import canonical_url, document_id, normalize_url
+
+#: Fields that the ingest stage owns. Story grouping and dedup own other fields of the same document,
+#: and partial updates (``doc_as_upsert``) keep their values when an article is re-ingested.
+PIPELINE_VERSION = f"ingest-{VERSION}"
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where an article came from: its feed and the feed entry (all plain strings, so it can ride in WARC
+    metadata and come back unchanged on replay)."""
+
+    feed: str
+    outlet: str
+    language: str
+    country: str
+    entry_url: str
+    entry_title: str = ""
+    entry_published: str = ""
+
+    def as_metadata(self) -> dict[str, str]:
+        return {
+            "feed": self.feed,
+            "outlet": self.outlet,
+            "language": self.language,
+            "country": self.country,
+            "entry-url": self.entry_url,
+            "entry-title": self.entry_title,
+            "entry-published": self.entry_published,
+        }
+
+    @classmethod
+    def from_metadata(cls, meta: Mapping[str, str]) -> Origin:
+        return cls(
+            feed=meta.get("feed", ""),
+            outlet=meta.get("outlet", ""),
+            language=meta.get("language", ""),
+            country=meta.get("country", ""),
+            entry_url=meta.get("entry-url", ""),
+            entry_title=meta.get("entry-title", ""),
+            entry_published=meta.get("entry-published", ""),
+        )
+
+
+def article_url(*, html: str, final_url: str, extracted_url: str | None) -> str:
+    """The URL an article is known by: its canonical URL when the page names a credible one."""
+    return canonical_url(html, final_url) or extracted_url or final_url
+
+
+def build_article(
+    *,
+    origin: Origin,
+    extracted: Extracted,
+    url: str,
+    fetched_at: datetime,
+    source_urls: Iterable[str],
+    tag_fields: Mapping[str, Any],
+    archive: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """Assemble the document; ``doc_id`` is derived from the normalised canonical URL."""
+    normalized = normalize_url(url)
+    published = extracted.published or _parse(origin.entry_published)
+    body = extracted.body
+    doc: dict[str, Any] = {
+        "doc_id": document_id(url),
+        "url": normalized,
+        "canonical_url": url,
+        "source_urls": sorted({normalize_url(u) for u in source_urls if u} | {normalized}),
+        "host": urlsplit(normalized).hostname or "",
+        "feeds": [origin.feed] if origin.feed else [],
+        "outlet": origin.outlet or extracted.site_name or "",
+        "site_name": extracted.site_name or origin.outlet or "",
+        "country": origin.country or None,
+        "language": extracted.language or origin.language or None,
+        "title": extracted.title or origin.entry_title,
+        "description": extracted.description or None,
+        "lead": extracted.lead,
+        "body": body,
+        "authors": list(extracted.authors),
+        "word_count": len(body.split()),
+        "published_at": _iso(published),
+        "fetched_at": _iso(fetched_at),
+        "content_hash": hashlib.sha256(body.encode("utf-8")).hexdigest(),
+        "pipeline_version": PIPELINE_VERSION,
+    }
+    if archive:
+        doc["archive"] = dict(archive)
+    doc.update(tag_fields)
+    return doc
+
+
+def _parse(value: str) -> datetime | None:
+    from ingest.extraction import parse_datetime
+
+    return parse_datetime(value) if value else None
+
+
+def _iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat()

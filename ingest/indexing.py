@@ -1,0 +1,193 @@
+"""Elasticsearch: versioned index templates, aliases, and bulk upserts that never drop a document silently.
+
+Articles are written with ``update`` + ``doc_as_upsert``: the ingest stage owns its fields, story grouping and
+dedup own theirs, and re-ingesting an article (a retry, a backfill) updates it in place under the same ``_id``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from elasticsearch import ApiError, Elasticsearch, TransportError, helpers
+
+from ingest.config import DATA_DIR, IndexOptions
+from ingest.errors import IndexingError
+
+logger = logging.getLogger(__name__)
+
+#: Fields whose values accumulate across ingests (one article reached through several feeds or URLs).
+MERGED_LIST_FIELDS = ("feeds", "source_urls")
+
+
+@dataclass(frozen=True)
+class IndexSpec:
+    """One index family: template name, the alias users query, and the concrete versioned index."""
+
+    template: str
+    alias: str
+    version: int
+
+    @property
+    def index(self) -> str:
+        return f"{self.alias}-v{self.version}"
+
+
+@dataclass
+class BulkReport:
+    created: int = 0
+    updated: int = 0
+    noop: int = 0
+    failed: int = 0
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return self.created + self.updated + self.noop
+
+
+def client(options: IndexOptions, **kwargs: Any) -> Elasticsearch:
+    """An Elasticsearch client for the CLI and tests (Airflow builds its own from a Connection)."""
+    return Elasticsearch(options.es_url, request_timeout=options.request_timeout, **kwargs)
+
+
+def load_template(name: str) -> dict[str, Any]:
+    text = (DATA_DIR / "templates" / f"{name}.json").read_text("utf-8")
+    body: dict[str, Any] = json.loads(text)
+    return body
+
+
+def specs(options: IndexOptions) -> list[IndexSpec]:
+    return [
+        IndexSpec("news-articles", options.articles_alias, int(load_template("news-articles")["version"])),
+        IndexSpec("news-stories", options.stories_alias, int(load_template("news-stories")["version"])),
+    ]
+
+
+def ensure_indices(es: Elasticsearch, options: IndexOptions) -> list[str]:
+    """Install the templates and make sure each alias points at a concrete index. Idempotent.
+
+    Templates are matched by ``<alias>-v*`` so that custom aliases (tests, staging) get the same mapping.
+    Returns the concrete index names.
+    """
+    created = []
+    try:
+        for spec in specs(options):
+            body = load_template(spec.template)
+            body["index_patterns"] = [f"{spec.alias}-v*"]
+            es.indices.put_index_template(name=f"{spec.alias}-template", **body)
+            if es.indices.exists_alias(name=spec.alias):
+                continue
+            if not es.indices.exists(index=spec.index):
+                es.indices.create(index=spec.index, aliases={spec.alias: {"is_write_index": True}})
+            else:
+                es.indices.put_alias(index=spec.index, name=spec.alias, is_write_index=True)
+            created.append(spec.index)
+            logger.info("created index %s behind alias %s", spec.index, spec.alias)
+    except (ApiError, TransportError) as exc:
+        raise IndexingError(f"could not set up indices: {exc}") from exc
+    return created
+
+
+def existing_sources(
+    es: Elasticsearch, alias: str, ids: Sequence[str], fields: Sequence[str]
+) -> dict[str, dict[str, Any]]:
+    """Fetch selected fields of documents that already exist (for merging list fields)."""
+    if not ids:
+        return {}
+    try:
+        resp = es.mget(index=alias, ids=list(ids), source_includes=list(fields))
+    except (ApiError, TransportError) as exc:
+        raise IndexingError(f"mget failed: {exc}") from exc
+    return {d["_id"]: d.get("_source", {}) for d in resp["docs"] if d.get("found")}
+
+
+def merge_list_fields(
+    docs: Iterable[dict[str, Any]], existing: Mapping[str, Mapping[str, Any]], fields: Sequence[str]
+) -> None:
+    """Union list fields with what the stored copy already has, so nothing accumulated is lost."""
+    for doc in docs:
+        stored = existing.get(doc["doc_id"], {})
+        for name in fields:
+            values = set(doc.get(name) or []) | set(stored.get(name) or [])
+            if values:
+                doc[name] = sorted(values)
+
+
+def bulk_upsert(
+    es: Elasticsearch,
+    alias: str,
+    docs: Sequence[Mapping[str, Any]],
+    options: IndexOptions,
+    *,
+    id_field: str = "doc_id",
+) -> BulkReport:
+    """Upsert ``docs`` in chunks; raise :class:`IndexingError` if any item fails after retries.
+
+    429s are retried with exponential backoff by the helper; every other per-item error is collected, logged
+    with its reason and raised, so the Airflow task fails and its retry (or a replay) indexes what was missed.
+    """
+    report = BulkReport()
+    if not docs:
+        return report
+    now = datetime.now(UTC).isoformat()
+    actions = (
+        {
+            "_op_type": "update",
+            "_index": alias,
+            "_id": doc[id_field],
+            "doc": {**doc, "indexed_at": now} if alias == options.articles_alias else dict(doc),
+            "doc_as_upsert": True,
+            "retry_on_conflict": 3,
+        }
+        for doc in docs
+    )
+    results: Counter[str] = Counter()
+    try:
+        for ok, item in helpers.streaming_bulk(
+            es,
+            actions,
+            chunk_size=options.chunk_size,
+            max_chunk_bytes=options.max_chunk_bytes,
+            max_retries=options.max_retries,
+            initial_backoff=1,
+            raise_on_error=False,
+            raise_on_exception=True,
+            refresh="wait_for" if options.refresh else False,
+        ):
+            info = item.get("update", {})
+            if ok:
+                results[str(info.get("result", "updated"))] += 1
+            else:
+                report.failed += 1
+                if len(report.errors) < 50:
+                    report.errors.append(
+                        {"id": info.get("_id"), "status": info.get("status"), "error": info.get("error")}
+                    )
+    except (ApiError, TransportError, helpers.BulkIndexError) as exc:
+        raise IndexingError(f"bulk request to {alias} failed: {exc}", failed=len(docs)) from exc
+    report.created, report.updated, report.noop = results["created"], results["updated"], results["noop"]
+    if report.failed:
+        for err in report.errors[:5]:
+            logger.error("bulk item rejected: %s", err)
+        raise IndexingError(
+            f"{report.failed} of {len(docs)} documents were rejected by {alias}",
+            failed=report.failed,
+            errors=report.errors,
+        )
+    logger.info(
+        "indexed into %s: created=%d updated=%d noop=%d", alias, report.created, report.updated, report.noop
+    )
+    return report
+
+
+def refresh(es: Elasticsearch, alias: str) -> None:
+    try:
+        es.indices.refresh(index=alias)
+    except (ApiError, TransportError) as exc:
+        raise IndexingError(f"refresh of {alias} failed: {exc}") from exc

@@ -1,0 +1,1 @@
+"""Airflow adapters for the news pipeline: the only place that turns Airflow Connections into clients."""

@@ -1,0 +1,111 @@
+"""Shared fixtures.
+
+Airflow reads its configuration once, at first import, so the environment for it is set here, at collection
+time, before any test module can import ``airflow``: a throwaway ``AIRFLOW_HOME`` with an SQLite database, the
+project's ``dags/`` and ``plugins/`` folders, no examples.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import uuid
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from elasticsearch import Elasticsearch
+
+    from ingest.config import IndexOptions, PipelineOptions
+    from ingest.devserver import SampleServer
+
+ROOT = Path(__file__).resolve().parent.parent
+_AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="news-ingest-airflow-"))
+os.environ.update(
+    {
+        "AIRFLOW_HOME": str(_AIRFLOW_HOME),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{_AIRFLOW_HOME / 'airflow.db'}",
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
+    }
+)
+if str(ROOT / "plugins") not in sys.path:
+    sys.path.insert(0, str(ROOT / "plugins"))
+
+ES_URL = os.environ.get("NEWS_INDEX_ES_URL", "http://127.0.0.1:9200")
+
+
+def shared_path(*parts: str) -> Path:
+    """A path under the read-only shared data (``../shared`` or ``$NEWS_SHARED_DIR``), or skip the test."""
+    base = Path(os.environ.get("NEWS_SHARED_DIR", ROOT.parent / "shared"))
+    path = base.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"shared data not available: {path} (set NEWS_SHARED_DIR)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def es() -> Iterator[Elasticsearch]:
+    """A client for the real local Elasticsearch (started by ``make es-start``)."""
+    from elasticsearch import Elasticsearch
+
+    client = Elasticsearch(ES_URL, request_timeout=30)
+    try:
+        client.cluster.health(wait_for_status="yellow", timeout="30s")
+    except Exception as exc:  # a clear message instead of a stack of connection errors
+        pytest.fail(f"Elasticsearch is not reachable at {ES_URL}: run `make es-start` ({exc})")
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def index_options(es: Elasticsearch) -> Iterator[IndexOptions]:
+    """Unique aliases for one test; their indices and templates are deleted afterwards."""
+    from ingest.config import IndexOptions
+
+    prefix = f"test-{uuid.uuid4().hex[:10]}"
+    options = IndexOptions(
+        es_url=ES_URL, articles_alias=f"{prefix}-articles", stories_alias=f"{prefix}-stories", refresh=True
+    )
+    yield options
+    names = list(es.indices.get(index=f"{prefix}-*", allow_no_indices=True))
+    if names:  # wildcard deletes are refused (action.destructive_requires_name)
+        es.indices.delete(index=",".join(names))
+    for alias in (options.articles_alias, options.stories_alias):
+        es.options(ignore_status=404).indices.delete_index_template(name=f"{alias}-template")
+
+
+@pytest.fixture
+def sample_server() -> Iterator[SampleServer]:
+    """The bundled sample corpus served on 127.0.0.1."""
+    from ingest.devserver import SampleServer
+
+    with SampleServer() as server:
+        yield server
+
+
+@pytest.fixture
+def pipeline_options(
+    tmp_path: Path, index_options: IndexOptions, sample_server: SampleServer
+) -> PipelineOptions:
+    """Options for a run over the sample corpus: local state, archive, feed file and the test aliases."""
+    from ingest.config import PipelineOptions
+
+    feeds_file = sample_server.render_feeds_file(tmp_path / "feeds.toml")
+    base = PipelineOptions()
+    return replace(
+        base,
+        feeds=replace(base.feeds, feeds_file=feeds_file),
+        fetch=replace(base.fetch, allow_hosts=("127.0.0.1",), per_host_delay=0.0),
+        state=replace(base.state, path=tmp_path / "state.sqlite"),
+        archive=replace(base.archive, root=str(tmp_path / "archive")),
+        index=index_options,
+    )

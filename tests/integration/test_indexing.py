@@ -1,0 +1,96 @@
+"""Index templates, aliases and bulk upserts against the real local Elasticsearch."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import pytest
+from elasticsearch import Elasticsearch
+
+from ingest import indexing
+from ingest.config import IndexOptions
+from ingest.errors import IndexingError
+
+pytestmark = pytest.mark.integration
+
+
+def _doc(n: int, **extra: Any) -> dict[str, Any]:
+    return {
+        "doc_id": f"id{n:04d}",
+        "url": f"https://example.org/a/{n}",
+        "title": f"Article {n}",
+        "body": f"Body text of article number {n}.",
+        "language": "en",
+        "outlet": "Example Times",
+        "feeds": ["example-world"],
+        "published_at": "2014-12-19T15:00:00+00:00",
+        **extra,
+    }
+
+
+def test_templates_and_aliases_are_created_once(es: Elasticsearch, index_options: IndexOptions) -> None:
+    first = indexing.ensure_indices(es, index_options)
+    second = indexing.ensure_indices(es, index_options)
+    assert sorted(first) == sorted([f"{index_options.articles_alias}-v1", f"{index_options.stories_alias}-v1"])
+    assert second == []
+    aliases = es.indices.get_alias(name=index_options.articles_alias)
+    assert list(aliases) == [f"{index_options.articles_alias}-v1"]
+    mapping = es.indices.get_mapping(index=index_options.articles_alias)
+    props = next(iter(mapping.values()))["mappings"]
+    assert props["dynamic"] == "strict"
+    for name in ("outlet", "language", "url", "published_at", "fetched_at", "title", "body", "tags", "story_id"):
+        assert name in props["properties"], name
+    assert props["properties"]["title"]["fields"]["keyword"]["type"] == "keyword"
+
+
+def test_bulk_twice_gives_the_same_count(es: Elasticsearch, index_options: IndexOptions) -> None:
+    indexing.ensure_indices(es, index_options)
+    docs = [_doc(n) for n in range(250)]  # more than one chunk
+    first = indexing.bulk_upsert(es, index_options.articles_alias, docs, index_options)
+    second = indexing.bulk_upsert(es, index_options.articles_alias, docs, index_options)
+    es.indices.refresh(index=index_options.articles_alias)
+    assert (first.created, second.created) == (250, 0)
+    assert second.updated + second.noop == 250
+    assert es.count(index=index_options.articles_alias)["count"] == 250
+
+
+def test_upsert_keeps_fields_owned_by_other_stages(es: Elasticsearch, index_options: IndexOptions) -> None:
+    indexing.ensure_indices(es, index_options)
+    alias = index_options.articles_alias
+    indexing.bulk_upsert(es, alias, [_doc(1)], index_options)
+    es.update(index=alias, id="id0001", doc={"story_id": "st-1"}, refresh=True)
+    indexing.bulk_upsert(es, alias, [_doc(1, title="Article 1, updated")], index_options)
+    source = es.get(index=alias, id="id0001")["_source"]
+    assert source["story_id"] == "st-1"
+    assert source["title"] == "Article 1, updated"
+
+
+def test_list_fields_are_merged_not_replaced(es: Elasticsearch, index_options: IndexOptions) -> None:
+    indexing.ensure_indices(es, index_options)
+    alias = index_options.articles_alias
+    indexing.bulk_upsert(es, alias, [_doc(1)], index_options)
+    again = [_doc(1, feeds=["example-tech"])]
+    existing = indexing.existing_sources(es, alias, ["id0001", "missing"], indexing.MERGED_LIST_FIELDS)
+    indexing.merge_list_fields(again, existing, indexing.MERGED_LIST_FIELDS)
+    indexing.bulk_upsert(es, alias, again, index_options)
+    assert es.get(index=alias, id="id0001")["_source"]["feeds"] == ["example-tech", "example-world"]
+
+
+def test_rejected_documents_raise_instead_of_vanishing(es: Elasticsearch, index_options: IndexOptions) -> None:
+    """A field the strict mapping does not know is a per-item rejection: it must fail the task."""
+    indexing.ensure_indices(es, index_options)
+    docs = [_doc(1), _doc(2, unexpected_field="x"), _doc(3)]
+    with pytest.raises(IndexingError) as info:
+        indexing.bulk_upsert(es, index_options.articles_alias, docs, index_options)
+    assert info.value.failed == 1
+    assert "strict_dynamic_mapping_exception" in str(info.value.errors[0]["error"])
+
+
+def test_unreachable_cluster_is_an_infrastructure_error(index_options: IndexOptions) -> None:
+    dead = replace(index_options, es_url="http://127.0.0.1:9", request_timeout=2, max_retries=0)
+    client = indexing.client(dead, max_retries=0)
+    with pytest.raises(IndexingError):
+        indexing.ensure_indices(client, dead)
+    with pytest.raises(IndexingError):
+        indexing.bulk_upsert(client, dead.articles_alias, [_doc(1)], dead)
