@@ -12,6 +12,7 @@ PYTHON311 ?= $(shell command -v python3.11 2>/dev/null)
 UV_LOCAL := .cache/uv/bin/uv
 UV ?= $(shell command -v uv 2>/dev/null || echo $(UV_LOCAL))
 export UV_PYTHON_DOWNLOADS := never
+PYTEST_PATHS ?= tests
 PYTEST_ARGS ?=
 
 .PHONY: help venv es-fetch es-start es-stop es-status demo test lint typecheck \
@@ -59,8 +60,8 @@ typecheck: venv ## mypy (strict, config in pyproject.toml)
 	$(VENV)/bin/mypy
 
 test: venv es-start lint typecheck ## lint + typecheck + the whole pytest suite (needs Elasticsearch)
-	@echo "==> pytest tests $(PYTEST_ARGS)"
-	@rc=0; $(PY) -m pytest tests $(PYTEST_ARGS) || rc=$$?; \
+	@echo "==> pytest $(PYTEST_PATHS) $(PYTEST_ARGS)"
+	@rc=0; $(PY) -m pytest $(PYTEST_PATHS) $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 
 eval-feeds: venv ## feed-parsing robustness on ../shared/eval/real-feeds

@@ -112,9 +112,7 @@ class Archive:
             return current
         self._close_current()
         directory = f"{self._root_path}/{_partition(hour)}"
-        name = (
-            f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}-{self._writer_tag}-{uuid.uuid4().hex[:6]}.warc.gz"
-        )
+        name = f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}-{self._writer_tag}-{uuid.uuid4().hex[:6]}.warc.gz"
         path = f"{directory}/{name}"
         try:
             self.fs.makedirs(directory, exist_ok=True)
@@ -279,9 +277,7 @@ class Archive:
         return out
 
 
-def _to_response(
-    record: Any, path: str, response_cls: type[Response]
-) -> tuple[Response, dict[str, str]] | None:
+def _to_response(record: Any, path: str, response_cls: type[Response]) -> tuple[Response, dict[str, str]] | None:
     headers = record.rec_headers
     fetched_raw = headers.get_header(H_FETCHED_AT)
     if fetched_raw:

@@ -7,6 +7,8 @@ Settings come from the environment (``NEWS_<STAGE>_<FIELD>``, see :mod:`ingest.c
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
 import json
 import logging
 import signal
@@ -31,6 +33,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if not args.verbose:  # one line per HTTP request drowns the pipeline's own log
+        for noisy in ("elastic_transport", "httpx"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
     options = PipelineOptions.from_env()
     try:
         result: int = args.func(args, options)
@@ -131,9 +136,22 @@ def _related(args: argparse.Namespace, options: PipelineOptions) -> int:
     grouper = StoryGrouper(_es(options), options.stories, options.index, default_embedder(False))
     related = grouper.related(args.ref)
     if args.json:
-        print(json.dumps(related.as_dict(), indent=2, sort_keys=True, default=str))
-    else:
-        print(related.render())
+        print(json.dumps(dataclasses.asdict(related), indent=2, sort_keys=True, default=str))
+        return 0
+    story = related.story
+    print(f"Story {related.story_id}: {story.get('headline', '')}")
+    if related.redirected_from:
+        print(f"  (merged from {', '.join(related.redirected_from)})")
+    print(
+        f"  {story.get('article_count', len(related.articles))} articles, "
+        f"{story.get('first_seen', '?')} .. {story.get('last_seen', '?')}, "
+        f"languages: {', '.join(story.get('languages') or [])}"
+    )
+    for article in related.articles:
+        print(
+            f"  {str(article.get('published_at', ''))[:10]}  [{article.get('language', '?')}] "
+            f"{article.get('outlet', '')}: {article.get('title', '')}\n      {article.get('url', '')}"
+        )
     return 0
 
 
@@ -167,10 +185,8 @@ def _serve_sample(args: argparse.Namespace, options: PipelineOptions) -> int:
         server.render_feeds_file(tmp)
         tmp.replace(args.write_feeds)  # atomic: readers never see a half-written file
         print(f"serving the sample corpus at {server.base_url}; feeds in {args.write_feeds}", flush=True)
-        try:
+        with contextlib.suppress(KeyboardInterrupt):
             stop.wait()
-        except KeyboardInterrupt:
-            pass
     return 0
 
 

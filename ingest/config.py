@@ -109,6 +109,9 @@ class TaggingOptions:
     entities_path: Path = DATA_DIR / "entities.toml"
     cyberattack_threshold: float = 0.5
     geopolitics_threshold: float = 0.5
+    #: ISO 3166 alpha-2 codes of the audience's own country (e.g. ``at`` for an Austrian outlet): politics there is
+    #: domestic, politics elsewhere counts toward geopolitics. Empty = no country is domestic or foreign.
+    home_countries: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

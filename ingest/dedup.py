@@ -116,9 +116,7 @@ def _search_candidates(es: Elasticsearch, alias: str, bands: Sequence[str]) -> d
             raise IndexingError(f"near-duplicate search on {alias} failed: {exc}") from exc
         hits = resp["hits"]["hits"]
         if len(hits) >= _MAX_HITS:
-            logger.warning(
-                "near-duplicate search hit the %d candidate cap; some links may be missed", _MAX_HITS
-            )
+            logger.warning("near-duplicate search hit the %d candidate cap; some links may be missed", _MAX_HITS)
         for hit in hits:
             found[hit["_id"]] = hit.get("_source") or {}
     return found
@@ -238,17 +236,13 @@ def _update_partners(es: Elasticsearch, alias: str, updates: list[dict[str, Any]
     except (ApiError, TransportError) as exc:
         raise IndexingError(f"updating near-duplicate partners in {alias} failed: {exc}") from exc
     if resp.get("errors"):
-        errors = [
-            item["update"] for item in resp["items"] if item.get("update", {}).get("status", 200) >= 300
-        ]
+        errors = [item["update"] for item in resp["items"] if item.get("update", {}).get("status", 200) >= 300]
         # a partner deleted meanwhile (404) is not a loss; anything else is
         serious = [e for e in errors if e.get("status") != 404]
         if serious:
             raise IndexingError(
                 f"{len(serious)} near-duplicate partner updates were rejected by {alias}",
                 failed=len(serious),
-                errors=[
-                    {"id": e.get("_id"), "status": e.get("status"), "error": e.get("error")} for e in serious
-                ],
+                errors=[{"id": e.get("_id"), "status": e.get("status"), "error": e.get("error")} for e in serious],
             )
     logger.info("near-duplicates: updated %d stored partners in %s", len(updates), alias)

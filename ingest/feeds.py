@@ -203,6 +203,12 @@ def _parse_date(raw: Any) -> datetime | None:
     return parsed.astimezone(UTC)
 
 
+def _locator(url: str) -> bool:
+    """A URL that names a location (scheme and host, or file:), not an identifier such as ``urn:uuid:``."""
+    parts = urlsplit(url)
+    return bool(parts.scheme) and (bool(parts.netloc) or parts.scheme == "file")
+
+
 def _absolute(link: str, base_url: str) -> str:
     return urljoin(base_url, link.strip()) if base_url else link.strip()
 
@@ -239,6 +245,8 @@ def _entry_from_feedparser(raw: Mapping[str, Any], source: FeedSource, base_url:
     # plain dict look-ups: FeedParserDict's key aliases emit DeprecationWarnings
     item: dict[str, Any] = dict(raw)
     link = item.get("link") or ""
+    if link and not _locator(_absolute(str(link), base_url)):
+        link = ""  # feedparser copies an Atom id such as urn:uuid:... into link; that is not fetchable
     if not link:
         for candidate in item.get("links") or []:
             if candidate.get("href") and candidate.get("rel", "alternate") == "alternate":
@@ -250,9 +258,9 @@ def _entry_from_feedparser(raw: Mapping[str, Any], source: FeedSource, base_url:
     if not link:
         return None
     url = _absolute(str(link), base_url)
-    published = _struct_to_datetime(item.get("published_parsed")) or _struct_to_datetime(
-        item.get("updated_parsed")
-    )
+    if not _locator(url):
+        return None
+    published = _struct_to_datetime(item.get("published_parsed")) or _struct_to_datetime(item.get("updated_parsed"))
     if published is None:
         published = _parse_date(item.get("published")) or _parse_date(item.get("updated"))
     authors: list[str] = []
@@ -298,9 +306,7 @@ def _parse_json_feed(content: bytes, source: FeedSource, base_url: str) -> Parse
             link = guid
         if not link:
             continue
-        authors_raw = item.get("authors") or (
-            [item["author"]] if isinstance(item.get("author"), dict) else []
-        )
+        authors_raw = item.get("authors") or ([item["author"]] if isinstance(item.get("author"), dict) else [])
         authors = tuple(_plain(a.get("name")) for a in authors_raw if isinstance(a, dict) and a.get("name"))
         entries.append(
             FeedEntry(
@@ -345,9 +351,7 @@ def parse_feed(
     headers = {"content-location": base_url} if base_url else {}
     # without a Content-Type feedparser flags every document as bozo; assume XML (it sniffs anyway)
     headers["content-type"] = content_type or "application/xml"
-    result = feedparser.parse(
-        content, response_headers=headers, sanitize_html=False, resolve_relative_uris=True
-    )
+    result = feedparser.parse(content, response_headers=headers, sanitize_html=False, resolve_relative_uris=True)
     bozo = bool(result.get("bozo"))
     bozo_exc = result.get("bozo_exception")
     bozo_reason = f"{type(bozo_exc).__name__}: {bozo_exc}" if bozo and bozo_exc is not None else None
@@ -382,6 +386,4 @@ def parse_feed(
 def _truncate(parsed: ParsedFeed, max_entries: int | None) -> ParsedFeed:
     if max_entries is None or len(parsed.entries) <= max_entries:
         return parsed
-    return ParsedFeed(
-        parsed.entries[:max_entries], parsed.ttl_seconds, parsed.title, parsed.bozo, parsed.bozo_reason
-    )
+    return ParsedFeed(parsed.entries[:max_entries], parsed.ttl_seconds, parsed.title, parsed.bozo, parsed.bozo_reason)

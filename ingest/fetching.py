@@ -16,12 +16,13 @@ One :class:`Fetcher` wraps an httpx client and adds what a crawler of untrusted 
 Every failure is a :class:`~ingest.errors.FetchError` (or :class:`~ingest.errors.BlockedURL`) with a short
 ``reason``: ``http_<status>``, ``timeout``, ``connection_error``, ``dns_error``, ``too_large``,
 ``decompression_bomb``, ``too_many_redirects``, ``redirect_loop``, ``blocked_scheme``, ``blocked_address``,
-``robots_disallowed``, ``rate_limited``, ``unsupported_content_type``, ``bad_encoding``.
+``robots_disallowed``, ``robots_unavailable``, ``rate_limited``, ``unsupported_content_type``, ``bad_encoding``.
 """
 
 from __future__ import annotations
 
 import codecs
+import contextlib
 import email.utils
 import ipaddress
 import logging
@@ -52,7 +53,11 @@ KINDS = ("feed", "page", "robots")
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 _REDIRECTS = {301, 302, 303, 307, 308}
 _TRANSIENT = {502, 503, 504}
-_CHUNK = 64 * 1024
+#: An unavailable robots.txt (5xx, unreachable) is asked for again after at most this many seconds.
+_ROBOTS_RETRY_SECONDS = 300.0
+#: Non-ASCII bytes needed before charset detection is trusted over the windows-1252 default.
+_DETECTION_MIN_BYTES = 200
+_NO_WIDE = ["utf_16", "utf_16_be", "utf_16_le", "utf_32", "utf_32_be", "utf_32_le", "utf_7"]
 
 
 # --- the response ----------------------------------------------------------------------------------------
@@ -125,16 +130,20 @@ def decode_body(content: bytes, header_charset: str | None) -> str:
             continue
     if utf8_text is not None:
         return utf8_text
-    best = charset_normalizer.from_bytes(content[:200_000]).best()
-    if best is not None and best.encoding:
-        codec = _codec(best.encoding) or best.encoding
-        # cp1252 over latin-1: the two differ only in 0x80-0x9F where latin-1 has control characters
-        if codec in ("latin_1", "iso8859-1", "iso8859_1"):
-            codec = "cp1252"
-        try:
-            return content.decode(codec, errors="replace")
-        except LookupError:
-            pass
+    # Undeclared and not UTF-8. Detection needs evidence: with few non-ASCII bytes it guesses wildly (Big5
+    # for "K\xf6ln"), so short evidence falls back to windows-1252, the web's default for such bytes.
+    non_ascii = sum(1 for b in content[:200_000] if b >= 0x80)
+    if non_ascii >= _DETECTION_MIN_BYTES:
+        best = charset_normalizer.from_bytes(content[:200_000], cp_exclusion=_NO_WIDE).best()
+        if best is not None and best.encoding:
+            codec = _codec(best.encoding) or best.encoding
+            # cp1252 over latin-1: they differ only in 0x80-0x9F, where latin-1 has control characters
+            if codec in ("latin_1", "iso8859-1", "iso8859_1"):
+                codec = "cp1252"
+            try:
+                return content.decode(codec, errors="replace")
+            except LookupError:
+                pass
     return content.decode("cp1252", errors="replace")
 
 
@@ -221,9 +230,7 @@ class AddressGuard:
     def check(self, url: str) -> None:
         parts = urlsplit(url)
         if parts.scheme.lower() not in ("http", "https"):
-            raise BlockedURL(
-                f"scheme {parts.scheme or '(none)'!r} is not fetched", reason="blocked_scheme", url=url
-            )
+            raise BlockedURL(f"scheme {parts.scheme or '(none)'!r} is not fetched", reason="blocked_scheme", url=url)
         host = (parts.hostname or "").lower().rstrip(".")
         if not host:
             raise BlockedURL("URL has no host", reason="blocked_address", url=url)
@@ -247,9 +254,7 @@ class AddressGuard:
                 raise FetchError(f"{host} has no addresses", reason="dns_error", url=url)
         for ip in addresses:
             if not self._allowed_ip(ip):
-                raise BlockedURL(
-                    f"{host} resolves to non-public address {ip}", reason="blocked_address", url=url
-                )
+                raise BlockedURL(f"{host} resolves to non-public address {ip}", reason="blocked_address", url=url)
 
 
 def _resolve(host: str) -> list[str]:
@@ -338,7 +343,8 @@ class _Decoder:
         encoding = encoding.strip().lower()
         self._obj: Any
         self._deflate_probe = False
-        if encoding in ("gzip", "x-gzip"):
+        self._gzip = encoding in ("gzip", "x-gzip")
+        if self._gzip:
             self._obj = zlib.decompressobj(16 + zlib.MAX_WBITS)
         elif encoding == "deflate":
             self._obj = zlib.decompressobj()
@@ -346,14 +352,10 @@ class _Decoder:
         elif encoding in ("", "identity"):
             self._obj = None
         else:
-            raise FetchError(
-                f"unsupported Content-Encoding {encoding!r}", reason="unsupported_encoding", url=url
-            )
+            raise FetchError(f"unsupported Content-Encoding {encoding!r}", reason="unsupported_encoding", url=url)
 
     def _bomb(self) -> FetchError:
-        return FetchError(
-            f"body inflates beyond {self.limit} bytes", reason="decompression_bomb", url=self.url
-        )
+        return FetchError(f"body inflates beyond {self.limit} bytes", reason="decompression_bomb", url=self.url)
 
     def feed(self, chunk: bytes) -> bytes:
         if self._obj is None:
@@ -371,6 +373,11 @@ class _Decoder:
         self.produced += len(out)
         if self.produced > self.limit or self._obj.unconsumed_tail:
             raise self._bomb()
+        if self._gzip and self._obj.eof and self._obj.unused_data:
+            # concatenated gzip members (RFC 1952 allows them): decode every member, under the same cap
+            rest = self._obj.unused_data
+            self._obj = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            return out + self.feed(rest)
         return out
 
     def flush(self) -> bytes:
@@ -381,6 +388,42 @@ class _Decoder:
         if self.produced > self.limit:
             raise self._bomb()
         return out
+
+
+class _Watchdog:
+    """Shuts a request's socket down when its wall-clock budget is spent.
+
+    The read timeout restarts with every byte, so a server that trickles its *headers* would otherwise hold a
+    request for ever (the body loop checks the deadline itself). The socket comes from httpcore's trace hook
+    when the connection is opened (the fetcher does not reuse connections).
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.fired = False
+        self._sock: socket.socket | None = None
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._fire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def trace(self, name: str, info: Mapping[str, Any]) -> None:
+        if name == "connection.connect_tcp.complete":
+            stream = info.get("return_value")
+            sock = stream.get_extra_info("socket") if stream is not None else None
+            if isinstance(sock, socket.socket):
+                with self._lock:
+                    self._sock = sock
+
+    def _fire(self) -> None:
+        with self._lock:
+            self.fired = True
+            sock = self._sock
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def cancel(self) -> None:
+        self._timer.cancel()
 
 
 class Fetcher:
@@ -407,6 +450,8 @@ class Fetcher:
             timeout=timeout,
             follow_redirects=False,
             transport=transport,
+            # no keep-alive: every request opens its own connection, so the watchdog always holds its socket
+            limits=httpx.Limits(max_keepalive_connections=0),
             trust_env=False,
             headers={
                 "User-Agent": options.user_agent,
@@ -471,20 +516,30 @@ class Fetcher:
 
     def robots_allowed(self, url: str) -> bool:
         """Whether robots.txt of ``url``'s host lets our user agent fetch it (fetched once per host)."""
+        parser, _problem = self._robots_for(url)
+        return parser is not None and parser.can_fetch(self.options.user_agent, url)
+
+    def _robots_for(self, url: str) -> tuple[RobotFileParser | None, str | None]:
         parts = urlsplit(url)
         origin = f"{parts.scheme}://{parts.netloc}"
         now = time.monotonic()
         with self._robots_lock:
             cached = self._robots.get(origin)
-        if cached is None or now - cached[0] > self.options.robots_cache_seconds:
+        if cached is not None:
+            # an unavailable robots.txt is asked for again sooner than a good one
+            ttl = (
+                self.options.robots_cache_seconds
+                if cached[1] is not None
+                else min(self.options.robots_cache_seconds, _ROBOTS_RETRY_SECONDS)
+            )
+            if now - cached[0] > ttl:
+                cached = None
+        if cached is None:
             parser, problem = self._load_robots(origin)
             cached = (now, parser, problem)
             with self._robots_lock:
                 self._robots[origin] = cached
-        parser = cached[1]
-        if parser is None:
-            return False
-        return parser.can_fetch(self.options.user_agent, url)
+        return cached[1], cached[2]
 
     def _load_robots(self, origin: str) -> tuple[RobotFileParser | None, str | None]:
         robots_url = f"{origin}/robots.txt"
@@ -493,7 +548,7 @@ class Fetcher:
             response = self._with_retries(robots_url, "robots", {})
         except FetchError as exc:
             status = exc.reason.removeprefix("http_")
-            if status.isdigit() and 400 <= int(status) < 500:
+            if status.isdigit() and 400 <= int(status) < 500 and int(status) != 429:
                 parser.parse([])  # RFC 9309: 4xx means no restrictions
                 return parser, None
             # unreachable or 5xx: RFC 9309 says assume everything is disallowed (until the cache expires)
@@ -503,7 +558,11 @@ class Fetcher:
         return parser, None
 
     def _check_robots(self, url: str) -> None:
-        if not self.robots_allowed(url):
+        parser, problem = self._robots_for(url)
+        if parser is None:
+            # temporary (5xx, unreachable, rate limited): not the permanent "robots_disallowed"
+            raise BlockedURL(f"robots.txt unavailable ({problem})", reason="robots_unavailable", url=url)
+        if not parser.can_fetch(self.options.user_agent, url):
             raise BlockedURL("robots.txt disallows this URL", reason="robots_disallowed", url=url)
 
     # --- attempts ---------------------------------------------------------------------------------------
@@ -545,38 +604,51 @@ class Fetcher:
             if isinstance(result, Response):
                 return result
             current = result
-        raise FetchError(
-            f"more than {self.options.max_redirects} redirects", reason="too_many_redirects", url=url
-        )
+        raise FetchError(f"more than {self.options.max_redirects} redirects", reason="too_many_redirects", url=url)
 
     def _attempt(self, original: str, url: str, kind: str, headers: dict[str, str]) -> Response | str:
         """One request; returns the Response, or the next URL for a redirect."""
         options = self.options
         host = (urlsplit(url).hostname or "").lower()
-        deadline = time.monotonic() + options.total_timeout
         self._gate.acquire(host)
+        deadline = time.monotonic() + options.total_timeout
+        watchdog = _Watchdog(options.total_timeout)
         try:
-            request = self._client.build_request("GET", url, headers=headers)
+            request = self._client.build_request("GET", url, headers=headers, extensions={"trace": watchdog.trace})
             try:
                 raw = self._client.send(request, stream=True)
-            except httpx.TimeoutException as exc:
-                if isinstance(exc, httpx.ConnectTimeout):
-                    raise _Transient(
-                        FetchError(f"connect timeout: {exc}", reason="timeout", url=url)
-                    ) from exc
-                raise FetchError(f"timeout: {exc}", reason="timeout", url=url) from exc
-            except (httpx.ConnectError, httpx.RemoteProtocolError) as exc:
-                raise _Transient(
-                    FetchError(f"connection failed: {exc}", reason="connection_error", url=url)
-                ) from exc
             except httpx.TransportError as exc:
-                raise FetchError(f"transport error: {exc}", reason="connection_error", url=url) from exc
+                raise self._transport_error(exc, url, watchdog.fired) from exc
             try:
-                return self._handle(original, url, kind, request, raw, deadline)
+                result = self._handle(original, url, kind, request, raw, deadline)
+                if watchdog.fired:
+                    # the shut-down socket may look like a clean end of a close-delimited body: not complete
+                    raise self._overtime(url)
+                return result
+            except FetchError as exc:
+                if watchdog.fired and exc.reason == "connection_error":
+                    raise self._overtime(url) from exc
+                raise
             finally:
                 raw.close()
         finally:
+            watchdog.cancel()
             self._gate.release(host)
+
+    def _transport_error(self, exc: httpx.TransportError, url: str, overtime: bool) -> Exception:
+        """Map an httpx failure before the response headers to a FetchError (or a retryable _Transient)."""
+        if overtime:
+            return self._overtime(url)
+        if isinstance(exc, httpx.ConnectTimeout):
+            return _Transient(FetchError(f"connect timeout: {exc}", reason="timeout", url=url))
+        if isinstance(exc, httpx.TimeoutException):
+            return FetchError(f"timeout: {exc}", reason="timeout", url=url)
+        if isinstance(exc, httpx.ConnectError | httpx.RemoteProtocolError):
+            return _Transient(FetchError(f"connection failed: {exc}", reason="connection_error", url=url))
+        return FetchError(f"transport error: {exc}", reason="connection_error", url=url)
+
+    def _overtime(self, url: str) -> FetchError:
+        return FetchError(f"response took longer than {self.options.total_timeout}s", reason="timeout", url=url)
 
     def _handle(
         self,
@@ -599,14 +671,10 @@ class Fetcher:
         if status in (429, 503):
             retry_after = _retry_after_seconds(resp_headers.get("retry-after"))
             if retry_after is not None and retry_after > options.max_retry_after_wait:
-                raise RateLimited(
-                    f"HTTP {status}, Retry-After {retry_after:.0f}s", retry_after=retry_after, url=url
-                )
+                raise RateLimited(f"HTTP {status}, Retry-After {retry_after:.0f}s", retry_after=retry_after, url=url)
             if retry_after is not None:
                 raise _Transient(
-                    RateLimited(
-                        f"HTTP {status}, Retry-After {retry_after:.0f}s", retry_after=retry_after, url=url
-                    ),
+                    RateLimited(f"HTTP {status}, Retry-After {retry_after:.0f}s", retry_after=retry_after, url=url),
                     wait=retry_after,
                 )
             if status == 503:
@@ -629,14 +697,10 @@ class Fetcher:
             raise FetchError(f"HTTP {status}", reason=f"http_{status}", url=url)
         content_type = resp_headers.get("content-type", "").split(";")[0].strip().lower()
         if kind == "page" and content_type and content_type not in HTML_TYPES:
-            raise FetchError(
-                f"content type {content_type!r} is not HTML", reason="unsupported_content_type", url=url
-            )
+            raise FetchError(f"content type {content_type!r} is not HTML", reason="unsupported_content_type", url=url)
         declared = resp_headers.get("content-length", "").strip()
         if declared.isdigit() and int(declared) > options.max_bytes:
-            raise FetchError(
-                f"Content-Length {declared} exceeds {options.max_bytes}", reason="too_large", url=url
-            )
+            raise FetchError(f"Content-Length {declared} exceeds {options.max_bytes}", reason="too_large", url=url)
         body = self._read_body(raw, resp_headers.get("content-encoding", ""), url, deadline)
         if kind == "page" and not content_type and not _sniff_html(body):
             raise FetchError("no content type and not HTML", reason="unsupported_content_type", url=url)
@@ -653,6 +717,12 @@ class Fetcher:
 
     def _read_body(self, raw: httpx.Response, encoding: str, url: str, deadline: float) -> bytes:
         options = self.options
+        if raw.is_stream_consumed:
+            # an in-memory transport (tests, MockTransport) hands over the decoded body at once
+            body = raw.content
+            if len(body) > options.max_decompressed_bytes:
+                raise FetchError(f"body exceeds {options.max_bytes} bytes", reason="too_large", url=url)
+            return body
         decoder = _Decoder(encoding, options.max_decompressed_bytes, url)
         received = 0
         parts: list[bytes] = []
@@ -662,9 +732,7 @@ class Fetcher:
                 if received > options.max_bytes:
                     raise FetchError(f"body exceeds {options.max_bytes} bytes", reason="too_large", url=url)
                 if time.monotonic() > deadline:
-                    raise FetchError(
-                        f"response took longer than {options.total_timeout}s", reason="timeout", url=url
-                    )
+                    raise FetchError(f"response took longer than {options.total_timeout}s", reason="timeout", url=url)
                 parts.append(decoder.feed(chunk))
             parts.append(decoder.flush())
         except httpx.TimeoutException as exc:
@@ -677,7 +745,8 @@ class Fetcher:
 
 
 def _chunks(raw: httpx.Response) -> Iterator[bytes]:
-    yield from raw.iter_raw(_CHUNK)
+    # no chunk_size: httpx would buffer up to it, and a trickling server would never reach the deadline check
+    yield from raw.iter_raw()
 
 
 def _lower_headers(headers: httpx.Headers) -> dict[str, str]:

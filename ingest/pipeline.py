@@ -53,6 +53,9 @@ PERMANENT_REASONS = frozenset(
         "body_too_short",
         "too_large",
         "decompression_bomb",
+        "redirect_loop",
+        "too_many_redirects",
+        "unsupported_encoding",
     }
 )
 MAX_RECORDED_ERRORS = 100
@@ -175,7 +178,7 @@ def run_live(
         Fetcher(options.fetch, archive if options.archive.enabled else None) as fetcher,
     ):
         for source in sources:
-            for entry in _poll(source, fetcher, state, report, pending, now):
+            for entry in _poll(source, fetcher, state, report, pending, now, options.feeds.max_entries_per_feed):
                 _ingest_entry(entry, source, fetcher, state, tagger, report, pending, docs, options)
         _index(list(docs.values()), es, options, report)
         _link_feeds(pending.seen_links, es, options)
@@ -194,6 +197,7 @@ def _poll(
     report: BatchReport,
     pending: _Pending,
     now: datetime,
+    max_entries: int,
 ) -> Iterator[FeedEntry]:
     due, why = state.is_due(source.url, now)
     if not due:
@@ -225,7 +229,11 @@ def _poll(
         return
     try:
         parsed = parse_feed(
-            response.content, source=source, base_url=response.final_url, content_type=response.content_type
+            response.content,
+            source=source,
+            base_url=response.final_url,
+            content_type=response.content_type,
+            max_entries=max_entries,
         )
     except ItemSkipped as exc:
         report.feeds_failed += 1

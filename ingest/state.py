@@ -312,9 +312,7 @@ class StateStore:
             return 0.0
         return float(min(self.options.max_backoff_seconds, self.options.backoff_base_seconds * (2.0**over)))
 
-    def record_failure(
-        self, url: str, error: str, *, now: datetime, retry_after: float | None = None
-    ) -> None:
+    def record_failure(self, url: str, error: str, *, now: datetime, retry_after: float | None = None) -> None:
         """A poll failed: count it, remember the error, back off (Retry-After wins when longer)."""
         now = _utc(now)
         with self._write() as conn:
@@ -342,9 +340,7 @@ class StateStore:
             except sqlite3.Error as exc:
                 raise StateStoreError(f"state store write failed: {exc}") from exc
         if failures >= self.options.failure_threshold:
-            logger.warning(
-                "feed %s failed %d times in a row (%s); next poll after %s", url, failures, error, next_poll
-            )
+            logger.warning("feed %s failed %d times in a row (%s); next poll after %s", url, failures, error, next_poll)
 
     def feed_health(self) -> list[FeedState]:
         """Every known feed, the unhealthiest first."""

@@ -180,8 +180,8 @@ def entity_evidence(article_entities: Iterable[str], story_counts: Mapping[str, 
     for e in entities:
         count = story_counts.get(e, 0)
         if count:
-            # an entity in half of the story's articles or more counts fully
-            covered += entity_weight(e) * min(1.0, 2.0 * count / max(story_size, 1))
+            # an entity in a quarter of the story's articles or more counts fully
+            covered += entity_weight(e) * min(1.0, 4.0 * count / max(story_size, 1))
     return covered / (total + _ENTITY_PRIOR)
 
 
@@ -192,7 +192,9 @@ def embedding_evidence(cos: float, options: StoryOptions) -> float:
     return min(1.0, max(0.0, (cos - options.embedding_low) / span))
 
 
-def time_decay(published: datetime, first_seen: datetime | None, last_seen: datetime | None, options: StoryOptions) -> float:
+def time_decay(
+    published: datetime, first_seen: datetime | None, last_seen: datetime | None, options: StoryOptions
+) -> float:
     """``(1 - w) + w * exp(-gap / decay_days)`` with gap = days from the story's span (0 inside it)."""
     gap = 0.0
     if last_seen is not None and published > last_seen:
@@ -393,7 +395,9 @@ class StoryGrouper:
                     stories.setdefault(tid, target)
                     lexical[tid] = max(lexical.get(tid, 0.0), lexical.pop(sid, 0.0))
 
-        candidates = [self._score(doc, lexical.get(sid, 0.0), published, vector, entities) for sid, doc in stories.items()]
+        candidates = [
+            self._score(doc, lexical.get(sid, 0.0), published, vector, entities) for sid, doc in stories.items()
+        ]
         candidates = [c for c in candidates if c.decay > 0.0]
         candidates.sort(key=lambda c: (-c.score, c.story.get("first_seen") or "", c.story["story_id"]))
         if logger.isEnabledFor(logging.DEBUG):
@@ -421,7 +425,11 @@ class StoryGrouper:
         ops: list[dict[str, Any]] = []
         target = best.story
         second = candidates[1] if len(candidates) > 1 else None
-        if second is not None and best.score >= self.options.merge_threshold and second.score >= self.options.merge_threshold:
+        if (
+            second is not None
+            and best.score >= self.options.merge_threshold
+            and second.score >= self.options.merge_threshold
+        ):
             target, loser = self._merge_order(best.story, second.story)
             ops.extend(self._merge(target, loser, via=doc_id))
         self._add_member(target, src, published, vector, best.score)
@@ -551,7 +559,9 @@ class StoryGrouper:
         state = story.get("grouping_state") or {}
         cand = _Candidate(story=story)
         cand.lexical = min(1.0, mlt_ratio / o.lexical_full) if o.lexical_full > 0 else 0.0
-        cand.entities = entity_evidence(entities, state.get("entity_counts") or {}, int(story.get("article_count") or 1))
+        cand.entities = entity_evidence(
+            entities, state.get("entity_counts") or {}, int(story.get("article_count") or 1)
+        )
         centroid = story.get("centroid")
         if vector and centroid:
             cand.cosine = cosine(vector, centroid)
@@ -610,7 +620,10 @@ class StoryGrouper:
             ("entity_counts", src.get("entities") or []),
             ("tag_counts", src.get("tags") or []),
             ("subtopic_counts", src.get("subtopics") or []),
-            ("term_counts", content_terms(f"{src.get('title') or ''} {src.get('title') or ''} {src.get('lead') or ''}")),
+            (
+                "term_counts",
+                content_terms(f"{src.get('title') or ''} {src.get('title') or ''} {src.get('lead') or ''}"),
+            ),
         ):
             counts: dict[str, int] = state.setdefault(key, {})
             for v in set(values) if key != "term_counts" else values:
@@ -633,10 +646,10 @@ class StoryGrouper:
                 state["origin"] = story["centroid"]
             centroid = story["centroid"]
             head_vec = state.get("headline_vec")
-            if not story.get("headline") or head_vec is None or cosine(vector, centroid) > cosine(head_vec, centroid):
-                if title:
-                    story["headline"] = title
-                    state["headline_vec"] = vector
+            better = head_vec is None or cosine(vector, centroid) > cosine(head_vec, centroid)
+            if title and (not story.get("headline") or better):
+                story["headline"] = title
+                state["headline_vec"] = vector
             drift = 1.0 - cosine(centroid, state["origin"])
             if drift > self.options.drift_threshold and not state.get("drifting"):
                 state["drifting"] = True
@@ -692,7 +705,10 @@ class StoryGrouper:
         n_s, n_l = int(s_state.get("vectors") or 0), int(l_state.get("vectors") or 0)
         if loser.get("centroid") and survivor.get("centroid") and n_s + n_l:
             survivor["centroid"] = normalise(
-                [(a * n_s + b * n_l) / (n_s + n_l) for a, b in zip(survivor["centroid"], loser["centroid"], strict=True)]
+                [
+                    (a * n_s + b * n_l) / (n_s + n_l)
+                    for a, b in zip(survivor["centroid"], loser["centroid"], strict=True)
+                ]
             )
         elif loser.get("centroid"):
             survivor["centroid"] = loser["centroid"]
@@ -739,7 +755,12 @@ class StoryGrouper:
         return {"_op_type": "update", "_index": hit["_index"], "_id": hit["_id"], "doc": doc}
 
     def _story_op(self, story: Mapping[str, Any]) -> dict[str, Any]:
-        return {"_op_type": "index", "_index": self.index.stories_alias, "_id": story["story_id"], "_source": dict(story)}
+        return {
+            "_op_type": "index",
+            "_index": self.index.stories_alias,
+            "_id": story["story_id"],
+            "_source": dict(story),
+        }
 
     # --- Elasticsearch plumbing ---------------------------------------------------------------------------
 
@@ -775,7 +796,9 @@ class StoryGrouper:
         return {h["_id"]: h["_source"] for h in resp["hits"]["hits"]}
 
     def _get_article(self, doc_id: str) -> dict[str, Any] | None:
-        resp = self._call(self.es.mget, index=self.index.articles_alias, ids=[doc_id], source_excludes=["body", "embedding"])
+        resp = self._call(
+            self.es.mget, index=self.index.articles_alias, ids=[doc_id], source_excludes=["body", "embedding"]
+        )
         docs = [d["_source"] for d in resp["docs"] if d.get("found")]
         return docs[0] if docs else None
 

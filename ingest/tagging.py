@@ -27,7 +27,8 @@ import re
 import tomllib
 import unicodedata
 from bisect import bisect_right
-from collections.abc import Iterable, Mapping
+from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -92,24 +93,37 @@ def _normalise_language(language: str | None, text: str) -> str:
 # --- pattern compilation ----------------------------------------------------------------------------------
 
 
-def _fragment(term: str) -> str:
-    """Turn one term of the data files into a regex fragment.
+@dataclass(frozen=True)
+class _Term:
+    """One compiled term or alias: ``pattern`` runs without the word-start anchor, which is checked by hand."""
+
+    source: str
+    pattern: re.Pattern[str]
+    anchored: bool  # must start at a word start
+    literal: str  # leading literal text (index key); "" = always tried
+    case_sensitive: bool
+
+
+def _compile_term(term: str, *, case_sensitive: bool) -> _Term:
+    """Compile one term of the data files.
 
     Syntax: a regex fragment over folded text, anchored at a word start and a word end, except that a leading
     ``~`` drops the start anchor (compound tails: ``~angriff`` matches ``Hackerangriff``) and a trailing ``*``
-    allows any word continuation (inflections: ``sanktion*``). Outside character classes a space means "one or
-    more spaces or hyphens" and a hyphen means "an optional space or hyphen" (``cyber-attack`` matches
-    ``cyberattack``, ``cyber attack`` and ``cyber-attack``).
+    allows any word continuation (inflections: ``sanktion*``). Outside character classes and lookarounds a space
+    means "one or more spaces or hyphens" and a hyphen means "an optional space or hyphen" (``cyber-attack``
+    matches ``cyberattack``, ``cyber attack`` and ``cyber-attack``).
     """
+    source = term
     term = fold(term.strip())
     infix = term.startswith("~")
     prefix = term.endswith("*") and not term.endswith("\\*")
     core = term[1:] if infix else term
     core = core[:-1] if prefix else core
     out: list[str] = []
-    depth = 0
+    depth = 0  # inside a character class
+    parens: list[bool] = []  # per open parenthesis: is it a lookaround (spaces stay literal there)?
     escaped = False
-    for ch in core:
+    for i, ch in enumerate(core):
         if escaped:
             out.append(ch)
             escaped = False
@@ -122,35 +136,66 @@ def _fragment(term: str) -> str:
             depth += 1
         elif ch == "]" and depth:
             depth -= 1
-        if depth == 0 and ch == " ":
+        elif ch == "(" and depth == 0:
+            parens.append(core.startswith(("(?<!", "(?<=", "(?!", "(?="), i))
+        elif ch == ")" and depth == 0 and parens:
+            parens.pop()
+        literal = depth > 0 or any(parens)
+        if not literal and ch == " ":
             out.append(r"[\s\-]+")
-        elif depth == 0 and ch == "-":
+        elif not literal and ch == "-":
             out.append(r"[\s\-]?")
         else:
             out.append(ch)
     body = "".join(out)
-    try:
-        compiled = re.compile(body)
-    except re.error as exc:
-        raise ConfigurationError(f"invalid term {term!r}: {exc}") from exc
-    if compiled.groups:
-        raise ConfigurationError(f"term {term!r} must use non-capturing groups (?:...)")
-    start = "" if infix else r"(?<!\w)"
+    if not case_sensitive:
+        # Matched against lower-cased text, without re.IGNORECASE: that keeps sre's literal-prefix search fast.
+        body = _lower_regex(body)
     end = r"\w*" if prefix else r"(?!\w)"
-    return f"{start}(?:{body}){end}"
+    try:
+        pattern = re.compile(f"{body}{end}" if body.isalnum() else f"(?:{body}){end}")
+    except re.error as exc:
+        raise ConfigurationError(f"invalid term {source!r}: {exc}") from exc
+    if pattern.groups:
+        raise ConfigurationError(f"term {source!r} must use non-capturing groups (?:...)")
+    return _Term(
+        source=source,
+        pattern=pattern,
+        anchored=not infix,
+        literal=_leading_literal(core, case_sensitive),
+        case_sensitive=case_sensitive,
+    )
 
 
-def _alternation(terms: Iterable[str]) -> str:
-    # Longer fragments first so that "north korea" wins over "korea" at the same position.
-    frags = sorted({_fragment(t) for t in terms}, key=lambda f: (-len(f), f))
-    return "|".join(frags)
+def _lower_regex(body: str) -> str:
+    """Lower-case the literal letters of a regex, leaving escapes such as ``\\W`` or ``\\S`` alone."""
+    out: list[str] = []
+    escaped = False
+    for ch in body:
+        out.append(ch if escaped else ch.lower())
+        escaped = not escaped and ch == "\\"
+    return "".join(out)
 
 
-def _compile(terms: Iterable[str], *, case_sensitive: bool) -> re.Pattern[str] | None:
-    pattern = _alternation(terms)
-    if not pattern:
-        return None
-    return re.compile(pattern, 0 if case_sensitive else re.IGNORECASE)
+def _leading_literal(core: str, case_sensitive: bool) -> str:
+    """The letters every match must start with ("" when the fragment starts with regex syntax)."""
+    if "|" in core.replace("\\|", ""):
+        # a top-level alternation has no common prefix; a nested one starts after the literal anyway
+        depth = 0
+        for ch in core:
+            depth += ch in "([" and 1 or 0
+            depth -= ch in ")]" and 1 or 0
+            if ch == "|" and depth == 0:
+                return ""
+    lit = []
+    for i, ch in enumerate(core):
+        if not ch.isalnum():
+            break
+        if i + 1 < len(core) and core[i + 1] in "?*{":
+            break
+        lit.append(ch)
+    text = "".join(lit)
+    return text if case_sensitive else text.lower()
 
 
 def _terms_for(spec: Mapping[str, Any], key: str, lang: str) -> list[str]:
@@ -162,6 +207,123 @@ def _terms_for(spec: Mapping[str, Any], key: str, lang: str) -> list[str]:
             raise ConfigurationError(f"{k} must be a list of strings")
         out.extend(value)
     return out
+
+
+def _is_word(ch: str) -> bool:
+    return ch.isalnum() or ch == "_"
+
+
+class _TermIndex:
+    """All terms of one language with their owners, indexed so that a document only runs plausible terms.
+
+    Anchored terms are keyed by the first 1-3 letters of their leading literal and looked up with the prefixes of
+    the document's words; compound tails (``~``) are tried when their literal occurs anywhere; terms without a
+    leading literal are always tried. Matches of one owner never overlap (leftmost, then longest, wins).
+    """
+
+    def __init__(self) -> None:
+        self._terms: dict[tuple[str, bool], _Term] = {}
+        self._owners: dict[tuple[str, bool], list[str]] = defaultdict(list)
+
+    def add(self, term: str, owner: str, *, case_sensitive: bool) -> None:
+        key = (term, case_sensitive)
+        if key not in self._terms:
+            self._terms[key] = _compile_term(term, case_sensitive=case_sensitive)
+        if owner not in self._owners[key]:
+            self._owners[key].append(owner)
+
+    def freeze(self) -> _FrozenIndex:
+        prefix: dict[tuple[bool, str], list[int]] = defaultdict(list)
+        infix: list[int] = []
+        always: list[int] = []
+        items: list[tuple[_Term, tuple[str, ...]]] = []
+        for key, term in sorted(self._terms.items()):
+            idx = len(items)
+            items.append((term, tuple(self._owners[key])))
+            if not term.literal:
+                always.append(idx)
+            elif not term.anchored:
+                infix.append(idx)
+            else:
+                prefix[(term.case_sensitive, term.literal[:_KEY])].append(idx)
+        return _FrozenIndex(
+            items=tuple(items),
+            prefix={k: tuple(v) for k, v in prefix.items()},
+            infix=tuple(infix),
+            always=tuple(always),
+            keys={cs: frozenset(k for c, k in prefix if c == cs) for cs in (False, True)},
+        )
+
+
+_WORD = re.compile(r"\w+")
+#: Index key length: anchored terms are keyed by up to this many leading letters.
+_KEY = 5
+
+
+@dataclass(frozen=True)
+class _Match:
+    owner: str
+    zone: str
+    start: int
+    end: int
+    surface: str
+
+
+@dataclass(frozen=True)
+class _FrozenIndex:
+    items: tuple[tuple[_Term, tuple[str, ...]], ...]
+    prefix: Mapping[tuple[bool, str], tuple[int, ...]]
+    infix: tuple[int, ...]
+    always: tuple[int, ...]
+    #: index keys, case-insensitive (False) and case-sensitive (True)
+    keys: Mapping[bool, frozenset[str]]
+
+    def candidates(self, doc: _Doc) -> list[int]:
+        found: set[int] = set(self.always)
+        for cs, words in ((False, doc.words_lower), (True, doc.words_cased)):
+            keys = self.keys[cs]
+            prefixes = {w[:n] for w in words for n in range(1, _KEY + 1)}
+            for k in prefixes & keys if len(prefixes) < len(keys) else keys & prefixes:
+                found.update(self.prefix[(cs, k)])
+        for idx in self.infix:
+            term = self.items[idx][0]
+            haystack = doc.joined_cased if term.case_sensitive else doc.joined_lower
+            if term.literal in haystack:
+                found.add(idx)
+        return sorted(found)
+
+    def match(self, doc: _Doc) -> dict[str, list[_Match]]:
+        """Matches per owner, non-overlapping within an owner, in document order."""
+        raw: dict[str, list[_Match]] = defaultdict(list)
+        for idx in self.candidates(doc):
+            term, owners = self.items[idx]
+            for zone in ZONES:
+                text = doc.text[zone] if term.case_sensitive else doc.lower[zone]
+                if not text:
+                    continue
+                pos = 0
+                while True:
+                    m = term.pattern.search(text, pos)
+                    if m is None:
+                        break
+                    s, e = m.span()
+                    pos = e if e > s else s + 1
+                    if term.anchored and s > 0 and _is_word(text[s - 1]):
+                        pos = s + 1
+                        continue
+                    for owner in owners:
+                        raw[owner].append(_Match(owner, zone, s, e, m.group(0).lower()))
+        out: dict[str, list[_Match]] = {}
+        zone_order = {z: i for i, z in enumerate(ZONES)}
+        for owner, matches in raw.items():
+            matches.sort(key=lambda x: (zone_order[x.zone], x.start, -x.end, x.surface))
+            kept: list[_Match] = []
+            for mt in matches:
+                if kept and kept[-1].zone == mt.zone and mt.start < kept[-1].end:
+                    continue
+                kept.append(mt)
+            out[owner] = kept
+        return out
 
 
 # --- loaded data ------------------------------------------------------------------------------------------
@@ -180,21 +342,26 @@ class _Entity:
 class _Gazetteer:
     version: str
     entities: Mapping[str, _Entity]
-    #: per language: (case-insensitive pattern, case-sensitive pattern, group name -> entity id)
-    patterns: Mapping[str, tuple[re.Pattern[str] | None, re.Pattern[str] | None, Mapping[str, str]]]
+    #: per entity id: per language, (case-insensitive aliases, case-sensitive aliases)
+    aliases: Mapping[str, Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]]]
 
 
 @dataclass(frozen=True)
 class _Group:
     name: str
     weight: float
-    #: per language: (case-insensitive, case-sensitive)
-    patterns: Mapping[str, tuple[re.Pattern[str] | None, re.Pattern[str] | None]]
+    #: per language: (case-insensitive terms, case-sensitive terms)
+    terms: Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]]
     entity_kinds: frozenset[str]
     entity_roles: frozenset[str]
     entity_ids: frozenset[str]
     distinct: bool
     near: tuple[str, ...]
+    #: drop mentions of the home countries; ``needs_home``: score nothing unless home countries are known
+    exclude_home: bool
+    needs_home: bool
+    #: zones where hits count (all by default)
+    zones: frozenset[str]
 
     def selects(self, entity: _Entity) -> bool:
         return (
@@ -254,7 +421,7 @@ def _load_gazetteer(path: Path) -> _Gazetteer:
     if not isinstance(raw, list):
         raise ConfigurationError(f"{path}: [[entity]] must be an array of tables")
     entities: dict[str, _Entity] = {}
-    specs: list[tuple[str, Mapping[str, Any]]] = []
+    aliases: dict[str, Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]]] = {}
     for spec in raw:
         eid = spec.get("id")
         if not isinstance(eid, str) or ":" not in eid:
@@ -268,51 +435,45 @@ def _load_gazetteer(path: Path) -> _Gazetteer:
             roles=frozenset(_str_list(spec.get("roles"), f"{eid}.roles")),
             also=tuple(_str_list(spec.get("also"), f"{eid}.also")),
         )
-        specs.append((eid, spec))
+        aliases[eid] = MappingProxyType(
+            {
+                lang: (tuple(_terms_for(spec, "aliases", lang)), tuple(_terms_for(spec, "cs_aliases", lang)))
+                for lang in LANGUAGES
+            }
+        )
     for ent in entities.values():
         for other in ent.also:
             if other not in entities:
                 raise ConfigurationError(f"{path}: {ent.id} refers to unknown entity {other}")
-    patterns: dict[str, tuple[re.Pattern[str] | None, re.Pattern[str] | None, Mapping[str, str]]] = {}
-    for lang in LANGUAGES:
-        names: dict[str, str] = {}
-        ci_parts: list[tuple[str, str]] = []
-        cs_parts: list[tuple[str, str]] = []
-        for eid, spec in specs:
-            for key, parts in (("aliases", ci_parts), ("cs_aliases", cs_parts)):
-                for alias in _terms_for(spec, key, lang):
-                    gname = f"e{len(names)}"
-                    names[gname] = eid
-                    parts.append((gname, _fragment(alias)))
-
-        def build(parts: list[tuple[str, str]], flags: int) -> re.Pattern[str] | None:
-            if not parts:
-                return None
-            ordered = sorted(parts, key=lambda p: (-len(p[1]), p[1]))
-            return re.compile("|".join(f"(?P<{g}>{frag})" for g, frag in ordered), flags)
-
-        patterns[lang] = (build(ci_parts, re.IGNORECASE), build(cs_parts, 0), MappingProxyType(names))
     logger.debug("loaded %s entities (version %s) from %s", len(entities), version, path)
-    return _Gazetteer(version=version, entities=MappingProxyType(entities), patterns=MappingProxyType(patterns))
+    return _Gazetteer(version=version, entities=MappingProxyType(entities), aliases=MappingProxyType(aliases))
 
 
 def _parse_group(name: str, spec: Mapping[str, Any], where: str) -> _Group:
-    pats: dict[str, tuple[re.Pattern[str] | None, re.Pattern[str] | None]] = {}
-    for lang in LANGUAGES:
-        pats[lang] = (
-            _compile(_terms_for(spec, "terms", lang), case_sensitive=False),
-            _compile(_terms_for(spec, "cs_terms", lang), case_sensitive=True),
-        )
+    terms = {
+        lang: (tuple(_terms_for(spec, "terms", lang)), tuple(_terms_for(spec, "cs_terms", lang))) for lang in LANGUAGES
+    }
     return _Group(
         name=name,
         weight=float(spec.get("weight", 1.0)),
-        patterns=MappingProxyType(pats),
+        terms=MappingProxyType(terms),
         entity_kinds=frozenset(_str_list(spec.get("entity_kinds"), f"{where}.entity_kinds")),
         entity_roles=frozenset(_str_list(spec.get("entity_roles"), f"{where}.entity_roles")),
         entity_ids=frozenset(_str_list(spec.get("entity_ids"), f"{where}.entity_ids")),
         distinct=bool(spec.get("distinct", False)),
         near=tuple(_str_list(spec.get("near"), f"{where}.near")),
+        exclude_home=bool(spec.get("exclude_home", False)),
+        needs_home=bool(spec.get("needs_home", False)),
+        zones=_zones(spec.get("zones"), where),
     )
+
+
+def _zones(value: Any, where: str) -> frozenset[str]:
+    zones = _str_list(value, f"{where}.zones") if value is not None else list(ZONES)
+    unknown = set(zones) - set(ZONES)
+    if unknown:
+        raise ConfigurationError(f"{where}.zones: unknown zones {sorted(unknown)}")
+    return frozenset(zones)
 
 
 def _parse_rule(name: str, spec: Mapping[str, Any], parent: str | None) -> _Rule:
@@ -321,11 +482,7 @@ def _parse_rule(name: str, spec: Mapping[str, Any], parent: str | None) -> _Rule
         raise ConfigurationError(f"rule {name} has no groups")
     groups = tuple(_parse_group(g, s, f"{name}.{g}") for g, s in sorted(groups_spec.items()))
     known = {g.name for g in groups}
-    require_raw = spec.get("require", [])
-    require: list[tuple[str, ...]] = []
-    for clause in require_raw:
-        names = tuple(_str_list(clause, f"{name}.require"))
-        require.append(names)
+    require: list[tuple[str, ...]] = [tuple(_str_list(c, f"{name}.require")) for c in spec.get("require", [])]
     for g in groups:
         for ref in g.near:
             if ref not in known:
@@ -375,6 +532,31 @@ def _load_taxonomy(path: Path) -> _Taxonomy:
     )
 
 
+@functools.lru_cache(maxsize=8)
+def _load_index(taxonomy_path: Path, entities_path: Path) -> Mapping[str, _FrozenIndex]:
+    """Every term and alias of both files, per language. Owners: ``entity:<id>`` and ``<rule>/<group>``."""
+    tax = _load_taxonomy(taxonomy_path)
+    gaz = _load_gazetteer(entities_path)
+    out: dict[str, _FrozenIndex] = {}
+    for lang in LANGUAGES:
+        index = _TermIndex()
+        for eid, per_lang in gaz.aliases.items():
+            ci, cs = per_lang[lang]
+            for alias in ci:
+                index.add(alias, f"entity:{eid}", case_sensitive=False)
+            for alias in cs:
+                index.add(alias, f"entity:{eid}", case_sensitive=True)
+        for rule in tax.rules:
+            for group in rule.groups:
+                ci, cs = group.terms[lang]
+                for term in ci:
+                    index.add(term, f"{rule.name}/{group.name}", case_sensitive=False)
+                for term in cs:
+                    index.add(term, f"{rule.name}/{group.name}", case_sensitive=True)
+        out[lang] = index.freeze()
+    return MappingProxyType(out)
+
+
 # --- matching ---------------------------------------------------------------------------------------------
 
 
@@ -389,12 +571,28 @@ class _Hit:
 class _Doc:
     """One document cut into folded zones and sentences."""
 
-    __slots__ = ("lang", "lower", "sentence_starts", "sentence_offset", "text")
+    __slots__ = (
+        "joined_cased",
+        "joined_lower",
+        "lang",
+        "lower",
+        "sentence_offset",
+        "sentence_starts",
+        "text",
+        "words_cased",
+        "words_lower",
+    )
 
     def __init__(self, zones: Mapping[str, str], lang: str) -> None:
         self.lang = lang
         self.text: dict[str, str] = {z: fold(zones.get(z, "")) for z in ZONES}
         self.lower: dict[str, str] = {z: t.lower() for z, t in self.text.items()}
+        self.joined_cased = "\n".join(self.text.values())
+        self.joined_lower = "\n".join(self.lower.values())
+        words = set(_WORD.findall(self.joined_cased))
+        self.words_lower = {w.lower() for w in words}
+        # case-sensitive terms are names and acronyms: only words that do not start in lower case can match
+        self.words_cased = {w for w in words if not w[0].islower()}
         self.sentence_starts: dict[str, list[int]] = {}
         self.sentence_offset: dict[str, int] = {}
         offset = 0
@@ -406,30 +604,6 @@ class _Doc:
 
     def sentence(self, zone: str, pos: int) -> int:
         return self.sentence_offset[zone] + bisect_right(self.sentence_starts[zone], pos) - 1
-
-    def find(self, ci: re.Pattern[str] | None, cs: re.Pattern[str] | None) -> Iterable[tuple[str, re.Match[str]]]:
-        for z in ZONES:
-            if ci is not None and self.lower[z]:
-                for m in ci.finditer(self.lower[z]):
-                    yield z, m
-            if cs is not None and self.text[z]:
-                for m in cs.finditer(self.text[z]):
-                    yield z, m
-
-
-def _find_entities(doc: _Doc, gaz: _Gazetteer) -> list[_Hit]:
-    ci, cs, names = gaz.patterns[doc.lang]
-    hits: list[_Hit] = []
-    for zone, m in doc.find(ci, cs):
-        gname = m.lastgroup
-        if gname is None:
-            continue
-        eid = names[gname]
-        sent = doc.sentence(zone, m.start())
-        hits.append(_Hit(eid, zone, sent, True))
-        for implied in gaz.entities[eid].also:
-            hits.append(_Hit(implied, zone, sent, True))
-    return hits
 
 
 # --- results ----------------------------------------------------------------------------------------------
@@ -475,6 +649,12 @@ class Tagger:
         self.options = options or TaggingOptions()
         self._taxonomy = _load_taxonomy(Path(self.options.taxonomy_path))
         self._gazetteer = _load_gazetteer(Path(self.options.entities_path))
+        self._index = _load_index(Path(self.options.taxonomy_path), Path(self.options.entities_path))
+        self._selected: dict[tuple[str, str], frozenset[str]] = {
+            (rule.name, g.name): frozenset(e.id for e in self._gazetteer.entities.values() if g.selects(e))
+            for rule in self._taxonomy.rules
+            for g in rule.groups
+        }
         self._thresholds = {
             "cyberattack": self.options.cyberattack_threshold,
             "geopolitics": self.options.geopolitics_threshold,
@@ -487,20 +667,32 @@ class Tagger:
 
     def entity_ids(self, text: str, language: str | None = None) -> tuple[str, ...]:
         doc = _Doc({"body": text}, _normalise_language(language, text))
-        return tuple(sorted({h.key for h in _find_entities(doc, self._gazetteer)}))
+        return tuple(sorted({h.key for h in self._entity_hits(doc, self._index[doc.lang].match(doc))}))
 
-    def tag(self, *, title: str, body: str, language: str | None = None, description: str = "") -> TagResult:
+    def tag(
+        self,
+        *,
+        title: str,
+        body: str,
+        language: str | None = None,
+        description: str = "",
+        home_country: str | None = None,
+    ) -> TagResult:
+        """Tag one document. ``home_country`` (ISO alpha-2, e.g. the outlet's) overrides the configured ones."""
         tax = self._taxonomy
+        codes = (home_country,) if home_country else self.options.home_countries
+        home = frozenset(f"country:{c.strip().lower()}" for c in codes if c and c.strip())
         gaz = self._gazetteer
         lang = _normalise_language(language, f"{title}\n{description}\n{body}")
         doc = _Doc(self._zones(title, body, description), lang)
-        entity_hits = _find_entities(doc, gaz)
+        matches = self._index[lang].match(doc)
+        entity_hits = self._entity_hits(doc, matches)
 
         scores: dict[str, float] = {}
-        evidence: dict[str, Any] = {"language": lang}
+        evidence: dict[str, Any] = {"language": lang, "home": sorted(home)}
         confidences: dict[str, float] = {}
         for rule in tax.rules:
-            confidence, rule_evidence = self._score_rule(rule, doc, entity_hits)
+            confidence, rule_evidence = self._score_rule(rule, doc, matches, entity_hits, home)
             confidences[rule.name] = confidence
             if rule.parent is None:
                 scores[rule.name] = confidence
@@ -525,7 +717,7 @@ class Tagger:
             entities=tuple(found),
             entity_names=tuple(gaz.entities[e].name for e in found),
             scores=MappingProxyType(scores),
-            evidence=MappingProxyType(evidence),
+            evidence=evidence,
             taxonomy_version=self.version,
         )
 
@@ -549,14 +741,46 @@ class Tagger:
             cut = min(len(body), limit) if len(body) > limit else len(body)
         return {"title": title or "", "lead": body[:cut], "body": body[cut:]}
 
-    def _score_rule(self, rule: _Rule, doc: _Doc, entity_hits: list[_Hit]) -> tuple[float, dict[str, Any]]:
+    def _entity_hits(self, doc: _Doc, matches: Mapping[str, list[_Match]]) -> list[_Hit]:
+        spans: list[_Match] = [m for owner, ms in matches.items() if owner.startswith("entity:") for m in ms]
+        # one entity per stretch of text: leftmost, then longest ("Malaysia Airlines" is not Malaysia)
+        zone_order = {z: i for i, z in enumerate(ZONES)}
+        spans.sort(key=lambda x: (zone_order[x.zone], x.start, -x.end, x.owner))
+        hits: list[_Hit] = []
+        last: _Match | None = None
+        for m in spans:
+            if last is not None and last.zone == m.zone and m.start < last.end:
+                continue
+            last = m
+            eid = m.owner.removeprefix("entity:")
+            sent = doc.sentence(m.zone, m.start)
+            hits.append(_Hit(eid, m.zone, sent, True))
+            for implied in self._gazetteer.entities[eid].also:
+                hits.append(_Hit(implied, m.zone, sent, True))
+        return hits
+
+    def _score_rule(
+        self,
+        rule: _Rule,
+        doc: _Doc,
+        matches: Mapping[str, list[_Match]],
+        entity_hits: list[_Hit],
+        home: frozenset[str],
+    ) -> tuple[float, dict[str, Any]]:
         tax = self._taxonomy
         raw: dict[str, list[_Hit]] = {}
         for group in rule.groups:
-            ci, cs = group.patterns[doc.lang]
-            hits = [_Hit(m.group(0).lower(), z, doc.sentence(z, m.start()), False) for z, m in doc.find(ci, cs)]
-            if group.entity_ids or group.entity_kinds or group.entity_roles:
-                hits.extend(h for h in entity_hits if group.selects(self._gazetteer.entities[h.key]))
+            hits = [
+                _Hit(m.surface, m.zone, doc.sentence(m.zone, m.start), False)
+                for m in matches.get(f"{rule.name}/{group.name}", ())
+            ]
+            selected = self._selected[(rule.name, group.name)]
+            if group.exclude_home:
+                selected = selected - home
+            if selected and (home or not group.needs_home):
+                hits.extend(h for h in entity_hits if h.key in selected)
+            if len(group.zones) < len(ZONES):
+                hits = [h for h in hits if h.zone in group.zones]
             raw[group.name] = hits
         group_scores: dict[str, float] = {}
         groups_evidence: dict[str, Any] = {}

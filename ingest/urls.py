@@ -81,9 +81,7 @@ def normalize_url(url: str) -> str:
     path = _strip_amp_path(path)
     if len(path) > 1 and path.endswith("/"):
         path = path.rstrip("/") or "/"
-    query_items = [
-        (k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _TRACKING_PARAMS.match(k)
-    ]
+    query_items = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _TRACKING_PARAMS.match(k)]
     query = urlencode(sorted(query_items))
     return urlunsplit((parts.scheme.lower(), netloc, path, query, ""))
 

@@ -116,7 +116,7 @@ cmd_fetch() {
         fi
         mkdir -p "${DOWNLOAD_DIR}"
         log "downloading ${ES_ARTIFACT} with maven"
-        mvn -q -B dependency:copy -Dartifact="${ES_ARTIFACT}" -DoutputDirectory="${DOWNLOAD_DIR}" \
+        mvn -q -B -Dstyle.color=never dependency:copy -Dartifact="${ES_ARTIFACT}" -DoutputDirectory="${DOWNLOAD_DIR}" \
             || die "maven could not fetch ${ES_ARTIFACT}"
     fi
     [[ -s "${ZIP_FILE}" ]] || die "missing ${ZIP_FILE} after download"
@@ -252,6 +252,11 @@ cmd_stop() {
 cmd_status() {
     if health_json; then
         return 0
+    fi
+    local body
+    if body="$(curl -sS --max-time 5 "${ES_URL}/_cluster/health" 2>/dev/null)" && [[ -n "${body}" ]]; then
+        printf '%s\n' "${body}"  # answering, but red (or an error)
+        return 1
     fi
     echo "not running"
     return 3

@@ -20,9 +20,9 @@ import pytest
 
 if TYPE_CHECKING:
     from elasticsearch import Elasticsearch
+    from ingest.devserver import SampleServer
 
     from ingest.config import IndexOptions, PipelineOptions
-    from ingest.devserver import SampleServer
 
 ROOT = Path(__file__).resolve().parent.parent
 _AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="news-ingest-airflow-"))

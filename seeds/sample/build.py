@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (HTML templates are easier to read unwrapped)
 """Build the bundled sample corpus from its sources.
 
 The article prose lives in ``src/articles-*.toml`` (original text written for this project); the outlets'
@@ -22,7 +23,7 @@ import tomllib
 import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
@@ -131,7 +132,8 @@ def _iso(d: datetime) -> str:
 
 
 def _num_id(art: Article, digits: int = 7) -> int:
-    return 10 ** (digits - 1) + zlib.crc32(art.key.encode()) % (9 * 10 ** (digits - 1))
+    base = int(10 ** (digits - 1))
+    return base + zlib.crc32(art.key.encode()) % (9 * base)
 
 
 def esc(text: str) -> str:
@@ -241,9 +243,7 @@ def northbridge_path(a: Article) -> str:
 
 def northbridge_page(art: Article, articles: list[Article]) -> str:
     o = OUTLETS["northbridge"]
-    related = "\n".join(
-        f'        <li><a href="{esc(r.path)}">{esc(r.title)}</a></li>' for r in _related(art, articles)
-    )
+    related = "\n".join(f'        <li><a href="{esc(r.path)}">{esc(r.title)}</a></li>' for r in _related(art, articles))
     when = art.published
     return f"""<!DOCTYPE html>
 <html lang="{o.html_lang}">
@@ -479,8 +479,14 @@ def meridian_page(art: Article, articles: list[Article]) -> str:
 
 
 def rundschau_path(a: Article) -> str:
-    section = {"Politik": "politik", "Wirtschaft": "wirtschaft", "Sport": "sport", "Kultur": "kultur",
-               "Digital": "digital", "Ausland": "politik/ausland"}[a.section]
+    section = {
+        "Politik": "politik",
+        "Wirtschaft": "wirtschaft",
+        "Sport": "sport",
+        "Kultur": "kultur",
+        "Digital": "digital",
+        "Ausland": "politik/ausland",
+    }[a.section]
     return f"/rheinbruecker-rundschau/{section}/{a.key}-{_num_id(a, 8)}.html"
 
 
@@ -490,8 +496,20 @@ def rundschau_page(art: Article, articles: list[Article]) -> str:
         for r in _related(art, articles)
     )
     when = art.published
-    month = ["Januar", "Februar", "März", "April", "Mai", "Juni", "Juli", "August", "September", "Oktober",
-             "November", "Dezember"][when.month - 1]
+    month = [
+        "Januar",
+        "Februar",
+        "März",
+        "April",
+        "Mai",
+        "Juni",
+        "Juli",
+        "August",
+        "September",
+        "Oktober",
+        "November",
+        "Dezember",
+    ][when.month - 1]
     return f"""<!DOCTYPE html>
 <html lang="de-DE">
 <head>
@@ -569,9 +587,7 @@ def taktrate_path(a: Article) -> str:
 
 def taktrate_page(art: Article, articles: list[Article]) -> str:
     o = OUTLETS["taktrate"]
-    related = "\n".join(
-        f'      <li><a href="{esc(r.path)}">{esc(r.title)}</a></li>' for r in _related(art, articles)
-    )
+    related = "\n".join(f'      <li><a href="{esc(r.path)}">{esc(r.title)}</a></li>' for r in _related(art, articles))
     when = art.published
     return f"""<!DOCTYPE html>
 <html lang="de">
@@ -637,50 +653,121 @@ def taktrate_page(art: Article, articles: list[Article]) -> str:
 
 OUTLETS: dict[str, Outlet] = {
     "northbridge": Outlet(
-        key="northbridge", name="The Northbridge Courier", prefix="/northbridge-courier/", language="en",
-        html_lang="en-US", country="US", article_path=northbridge_path, render=northbridge_page,
+        key="northbridge",
+        name="The Northbridge Courier",
+        prefix="/northbridge-courier/",
+        language="en",
+        html_lang="en-US",
+        country="US",
+        article_path=northbridge_path,
+        render=northbridge_page,
         feeds=[
-            Feed("northbridge-world", "/northbridge-courier/rss/world.xml", "rss2", "The Northbridge Courier - World",
-                 "World and national news from The Northbridge Courier"),
-            Feed("northbridge-tech", "/northbridge-courier/rss/technology.xml", "rss2",
-                 "The Northbridge Courier - Technology", "Technology and business news from The Northbridge Courier"),
+            Feed(
+                "northbridge-world",
+                "/northbridge-courier/rss/world.xml",
+                "rss2",
+                "The Northbridge Courier - World",
+                "World and national news from The Northbridge Courier",
+            ),
+            Feed(
+                "northbridge-tech",
+                "/northbridge-courier/rss/technology.xml",
+                "rss2",
+                "The Northbridge Courier - Technology",
+                "Technology and business news from The Northbridge Courier",
+            ),
         ],
     ),
     "circuitlane": Outlet(
-        key="circuitlane", name="Circuit Lane", prefix="/circuitlane/", language="en", html_lang="en-GB",
-        country="GB", article_path=circuitlane_path, render=circuitlane_page,
+        key="circuitlane",
+        name="Circuit Lane",
+        prefix="/circuitlane/",
+        language="en",
+        html_lang="en-GB",
+        country="GB",
+        article_path=circuitlane_path,
+        render=circuitlane_page,
         feeds=[
-            Feed("circuitlane-news", "/circuitlane/feeds/news.atom", "atom", "Circuit Lane",
-                 "Tech news for people who read the footnotes"),
-            Feed("circuitlane-security", "/circuitlane/feeds/security.rss", "rss2", "Circuit Lane: Security",
-                 "Security coverage from Circuit Lane", link_suffix="?utm_source=rss&utm_medium=feed"),
+            Feed(
+                "circuitlane-news",
+                "/circuitlane/feeds/news.atom",
+                "atom",
+                "Circuit Lane",
+                "Tech news for people who read the footnotes",
+            ),
+            Feed(
+                "circuitlane-security",
+                "/circuitlane/feeds/security.rss",
+                "rss2",
+                "Circuit Lane: Security",
+                "Security coverage from Circuit Lane",
+                link_suffix="?utm_source=rss&utm_medium=feed",
+            ),
         ],
     ),
     "meridian": Outlet(
-        key="meridian", name="Meridian Press Agency", prefix="/meridian/", language="en", html_lang="en",
-        country="GB", article_path=meridian_path, render=meridian_page,
+        key="meridian",
+        name="Meridian Press Agency",
+        prefix="/meridian/",
+        language="en",
+        html_lang="en",
+        country="GB",
+        article_path=meridian_path,
+        render=meridian_page,
         feeds=[
-            Feed("meridian-top", "/meridian/feeds/top-news.atom", "atom", "Meridian: Top News",
-                 "Top stories from the Meridian Press Agency wire"),
+            Feed(
+                "meridian-top",
+                "/meridian/feeds/top-news.atom",
+                "atom",
+                "Meridian: Top News",
+                "Top stories from the Meridian Press Agency wire",
+            ),
         ],
     ),
     "rundschau": Outlet(
-        key="rundschau", name="Rheinbrücker Rundschau", prefix="/rheinbruecker-rundschau/", language="de",
-        html_lang="de-DE", country="DE", article_path=rundschau_path, render=rundschau_page,
+        key="rundschau",
+        name="Rheinbrücker Rundschau",
+        prefix="/rheinbruecker-rundschau/",
+        language="de",
+        html_lang="de-DE",
+        country="DE",
+        article_path=rundschau_path,
+        render=rundschau_page,
         feeds=[
-            Feed("rundschau-nachrichten", "/rheinbruecker-rundschau/rss/nachrichten.xml", "rss2",
-                 "Rheinbrücker Rundschau – Nachrichten", "Nachrichten aus Politik, Wirtschaft, Sport und Kultur",
-                 encoding="iso-8859-1"),
+            Feed(
+                "rundschau-nachrichten",
+                "/rheinbruecker-rundschau/rss/nachrichten.xml",
+                "rss2",
+                "Rheinbrücker Rundschau – Nachrichten",
+                "Nachrichten aus Politik, Wirtschaft, Sport und Kultur",
+                encoding="iso-8859-1",
+            ),
         ],
     ),
     "taktrate": Outlet(
-        key="taktrate", name="Taktrate", prefix="/taktrate/", language="de", html_lang="de", country="DE",
-        article_path=taktrate_path, render=taktrate_page,
+        key="taktrate",
+        name="Taktrate",
+        prefix="/taktrate/",
+        language="de",
+        html_lang="de",
+        country="DE",
+        article_path=taktrate_path,
+        render=taktrate_page,
         feeds=[
-            Feed("taktrate-ticker", "/taktrate/news.rdf", "rdf", "Taktrate Newsticker",
-                 "Nachrichten aus IT, Netzpolitik und Wissenschaft"),
-            Feed("taktrate-security", "/taktrate/feeds/security.atom", "atom", "Taktrate Security",
-                 "IT-Sicherheit bei Taktrate"),
+            Feed(
+                "taktrate-ticker",
+                "/taktrate/news.rdf",
+                "rdf",
+                "Taktrate Newsticker",
+                "Nachrichten aus IT, Netzpolitik und Wissenschaft",
+            ),
+            Feed(
+                "taktrate-security",
+                "/taktrate/feeds/security.atom",
+                "atom",
+                "Taktrate Security",
+                "IT-Sicherheit bei Taktrate",
+            ),
         ],
     ),
 }
@@ -695,10 +782,6 @@ FEEDS: dict[str, tuple[Outlet, Feed]] = {f.name: (o, f) for o in OUTLETS.values(
 
 def _x(text: str) -> str:
     return html.escape(text, quote=False)
-
-
-def _utc(d: datetime) -> str:
-    return d.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def render_rss2(outlet: Outlet, feed: Feed, items: list[Article]) -> str:
@@ -840,7 +923,8 @@ def render_manifest(articles: list[Article]) -> str:
     lines = [
         "# Labeled ground truth for the sample corpus: one [[article]] per page (generated by seeds/sample/build.py).",
         "# story: every piece about the same real-world event chain shares a label; status 404 = listed in a feed",
-        "# but missing on the server; duplicate_of = path of the original a syndicated copy was made from.",
+        "# but missing on the server; duplicate_of = path of the original a syndicated copy was made from;",
+        "# file = the page relative to this directory; first_sentence/comment/words help the extraction tests.",
         "",
     ]
     for a in articles:
@@ -858,6 +942,7 @@ def render_manifest(articles: list[Article]) -> str:
             f"status = {a.status}",
         ]
         if a.status == 200:
+            lines.append(f"file = {_toml_str(page_file(a.path))}")
             lines.append(f"first_sentence = {_toml_str(_first_sentence(a.paragraphs[0]))}")
             lines.append(f"words = {sum(len(p.split()) for p in a.paragraphs)}")
             lines.append(f"comment = {_toml_str(a.comments[0][1])}")
@@ -865,6 +950,12 @@ def render_manifest(articles: list[Article]) -> str:
             lines.append(f"duplicate_of = {_toml_str(a.duplicate_of)}")
         lines.append("")
     return "\n".join(lines)
+
+
+def page_file(path: str) -> str:
+    """The page's file relative to the corpus root (directory URLs are served from their index.html)."""
+    rel = "site/" + path.lstrip("/")
+    return rel + "index.html" if rel.endswith("/") else rel
 
 
 def _first_sentence(paragraph: str) -> str:
@@ -893,8 +984,7 @@ def build(out: Path, src: Path = HERE / "src") -> list[Article]:
     for art in articles:
         if art.status != 200:
             continue
-        rel = art.path.lstrip("/")
-        target = site / (rel + "index.html" if rel.endswith("/") else rel)
+        target = out / page_file(art.path)
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(OUTLETS[art.outlet].render(art, articles), encoding="utf-8")
     for outlet, feed in FEEDS.values():
@@ -913,7 +1003,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=HERE)
     args = parser.parse_args()
     articles = build(args.out)
-    print(f"wrote {len(articles)} manifest entries to {args.out}")
+    print(f"wrote {len(articles)} manifest entries to {args.out}")  # noqa: T201 - script entry point
 
 
 if __name__ == "__main__":

@@ -8,7 +8,8 @@ queries use (index templates, aliases, ``dense_vector`` + kNN, ``more_like_this`
 analysis-common, mapper-extras, painless scripts, reindex / update-by-query / delete-by-query), so a change of
 distribution shows up here.
 
-Every index and template created here is named ``test-infra-<random>-...`` and removed afterwards.
+The ``es`` fixture (tests/conftest.py) fails when the node is down. Every index and template created here
+is named ``test-infra-<random>-...`` and removed afterwards.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from typing import Any
 
 import pytest
 from elasticsearch import ApiError, BadRequestError, Elasticsearch
-from elasticsearch import ConnectionError as ESConnectionError
 
 pytestmark = pytest.mark.integration
 
@@ -46,21 +46,6 @@ MINIMAL_ZIP_LACKS = (
 
 def _load_templates() -> dict[str, dict[str, Any]]:
     return {p.stem: json.loads(p.read_text(encoding="utf-8")) for p in sorted(TEMPLATES_DIR.glob("*.json"))}
-
-
-@pytest.fixture(scope="module")
-def es() -> Iterator[Elasticsearch]:
-    client = Elasticsearch(ES_URL, request_timeout=30)
-    try:
-        # Not client.info()/ping(): GET / lives in the rest-root module, which the minimal zip lacks.
-        client.cluster.health(wait_for_status="yellow", timeout="30s")
-    except ESConnectionError:
-        client.close()
-        if os.environ.get("CI"):
-            pytest.fail(f"Elasticsearch is not reachable at {ES_URL} (CI must start it: scripts/es.sh start)")
-        pytest.skip(f"Elasticsearch is not reachable at {ES_URL}; start it with scripts/es.sh start")
-    yield client
-    client.close()
 
 
 @pytest.fixture(scope="module")
@@ -107,15 +92,12 @@ def test_templates_exist() -> None:
 
 
 @pytest.mark.parametrize("template_name", ["news-articles", "news-stories"])
-def test_template_installs_and_index_gets_its_mapping(
-    es: Elasticsearch, prefix: str, template_name: str
-) -> None:
+def test_template_installs_and_index_gets_its_mapping(es: Elasticsearch, prefix: str, template_name: str) -> None:
     original = _load_templates()[template_name]
     # The real body validates as is (simulation installs nothing, so it cannot clash with news-* templates).
     simulated = es.indices.simulate_template(**original)
     assert (
-        simulated["template"]["mappings"]["properties"].keys()
-        == original["template"]["mappings"]["properties"].keys()
+        simulated["template"]["mappings"]["properties"].keys() == original["template"]["mappings"]["properties"].keys()
     )
 
     index = _install_copy(es, prefix, template_name)
@@ -275,9 +257,7 @@ def test_templates_use_only_available_analysis_components(es: Elasticsearch, pre
                     assert [t["token"] for t in tokens] == ["der angriff"]
 
 
-def test_minimal_distribution_gaps_are_what_we_assume(
-    es: Elasticsearch, modules: set[str], prefix: str
-) -> None:
+def test_minimal_distribution_gaps_are_what_we_assume(es: Elasticsearch, modules: set[str], prefix: str) -> None:
     """The local node lacks analysis-common & co.; the templates must not depend on them."""
     missing = {m for m in MINIMAL_ZIP_LACKS if m not in modules}
     if not missing:

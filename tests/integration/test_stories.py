@@ -42,7 +42,8 @@ ARTICLES: list[dict[str, Any]] = [
         "lead": "The Guardians of Peace hackers released salaries, emails and films stolen from Sony Pictures.",
         "body": "The hackers who broke into Sony Pictures Entertainment released spreadsheets with salaries of "
         "executives and embarrassing internal emails. Unreleased Sony Pictures films appeared on file sharing "
-        "sites. Investigators are examining whether North Korea, angered by the film The Interview, is behind the hack.",
+        "sites. Investigators are examining whether North Korea, angered by the film The Interview, "
+        "is behind the hack.",
         "entities": ["company:sony", "country:kp"],
     },
     {
@@ -63,7 +64,8 @@ ARTICLES: list[dict[str, Any]] = [
         "outlet": "zeitung-de",
         "language": "de",
         "title": "Nordkorea bestreitet Hackerangriff auf Sony Pictures",
-        "lead": "Nordkorea will den USA beweisen, dass das Land nicht für den Cyberangriff auf Sony verantwortlich ist.",
+        "lead": "Nordkorea will den USA beweisen, dass das Land nicht für den Cyberangriff auf Sony "
+        "verantwortlich ist.",
         "body": "Die USA hatten Nordkorea offiziell der Hackerattacke auf Sony Pictures beschuldigt, die mit dem Film "
         "The Interview über ein fiktives Attentat auf Kim Jong Un in Verbindung steht. Die Bundespolizei FBI hält "
         "an ihrer Schlussfolgerung fest, dass Pjöngjang hinter dem Angriff steckt.",
@@ -190,7 +192,9 @@ def test_idempotent_and_replayable(es: Elasticsearch, indices: IndexOptions) -> 
     # the pipeline re-indexes two articles from scratch (story_id gone): they go back where they were
     _index(es, indices, [a for a in ARTICLES if a["doc_id"] in ("a2", "d1")])
     again = StoryGrouper(es, options, indices).assign_pending()
-    assert {(a.doc_id, a.story_id) for a in again} == {(a.doc_id, a.story_id) for a in first if a.doc_id in ("a2", "d1")}
+    assert {(a.doc_id, a.story_id) for a in again} == {
+        (a.doc_id, a.story_id) for a in first if a.doc_id in ("a2", "d1")
+    }
     after = _stories(es, indices)
     assert {k: (v["article_count"], sorted(v["article_ids"])) for k, v in after.items()} == {
         k: (v["article_count"], sorted(v["article_ids"])) for k, v in before.items()

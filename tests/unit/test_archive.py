@@ -1,0 +1,148 @@
+"""The WARC archive: records, partitions, replay windows, parallel writers, fsspec roots."""
+
+from __future__ import annotations
+
+import gzip
+import multiprocessing
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from warcio.archiveiterator import ArchiveIterator
+
+from ingest.archive import Archive
+from ingest.config import ArchiveOptions
+from ingest.errors import ArchiveError
+
+pytestmark = pytest.mark.unit
+
+T0 = datetime(2026, 11, 20, 9, 59, 30, tzinfo=UTC)
+
+
+def write(archive: Archive, n: int, when: datetime, kind: str = "page", **meta: str) -> str:
+    ref = archive.write(
+        url=f"https://example.org/{n}?utm_source=x",
+        final_url=f"https://example.org/{n}",
+        kind=kind,
+        request_headers={"user-agent": "test", "if-none-match": '"e"'},
+        status=200,
+        response_headers={"content-type": "text/html; charset=utf-8", "content-encoding": "gzip", "etag": '"e"'},
+        body=f"<html>page {n} – Köln</html>".encode(),
+        fetched_at=when,
+        metadata=meta or None,
+    )
+    return ref.path
+
+
+def test_write_produces_standard_warc(tmp_path: Path) -> None:
+    with Archive(ArchiveOptions(root=str(tmp_path))) as archive:
+        path = write(archive, 1, T0, feed="spiegel")
+    assert path.startswith(str(tmp_path / "2026" / "11" / "20" / "09"))
+    assert path.endswith(".warc.gz")
+    with open(path, "rb") as handle:
+        records = list((r.rec_type, r.rec_headers.get_header("WARC-Target-URI"), r) for r in ArchiveIterator(handle))
+    # warcio reads records lazily; collect what we need while iterating
+    with open(path, "rb") as handle:
+        kinds = []
+        for record in ArchiveIterator(handle):
+            kinds.append(record.rec_type)
+            if record.rec_type == "response":
+                assert record.http_headers.get_statuscode() == "200"
+                assert record.rec_headers.get_header("WARC-X-News-feed") == "spiegel"
+                assert record.content_stream().read() == "<html>page 1 – Köln</html>".encode()
+                assert record.http_headers.get_header("content-encoding") is None  # body is stored decoded
+            if record.rec_type == "request":
+                assert record.http_headers.get_header("if-none-match") == '"e"'
+                assert record.rec_headers.get_header("WARC-Concurrent-To")
+    assert kinds == ["response", "request"]
+    assert len(records) == 2
+    # every record pair is its own gzip member: the file is valid multi-member gzip
+    assert gzip.decompress(Path(path).read_bytes()).startswith(b"WARC/1.1")
+
+
+def test_replay_window_kind_and_order(tmp_path: Path) -> None:
+    with Archive(ArchiveOptions(root=str(tmp_path))) as archive:
+        write(archive, 3, T0 + timedelta(minutes=2), feed="b")  # next hour partition
+        write(archive, 1, T0, feed="a")
+        write(archive, 2, T0 + timedelta(seconds=10), kind="feed")
+        write(archive, 9, T0 - timedelta(hours=3))
+        # readable while the writer is still open
+        everything = list(archive.replay(T0 - timedelta(minutes=1), T0 + timedelta(hours=1)))
+    assert [r.final_url for r, _ in everything] == [
+        "https://example.org/1",
+        "https://example.org/2",
+        "https://example.org/3",
+    ]
+    first, meta = everything[0]
+    assert meta == {"feed": "a"}
+    assert first.url == "https://example.org/1?utm_source=x"
+    assert first.fetched_at == T0
+    assert first.kind == "page" and first.status == 200
+    assert first.headers["etag"] == '"e"'
+    assert first.text() == "<html>page 1 – Köln</html>"
+    assert first.archive_ref is not None and first.archive_ref.record_id.startswith("<urn:uuid:")
+    with Archive(ArchiveOptions(root=str(tmp_path))) as reader:
+        pages = list(reader.replay(T0 - timedelta(minutes=1), T0 + timedelta(hours=1), kind="page"))
+        assert [r.final_url for r, _ in pages] == ["https://example.org/1", "https://example.org/3"]
+        # [start, end): end is exclusive
+        assert list(reader.replay(T0 + timedelta(seconds=10), T0 + timedelta(seconds=10))) == []
+        assert len(list(reader.replay(T0, T0 + timedelta(seconds=10)))) == 1
+        assert len(reader.files(T0 - timedelta(hours=4), T0 + timedelta(hours=2))) == 3
+
+
+def test_new_file_per_hour_and_size(tmp_path: Path) -> None:
+    with Archive(ArchiveOptions(root=str(tmp_path), max_file_bytes=1)) as archive:
+        a = write(archive, 1, T0)
+        b = write(archive, 2, T0)
+        c = write(archive, 3, T0 + timedelta(hours=1))
+    assert len({a, b, c}) == 3
+
+
+def _writer(root: str, worker: int) -> None:
+    with Archive(ArchiveOptions(root=root)) as archive:
+        for i in range(25):
+            write(archive, worker * 100 + i, T0 + timedelta(seconds=i))
+
+
+def test_parallel_processes_never_share_a_file(tmp_path: Path) -> None:
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_writer, args=(str(tmp_path), w)) for w in range(3)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    assert all(p.exitcode == 0 for p in procs)
+    with Archive(ArchiveOptions(root=str(tmp_path))) as archive:
+        assert len(archive.files(T0, T0 + timedelta(hours=1))) == 3
+        urls = [r.final_url for r, _ in archive.replay(T0, T0 + timedelta(hours=1))]
+    assert sorted(urls) == sorted(f"https://example.org/{w * 100 + i}" for w in range(3) for i in range(25))
+
+
+def test_truncated_file_keeps_complete_records(tmp_path: Path) -> None:
+    with Archive(ArchiveOptions(root=str(tmp_path))) as archive:
+        path = write(archive, 1, T0)
+        first_size = Path(path).stat().st_size
+        write(archive, 2, T0 + timedelta(seconds=1))
+    data = Path(path).read_bytes()
+    Path(path).write_bytes(data[: first_size + 60])  # a crash in the middle of the second response
+    with Archive(ArchiveOptions(root=str(tmp_path))) as archive:
+        urls = [r.final_url for r, _ in archive.replay(T0, T0 + timedelta(minutes=1))]
+    assert urls == ["https://example.org/1"]
+
+
+def test_fsspec_memory_root() -> None:
+    root = "memory://acq-test-archive"
+    with Archive(ArchiveOptions(root=root)) as archive:
+        path = write(archive, 5, T0)
+        assert path.startswith("memory://")
+        assert "/acq-test-archive/2026/11/20/09/" in path
+        archive.close()
+        replayed = list(archive.replay(T0, T0 + timedelta(seconds=1)))
+    assert [r.final_url for r, _ in replayed] == ["https://example.org/5"]
+
+
+def test_unwritable_root_is_an_infrastructure_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    with Archive(ArchiveOptions(root=str(blocker / "archive"))) as archive, pytest.raises(ArchiveError):
+        write(archive, 1, T0)

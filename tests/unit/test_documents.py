@@ -1,0 +1,93 @@
+"""The article document: deterministic ids, fields that fit the strict mapping, replay-stable content."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from ingest.config import DATA_DIR
+from ingest.documents import Origin, article_url, build_article
+from ingest.extraction import Extracted
+from ingest.tagging import Tagger
+from ingest.urls import document_id
+
+pytestmark = pytest.mark.unit
+
+ORIGIN = Origin(
+    feed="courier-world",
+    outlet="The Northbridge Courier",
+    language="en",
+    country="US",
+    entry_url="https://www.courier.example/world/fbi-blames-pyongyang?utm_source=rss&utm_medium=feed",
+    entry_title="FBI blames Pyongyang",
+    entry_published="2014-12-19T18:00:00+00:00",
+)
+EXTRACTED = Extracted(
+    title="FBI says North Korea was behind the Sony Pictures hack",
+    body="The FBI said on Friday that North Korea was responsible for the cyberattack on Sony Pictures.\n"
+    "Officials cited malware overlaps with earlier attacks attributed to Pyongyang.",
+    lead="The FBI said on Friday that North Korea was responsible for the cyberattack on Sony Pictures.",
+    description="Attribution of the studio hack",
+    authors=("Dana Whitfield",),
+    published=None,
+    language="en",
+    site_name="Northbridge Courier",
+    url=None,
+)
+
+
+def _build(**overrides: object) -> dict[str, object]:
+    tags = Tagger().tag(title=EXTRACTED.title, body=EXTRACTED.body, language="en")
+    kwargs: dict[str, object] = {
+        "origin": ORIGIN,
+        "extracted": EXTRACTED,
+        "url": "https://courier.example/world/fbi-blames-pyongyang",
+        "fetched_at": datetime(2014, 12, 19, 18, 5, tzinfo=UTC),
+        "source_urls": [ORIGIN.entry_url],
+        "tag_fields": tags.as_fields(),
+        "archive": {"warc_path": "2014/12/19/18/x.warc.gz", "record_id": "<urn:uuid:1>"},
+    }
+    kwargs.update(overrides)
+    return build_article(**kwargs)  # type: ignore[arg-type]
+
+
+def test_id_is_derived_from_the_normalised_url() -> None:
+    doc = _build()
+    assert doc["doc_id"] == document_id("https://courier.example/world/fbi-blames-pyongyang")
+    # the feed's tracking-parameter link and the www. variant are the same article
+    assert doc["doc_id"] == document_id(ORIGIN.entry_url)
+    assert doc["source_urls"] == ["https://courier.example/world/fbi-blames-pyongyang"]
+
+
+def test_building_twice_gives_identical_documents() -> None:
+    assert json.dumps(_build(), sort_keys=True) == json.dumps(_build(), sort_keys=True)
+
+
+def test_feed_date_is_used_when_the_page_has_none() -> None:
+    doc = _build()
+    assert doc["published_at"] == "2014-12-19T18:00:00+00:00"
+    assert doc["fetched_at"] == "2014-12-19T18:05:00+00:00"
+
+
+def test_every_field_is_in_the_strict_mapping() -> None:
+    template = json.loads((DATA_DIR / "templates" / "news-articles.json").read_text("utf-8"))
+    mapped = set(template["template"]["mappings"]["properties"])
+    doc = _build()
+    assert set(doc) <= mapped, set(doc) - mapped
+    assert "cyberattack" in doc["tags"]
+
+
+def test_canonical_link_wins_over_the_fetched_url() -> None:
+    html = '<html><head><link rel="canonical" href="https://courier.example/a/1"></head><body></body></html>'
+    assert article_url(html=html, final_url="https://courier.example/a/1?page=amp", extracted_url=None) == (
+        "https://courier.example/a/1"
+    )
+    assert article_url(html="<html></html>", final_url="https://courier.example/b", extracted_url=None) == (
+        "https://courier.example/b"
+    )
+
+
+def test_origin_survives_a_round_trip_through_archive_metadata() -> None:
+    assert Origin.from_metadata(ORIGIN.as_metadata()) == ORIGIN

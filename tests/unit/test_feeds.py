@@ -1,0 +1,248 @@
+"""Seed file loading and tolerant, guarded feed parsing."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from ingest.errors import ConfigurationError, FeedParseError
+from ingest.evaluation.faultserver import BILLION_LAUGHS, XXE, XXE_PARAMETER, rss
+from ingest.feeds import FeedSource, check_entities, load_feed_sources, parse_feed
+
+pytestmark = pytest.mark.unit
+
+SOURCE = FeedSource(name="test", url="https://example.org/feed.xml", language="en", country="us", publisher="T")
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def real_feeds() -> Path:
+    base = Path(os.environ.get("NEWS_SHARED_DIR", ROOT.parent / "shared"))
+    path = base / "eval" / "real-feeds"
+    if not path.exists():
+        pytest.skip(f"shared data not available: {path} (set NEWS_SHARED_DIR)")
+    return path
+
+
+# --- seed file ---------------------------------------------------------------------------------------------
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "feeds.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_load_feed_sources(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+[[feed]]
+name = "heise"
+url = "{{BASE_URL}}/feeds/heise.xml"
+language = "de"
+country = "de"
+publisher = "heise online"
+
+[[feed]]
+name = "bbc-world"
+url = "https://feeds.bbci.co.uk/news/world/rss.xml"
+language = "en"
+country = "gb"
+publisher = "BBC"
+""",
+    )
+    sources = load_feed_sources(path)
+    assert [s.name for s in sources] == ["heise", "bbc-world"]
+    assert sources[0].url == "{{BASE_URL}}/feeds/heise.xml"  # not substituted here
+    assert sources[1] == FeedSource("bbc-world", "https://feeds.bbci.co.uk/news/world/rss.xml", "en", "gb", "BBC")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('[[feed]]\nname = "a"\nurl = "https://x.org/f"\nlanguage = "en"\ncountry = "us"\n', "publisher"),
+        (
+            '[[feed]]\nname = "a"\nurl = "https://x.org/f"\nlanguage = "en"\ncountry = "us"\npublisher = "p"\n'
+            '[[feed]]\nname = "a"\nurl = "https://y.org/f"\nlanguage = "en"\ncountry = "us"\npublisher = "p"\n',
+            "duplicate",
+        ),
+        ('[[feed]]\nname = "a"\nurl = "file:///etc/passwd"\nlanguage = "en"\ncountry = "us"\npublisher = "p"\n', "URL"),
+        ("not toml = = =", "TOML"),
+        ("title = 'no feeds'", "no [[feed]]"),
+    ],
+)
+def test_bad_seed_files(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message.replace("[", r"\[")):
+        load_feed_sources(write(tmp_path, text))
+
+
+def test_missing_seed_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError):
+        load_feed_sources(tmp_path / "nope.toml")
+
+
+# --- parsing -----------------------------------------------------------------------------------------------
+
+
+def test_rss_entries_are_absolute_and_utc() -> None:
+    doc = """<?xml version="1.0" encoding="utf-8"?>
+<rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/"><channel><title>T</title><link>https://example.org/</link>
+<ttl>15</ttl>
+<item><title>One &amp; two</title><link>/news/1?utm_source=rss</link><guid isPermaLink="false">id-1</guid>
+<pubDate>Tue, 03 Mar 2026 10:00:00 +0100</pubDate>
+<description>&lt;p&gt;Hello &lt;b&gt;world&lt;/b&gt;&lt;/p&gt;</description>
+<dc:creator>Jane Doe</dc:creator></item>
+<item><title>No date</title><link>https://example.org/news/2</link></item>
+<item><title>No link at all</title><description>skipped</description></item>
+</channel></rss>"""
+    parsed = parse_feed(doc.encode(), source=SOURCE, base_url="https://example.org/feeds/main.xml")
+    assert parsed.title == "T"
+    assert parsed.ttl_seconds == 900
+    assert not parsed.bozo
+    assert len(parsed.entries) == 2
+    first, second = parsed.entries
+    assert first.url == "https://example.org/news/1?utm_source=rss"
+    assert first.title == "One & two"
+    assert first.summary == "Hello world"
+    assert first.published == datetime(2026, 3, 3, 9, 0, tzinfo=UTC)
+    assert first.guid == "id-1"
+    assert first.authors == ("Jane Doe",)
+    assert first.feed == "test"
+    assert second.published is None
+
+
+def test_atom_entries() -> None:
+    doc = b"""<?xml version="1.0" encoding="utf-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom"><title>A</title><id>urn:x</id><updated>2026-01-01T00:00:00Z</updated>
+<entry><title>E</title><id>urn:e1</id><link rel="alternate" href="https://example.org/e1"/>
+<updated>2026-01-02T03:04:05-02:00</updated><author><name>A. Writer</name></author><summary>S</summary></entry>
+</feed>"""
+    parsed = parse_feed(doc, source=SOURCE, base_url="https://example.org/atom")
+    (entry,) = parsed.entries
+    assert entry.url == "https://example.org/e1"
+    assert entry.published == datetime(2026, 1, 2, 5, 4, 5, tzinfo=UTC)
+    assert entry.authors == ("A. Writer",)
+
+
+def test_json_feed() -> None:
+    doc = {
+        "version": "https://jsonfeed.org/version/1.1",
+        "title": "J",
+        "items": [
+            {"id": "1", "url": "/a", "title": "A", "date_published": "2026-02-01T10:00:00+02:00"},
+            {"id": "2", "content_text": "no url"},
+        ],
+    }
+    parsed = parse_feed(json.dumps(doc).encode(), source=SOURCE, base_url="https://example.org/feed.json")
+    (entry,) = parsed.entries
+    assert entry.url == "https://example.org/a"
+    assert entry.published == datetime(2026, 2, 1, 8, 0, tzinfo=UTC)
+
+
+def test_blank_line_before_xml_declaration_is_tolerated() -> None:
+    doc = "\n\n" + rss("T", [("a", "https://example.org/a")])
+    parsed = parse_feed(doc.encode(), source=SOURCE, base_url="https://example.org/")
+    assert len(parsed.entries) == 1
+
+
+def test_truncated_feed_yields_what_it_can() -> None:
+    doc = rss("T", [("a", "https://example.org/a"), ("b", "https://example.org/b")])
+    cut = doc[: doc.index("<item><title>b")] + "<item><title>b</ti"
+    parsed = parse_feed(cut.encode(), source=SOURCE, base_url="https://example.org/")
+    assert parsed.bozo and parsed.bozo_reason
+    assert [e.url for e in parsed.entries][:1] == ["https://example.org/a"]
+
+
+def test_latin1_feed_decodes() -> None:
+    doc = rss("Köln", [("Straße gesperrt", "https://example.org/a")], encoding="iso-8859-1")
+    parsed = parse_feed(doc.encode("latin-1"), source=SOURCE, base_url="https://example.org/")
+    assert parsed.title == "Köln"
+    assert parsed.entries[0].title == "Straße gesperrt"
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (BILLION_LAUGHS, "xml_entity_expansion"),
+        (XXE, "external_entity"),
+        (XXE_PARAMETER, "external_entity"),
+        (b"<html><head><title>x</title></head><body><p>not a feed</p></body></html>", "not_a_feed"),
+        (b"", "empty_feed"),
+        (rss("T", []).encode(), "empty_feed"),
+        (b'{"hello": "world"}', "not_a_feed"),
+    ],
+)
+def test_refusals_have_reasons(content: bytes, reason: str) -> None:
+    with pytest.raises(FeedParseError) as info:
+        parse_feed(content, source=SOURCE, base_url="https://example.org/")
+    assert info.value.reason == reason
+
+
+def test_benign_entities_pass_the_guard() -> None:
+    doc = b"""<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY nbsp "&#160;"><!ENTITY copy "&#169;">]>
+<rss version="2.0"><channel><title>T&nbsp;x</title><item><title>a</title><link>https://e.org/a</link></item>
+</channel></rss>"""
+    check_entities(doc)
+    assert len(parse_feed(doc, source=SOURCE, base_url="https://e.org/").entries) == 1
+
+
+def test_utf16_attack_is_still_seen() -> None:
+    with pytest.raises(FeedParseError) as info:
+        check_entities(XXE.decode().encode("utf-16"))
+    assert info.value.reason == "external_entity"
+
+
+def test_max_entries() -> None:
+    doc = rss("T", [(str(i), f"https://example.org/{i}") for i in range(10)])
+    parsed = parse_feed(doc.encode(), source=SOURCE, base_url="https://example.org/", max_entries=3)
+    assert len(parsed.entries) == 3
+
+
+def test_every_real_feed_parses_or_has_a_reason() -> None:
+    root = real_feeds()
+    files = [
+        p
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.suffix in (".xml", ".json") and not p.name.endswith(".serde.json")
+    ]
+    assert len(files) > 100
+    parsed = 0
+    reasons: set[str] = set()
+    for path in files:
+        try:
+            result = parse_feed(path.read_bytes(), source=SOURCE, base_url="https://example.org/feed")
+        except FeedParseError as exc:
+            reasons.add(exc.reason)
+            continue
+        parsed += 1
+        assert result.entries
+        for entry in result.entries:
+            assert "://" in entry.url, (path, entry.url)
+            assert entry.published is None or entry.published.tzinfo is not None
+    assert parsed >= 90, f"only {parsed} of {len(files)} real feeds parsed"
+    assert reasons <= {"not_a_feed", "empty_feed"}
+
+
+def test_real_feed_entry_counts_match_feed_rs() -> None:
+    root = real_feeds() / "feed-rs"
+    compared = agree = 0
+    for expected_path in sorted(root.rglob("*.serde.json")):
+        xml = expected_path.with_name(expected_path.name.replace(".serde.json", ".xml"))
+        if not xml.exists():
+            xml = expected_path.with_name(expected_path.name.replace(".serde.json", ".json"))
+        if not xml.exists():
+            continue
+        expected = json.loads(expected_path.read_text(encoding="utf-8"))
+        want = [e for e in expected.get("entries", []) if any(link.get("href") for link in e.get("links", []))]
+        try:
+            got = parse_feed(xml.read_bytes(), source=SOURCE, base_url="https://example.org/feed").entries
+        except FeedParseError:
+            got = ()
+        compared += 1
+        agree += len(got) == len(want)
+    assert compared > 40
+    assert agree / compared >= 0.9, f"{agree}/{compared}"

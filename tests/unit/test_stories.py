@@ -1,0 +1,93 @@
+"""Story grouping: the scoring pieces and the evaluation metrics (no services)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from ingest.config import StoryOptions
+from ingest.evaluation.stories import bcubed
+from ingest.stories import (
+    StoryGrouper,
+    _Candidate,
+    combine,
+    content_terms,
+    embedding_evidence,
+    entity_evidence,
+    time_decay,
+)
+
+pytestmark = pytest.mark.unit
+OPTS = StoryOptions()
+T0 = datetime(2014, 12, 1, tzinfo=UTC)
+
+
+def test_time_decay_inside_span_gentle_for_weeks_zero_beyond_window() -> None:
+    assert time_decay(T0, T0 - timedelta(days=3), T0 + timedelta(days=3), OPTS) == pytest.approx(1.0)
+    three_weeks = time_decay(T0 + timedelta(days=21), T0, T0, OPTS)
+    assert 1.0 - OPTS.decay_weight < three_weeks < 0.9
+    assert time_decay(T0 + timedelta(days=OPTS.window_days + 1), T0, T0, OPTS) == 0.0
+    assert time_decay(T0 - timedelta(days=OPTS.window_days + 1), T0, T0, OPTS) == 0.0  # late arrival, old article
+
+
+def test_entity_evidence_weighs_countries_less() -> None:
+    story = {"company:sony": 3, "org:fbi": 2, "country:kp": 3}
+    specific = entity_evidence(["company:sony", "org:fbi", "country:kp"], story, 3)
+    country_only = entity_evidence(["country:kp"], story, 3)
+    assert specific > 0.7
+    assert country_only < 0.45
+    assert entity_evidence([], story, 3) == 0.0
+    assert entity_evidence(["org:nasa"], story, 3) == 0.0
+
+
+def test_embedding_evidence_maps_the_narrow_e5_band() -> None:
+    assert embedding_evidence(OPTS.embedding_low - 0.05, OPTS) == 0.0
+    assert embedding_evidence(OPTS.embedding_high + 0.01, OPTS) == 1.0
+    mid = (OPTS.embedding_low + OPTS.embedding_high) / 2
+    assert embedding_evidence(mid, OPTS) == pytest.approx(0.5)
+
+
+def test_combine_renormalises_over_available_evidence() -> None:
+    cand = _Candidate(story={}, lexical=0.2, entities=0.9, embedding=0.8, cosine=0.9)
+    with_all = combine(cand, has_entities=True, has_embedding=True, options=OPTS)
+    w = OPTS.weight_lexical + OPTS.weight_entities + OPTS.weight_embedding
+    expected = (0.2 * OPTS.weight_lexical + 0.9 * OPTS.weight_entities + 0.8 * OPTS.weight_embedding) / w
+    assert with_all == pytest.approx(expected)
+    text_only = combine(cand, has_entities=False, has_embedding=False, options=OPTS)
+    assert text_only == pytest.approx(0.2)
+    strong_text = _Candidate(story={}, lexical=1.0)
+    assert combine(strong_text, has_entities=True, has_embedding=True, options=OPTS) >= 0.9
+
+
+def test_merge_order_is_deterministic() -> None:
+    big = {"story_id": "st-b", "article_count": 5, "first_seen": "2014-12-02T00:00:00Z"}
+    small = {"story_id": "st-a", "article_count": 2, "first_seen": "2014-12-01T00:00:00Z"}
+    assert StoryGrouper._merge_order(big, small) == (big, small)
+    assert StoryGrouper._merge_order(small, big) == (big, small)
+    twin = {**big, "story_id": "st-c"}
+    assert StoryGrouper._merge_order(twin, big)[0] is big
+
+
+def test_content_terms_drop_stop_words_in_both_languages() -> None:
+    terms = content_terms("The FBI blames North Korea for the Sony hack")
+    assert {"fbi", "korea", "sony", "hack"} <= set(terms)
+    assert not {"the", "for"} & set(terms)
+    assert "nicht" not in content_terms("Nordkorea ist nicht für den Angriff auf Sony verantwortlich")
+
+
+def test_bcubed_perfect_split_and_lumped() -> None:
+    gold = {"a": "x", "b": "x", "c": "y", "d": "y"}
+    perfect = bcubed(gold, {"a": "1", "b": "1", "c": "2", "d": "2"})
+    assert (perfect.precision, perfect.recall, perfect.f1, perfect.pair_f1) == (1.0, 1.0, 1.0, 1.0)
+    lumped = bcubed(gold, dict.fromkeys(gold, "1"))
+    assert lumped.precision == pytest.approx(0.5) and lumped.recall == 1.0
+    split = bcubed(gold, {k: k for k in gold})
+    assert split.precision == 1.0 and split.recall == pytest.approx(0.5) and split.pair_f1 == 0.0
+    only_x = bcubed(gold, {"a": "1", "b": "1", "c": "1", "d": "2"}, ["a", "b"])
+    assert only_x.recall == 1.0 and only_x.precision == pytest.approx(2 / 3)
+
+
+def test_options_are_overridable() -> None:
+    assert replace(OPTS, join_threshold=0.9).join_threshold == 0.9
