@@ -132,6 +132,8 @@ class StoryOptions:
     decay_weight: float = 0.3
     #: more_like_this score relative to the article's own score that counts as full lexical evidence.
     lexical_full: float = 0.25
+    #: Lexical evidence is the mean over the story's this-many best-matching member articles.
+    lexical_members: int = 3
     #: E5 cosine similarities sit in a narrow band: below ``embedding_low`` is no evidence, ``embedding_high``
     #: and above is full evidence (linear in between).
     embedding_low: float = 0.84

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -76,7 +76,7 @@ def build_article(
 ) -> dict[str, Any]:
     """Assemble the document; ``doc_id`` is derived from the normalised canonical URL."""
     normalized = normalize_url(url)
-    published = extracted.published or _parse(origin.entry_published)
+    published = best_published(extracted, _parse(origin.entry_published))
     body = extracted.body
     doc: dict[str, Any] = {
         "doc_id": document_id(url),
@@ -104,6 +104,16 @@ def build_article(
         doc["archive"] = dict(archive)
     doc.update(tag_fields)
     return doc
+
+
+def best_published(extracted: Extracted, from_feed: datetime | None) -> datetime | None:
+    """The page's date, unless it names only the day and the feed has a time on (about) that day."""
+    page = extracted.published
+    if page is None:
+        return from_feed
+    if from_feed is not None and not extracted.published_has_time and abs(from_feed - page) <= timedelta(hours=36):
+        return from_feed
+    return page
 
 
 def _parse(value: str) -> datetime | None:

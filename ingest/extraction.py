@@ -39,6 +39,8 @@ class Extracted:
     description: str
     authors: tuple[str, ...]
     published: datetime | None
+    #: False when the page gave only a day (``published`` is then midnight UTC of that day).
+    published_has_time: bool
     language: str | None
     site_name: str | None
     url: str | None
@@ -70,13 +72,15 @@ def extract(html: str, *, url: str, options: ExtractionOptions | None = None) ->
         raise ExtractionError(f"body too short ({len(body)} chars)", reason="body_too_short", url=url)
 
     declared = _declared_language(html)
+    raw_date = getattr(doc, "date", None)
     return Extracted(
         title=title,
         body=body,
         lead=lead_of(body),
         description=_clean(getattr(doc, "description", None)),
         authors=_authors(getattr(doc, "author", None)),
-        published=parse_datetime(getattr(doc, "date", None)),
+        published=parse_datetime(raw_date),
+        published_has_time=_has_time(raw_date),
         language=detect_language(f"{title}\n{body[:2000]}", declared=declared),
         site_name=_clean(getattr(doc, "sitename", None)) or None,
         url=_clean(getattr(doc, "url", None)) or None,
@@ -114,6 +118,14 @@ def parse_datetime(value: Any) -> datetime | None:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return parsed
+
+
+def _has_time(value: Any) -> bool:
+    """htmldate renders a day-only date as midnight without an offset."""
+    if not value:
+        return False
+    text = str(value)
+    return "T" in text and not text.endswith("T00:00:00")
 
 
 def detect_language(text: str, *, declared: str | None = None) -> str | None:

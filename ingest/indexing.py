@@ -159,6 +159,8 @@ def bulk_upsert(
             raise_on_error=False,
             raise_on_exception=True,
             refresh="wait_for" if options.refresh else False,
+            # Never let a missing alias auto-create an index with a guessed (dynamic) mapping.
+            require_alias=True,
         ):
             info = item.get("update", {})
             if ok:

@@ -136,7 +136,6 @@ def plan_batches(
 
 def run_batch(spec: dict[str, Any], es: Elasticsearch, options: PipelineOptions) -> dict[str, Any]:
     """Run one planned batch; the single entry point of the Airflow ingest task."""
-    indexing.ensure_indices(es, options.index)
     if spec["mode"] == "replay":
         report = run_replay(_dt(spec["start"]), _dt(spec["end"]), es, options)
     else:
@@ -168,6 +167,7 @@ def run_live(
 ) -> BatchReport:
     """Poll ``sources`` once and index every new article they list."""
     now = now or datetime.now(UTC)
+    indexing.ensure_indices(es, options.index)
     report = BatchReport(mode="live", feeds=len(sources))
     pending = _Pending()
     docs: dict[str, dict[str, Any]] = {}
@@ -190,6 +190,26 @@ def run_live(
     return report
 
 
+def _source_metadata(source: FeedSource) -> dict[str, str]:
+    return {
+        "feed": source.name,
+        "feed-url": source.url,
+        "outlet": source.publisher,
+        "language": source.language,
+        "country": source.country,
+    }
+
+
+def _source_from_metadata(meta: dict[str, str], url: str) -> FeedSource:
+    return FeedSource(
+        name=meta.get("feed", ""),
+        url=meta.get("feed-url", url),
+        language=meta.get("language", ""),
+        country=meta.get("country", ""),
+        publisher=meta.get("outlet", ""),
+    )
+
+
 def _poll(
     source: FeedSource,
     fetcher: Fetcher,
@@ -210,7 +230,7 @@ def _poll(
             source.url,
             kind="feed",
             headers=state.conditional_headers(source.url),
-            metadata={"feed": source.name},
+            metadata=_source_metadata(source),
         )
     except FetchError as exc:
         report.feeds_failed += 1
@@ -365,20 +385,43 @@ def _link_feeds(links: dict[str, set[str]], es: Elasticsearch, options: Pipeline
 
 def run_replay(start: datetime, end: datetime, es: Elasticsearch, options: PipelineOptions) -> BatchReport:
     """Rebuild and upsert the documents of every page archived in ``[start, end)``."""
+    indexing.ensure_indices(es, options.index)
     report = BatchReport(mode="replay")
     docs: dict[str, dict[str, Any]] = {}
     tagger = Tagger(options.tagging)
+    #: entry id -> feeds that listed it in the window (an article fetched once may be in several feeds)
+    listed_by: dict[str, set[str]] = {}
     with Archive(options.archive) as archive:
+        for response, meta in archive.replay(start, end, kind="feed"):
+            if response.status != 200:
+                continue
+            report.feeds += 1
+            try:
+                parsed = parse_feed(
+                    response.content,
+                    source=_source_from_metadata(meta, response.url),
+                    base_url=response.final_url,
+                    content_type=response.content_type,
+                    max_entries=options.feeds.max_entries_per_feed,
+                )
+            except ItemSkipped as exc:
+                report.skip(exc, stage="replay-feed")
+                continue
+            for entry in parsed.entries:
+                listed_by.setdefault(document_id(entry.url), set()).add(meta.get("feed", ""))
         for response, meta in archive.replay(start, end, kind="page"):
             report.pages_fetched += 1
             if response.status != 200:
                 continue
+            origin = Origin.from_metadata(meta)
             try:
-                doc = build_from_response(response, Origin.from_metadata(meta), tagger, options)
+                doc = build_from_response(response, origin, tagger, options)
             except ItemSkipped as exc:
                 report.skip(exc, stage="replay")
                 continue
             report.articles_built += 1
+            extra = listed_by.get(document_id(origin.entry_url), set()) | listed_by.get(doc["doc_id"], set())
+            doc["feeds"] = sorted((set(doc["feeds"]) | extra) - {""})
             _add(docs, doc)
     _index(list(docs.values()), es, options, report)
     logger.info("replay %s..%s done: %s", start, end, _brief(report))

@@ -393,10 +393,10 @@ class StoryGrouper:
                 if target is not None and target.get("status") != STATUS_MERGED:
                     tid = str(target["story_id"])
                     stories.setdefault(tid, target)
-                    lexical[tid] = max(lexical.get(tid, 0.0), lexical.pop(sid, 0.0))
+                    lexical[tid] = sorted([*lexical.get(tid, []), *lexical.pop(sid, [])], reverse=True)
 
         candidates = [
-            self._score(doc, lexical.get(sid, 0.0), published, vector, entities) for sid, doc in stories.items()
+            self._score(doc, lexical.get(sid, []), published, vector, entities) for sid, doc in stories.items()
         ]
         candidates = [c for c in candidates if c.decay > 0.0]
         candidates.sort(key=lambda c: (-c.score, c.story.get("first_seen") or "", c.story["story_id"]))
@@ -446,7 +446,7 @@ class StoryGrouper:
         published: datetime,
         vector: list[float] | None,
         entities: list[str],
-    ) -> tuple[dict[str, float], dict[str, dict[str, Any]], dict[str, Any] | None]:
+    ) -> tuple[dict[str, list[float]], dict[str, dict[str, Any]], dict[str, Any] | None]:
         o = self.options
         lo = _iso(published - timedelta(days=o.window_days))
         hi = _iso(published + timedelta(days=o.window_days))
@@ -517,7 +517,10 @@ class StoryGrouper:
             {
                 "size": o.candidates + 1,
                 "query": mlt,
-                "collapse": {"field": "story_id"},
+                "collapse": {
+                    "field": "story_id",
+                    "inner_hits": {"name": "top", "size": max(1, o.lexical_members), "_source": False},
+                },
                 "_source": ["story_id"],
             },
             {"index": self.index.stories_alias},
@@ -531,18 +534,20 @@ class StoryGrouper:
             if "error" in r:
                 raise IndexingError(f"candidate search failed: {r['error']}")
         self_score = 0.0
-        lexical: dict[str, float] = {}
-        raw: list[tuple[str, float]] = []
+        lexical: dict[str, list[float]] = {}
+        raw: list[tuple[str, list[float]]] = []
         for h in responses[0]["hits"]["hits"]:
             if h["_id"] == hit["_id"]:
                 self_score = float(h["_score"] or 0.0)
                 continue
             sid = (h.get("_source") or {}).get("story_id")
             if sid:
-                raw.append((str(sid), float(h["_score"] or 0.0)))
+                inner = ((h.get("inner_hits") or {}).get("top") or {}).get("hits", {}).get("hits", [])
+                scores = [float(x["_score"] or 0.0) for x in inner] or [float(h["_score"] or 0.0)]
+                raw.append((str(sid), scores))
         if self_score > 0:
-            for sid, score in raw:
-                lexical[sid] = max(lexical.get(sid, 0.0), min(1.0, score / self_score))
+            for sid, scores in raw:
+                lexical[sid] = sorted((min(1.0, x / self_score) for x in scores), reverse=True)
         stories = {str(h["_source"]["story_id"]): h["_source"] for h in responses[1]["hits"]["hits"]}
         holders = responses[2]["hits"]["hits"]
         return lexical, stories, (holders[0]["_source"] if holders else None)
@@ -550,7 +555,7 @@ class StoryGrouper:
     def _score(
         self,
         story: dict[str, Any],
-        mlt_ratio: float,
+        mlt_ratios: Sequence[float],
         published: datetime,
         vector: list[float] | None,
         entities: list[str],
@@ -558,6 +563,10 @@ class StoryGrouper:
         o = self.options
         state = story.get("grouping_state") or {}
         cand = _Candidate(story=story)
+        # mean over the story's best-matching members (up to lexical_members; fewer for small stories), so that
+        # one similar member of a large story is weaker evidence than several
+        k = max(1, min(o.lexical_members, int(story.get("article_count") or 1)))
+        mlt_ratio = sum(sorted(mlt_ratios, reverse=True)[:k]) / k
         cand.lexical = min(1.0, mlt_ratio / o.lexical_full) if o.lexical_full > 0 else 0.0
         cand.entities = entity_evidence(
             entities, state.get("entity_counts") or {}, int(story.get("article_count") or 1)

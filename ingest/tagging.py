@@ -47,27 +47,27 @@ __all__ = ["TOP_TAGS", "TagResult", "Tagger", "entity_ids", "fold"]
 
 # --- text normalisation -----------------------------------------------------------------------------------
 
-_TRANSLATE = str.maketrans(
-    {
-        "ß": "ss",
-        "ẞ": "SS",
-        "’": "'",
-        "‘": "'",
-        "–": "-",
-        "—": "-",
-        "‑": "-",
-        "\u00ad": None,  # soft hyphen
-        "\u200b": None,
-    }
+_REPLACE: tuple[tuple[str, str], ...] = (
+    ("ß", "ss"),
+    ("ẞ", "SS"),
+    ("’", "'"),
+    ("‘", "'"),
+    ("–", "-"),
+    ("—", "-"),
+    ("‑", "-"),
+    ("\u00ad", ""),  # soft hyphen
+    ("\u200b", ""),  # zero-width space
 )
 _COMBINING = re.compile(r"[\u0300-\u036f]")
 
 
 def fold(text: str) -> str:
     """Strip accents and normalise punctuation, keeping case (``Pjöngjang`` → ``Pjongjang``)."""
-    text = text.translate(_TRANSLATE)
     if text.isascii():
         return text
+    for char, replacement in _REPLACE:
+        if char in text:
+            text = text.replace(char, replacement)
     return _COMBINING.sub("", unicodedata.normalize("NFKD", text))
 
 
@@ -100,7 +100,7 @@ class _Term:
     source: str
     pattern: re.Pattern[str]
     anchored: bool  # must start at a word start
-    literal: str  # leading literal text (index key); "" = always tried
+    literals: tuple[str, ...]  # leading letters, one per alternative (index keys); () = always tried
     case_sensitive: bool
 
 
@@ -162,7 +162,7 @@ def _compile_term(term: str, *, case_sensitive: bool) -> _Term:
         source=source,
         pattern=pattern,
         anchored=not infix,
-        literal=_leading_literal(core, case_sensitive),
+        literals=_leading_literals(core, case_sensitive),
         case_sensitive=case_sensitive,
     )
 
@@ -177,25 +177,92 @@ def _lower_regex(body: str) -> str:
     return "".join(out)
 
 
-def _leading_literal(core: str, case_sensitive: bool) -> str:
-    """The letters every match must start with ("" when the fragment starts with regex syntax)."""
-    if "|" in core.replace("\\|", ""):
-        # a top-level alternation has no common prefix; a nested one starts after the literal anyway
-        depth = 0
-        for ch in core:
-            depth += ch in "([" and 1 or 0
-            depth -= ch in ")]" and 1 or 0
-            if ch == "|" and depth == 0:
-                return ""
-    lit = []
-    for i, ch in enumerate(core):
+def _close_paren(text: str, start: int) -> int:
+    """Index of the parenthesis closing the one at ``start`` (-1 if none), skipping escapes and classes."""
+    depth = 0
+    in_class = False
+    i = start
+    while i < len(text):
+        ch = text[i]
+        if ch == "\\":
+            i += 2
+            continue
+        if in_class:
+            in_class = ch != "]"
+        elif ch == "[":
+            in_class = True
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth == 0:
+                return i
+        i += 1
+    return -1
+
+
+def _split_top(text: str) -> list[str]:
+    """Split on ``|`` outside parentheses and classes."""
+    parts: list[str] = []
+    depth = 0
+    in_class = False
+    last = 0
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if ch == "\\":
+            i += 2
+            continue
+        if in_class:
+            in_class = ch != "]"
+        elif ch == "[":
+            in_class = True
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch == "|" and depth == 0:
+            parts.append(text[last:i])
+            last = i + 1
+        i += 1
+    parts.append(text[last:])
+    return parts
+
+
+def _simple_literal(text: str) -> str:
+    lit: list[str] = []
+    for i, ch in enumerate(text):
         if not ch.isalnum():
             break
-        if i + 1 < len(core) and core[i + 1] in "?*{":
+        if i + 1 < len(text) and text[i + 1] in "?*{":
             break
         lit.append(ch)
-    text = "".join(lit)
-    return text if case_sensitive else text.lower()
+    return "".join(lit)
+
+
+def _leading_literals(core: str, case_sensitive: bool) -> tuple[str, ...]:
+    """The letters a match must start with, one string per alternative (empty: the term starts with regex
+    syntax that has no fixed letters, so it is tried on every document)."""
+    i = 0
+    while core.startswith(("(?<!", "(?<="), i):  # lookbehinds are zero-width
+        j = _close_paren(core, i)
+        if j < 0:
+            return ()
+        i = j + 1
+    rest = core[i:]
+    if len(_split_top(rest)) > 1:
+        alternatives = _split_top(rest)
+    elif rest.startswith("(?:"):
+        j = _close_paren(rest, 0)
+        if j < 0 or rest[j + 1 : j + 2] in ("?", "*", "{"):
+            return ()
+        alternatives = _split_top(rest[3:j])
+    else:
+        alternatives = [rest]
+    literals = [_simple_literal(a) for a in alternatives]
+    if not all(literals):
+        return ()
+    return tuple(sorted({lit if case_sensitive else lit.lower() for lit in literals}))
 
 
 def _terms_for(spec: Mapping[str, Any], key: str, lang: str) -> list[str]:
@@ -235,29 +302,38 @@ class _TermIndex:
     def freeze(self) -> _FrozenIndex:
         prefix: dict[tuple[bool, str], list[int]] = defaultdict(list)
         infix: list[int] = []
+        by_lit: dict[tuple[bool, str], list[int]] = defaultdict(list)
         always: list[int] = []
         items: list[tuple[_Term, tuple[str, ...]]] = []
         for key, term in sorted(self._terms.items()):
             idx = len(items)
             items.append((term, tuple(self._owners[key])))
-            if not term.literal:
+            if not term.literals:
                 always.append(idx)
             elif not term.anchored:
                 infix.append(idx)
+                for lit in term.literals:
+                    by_lit[(term.case_sensitive, lit)].append(idx)
             else:
-                prefix[(term.case_sensitive, term.literal[:_KEY])].append(idx)
+                for lit in term.literals:
+                    prefix[(term.case_sensitive, lit[:_KEY])].append(idx)
         return _FrozenIndex(
             items=tuple(items),
             prefix={k: tuple(v) for k, v in prefix.items()},
             infix=tuple(infix),
             always=tuple(always),
             keys={cs: frozenset(k for c, k in prefix if c == cs) for cs in (False, True)},
+            infix_literals={cs: tuple(sorted({lit for c, lit in by_lit if c == cs})) for cs in (False, True)},
+            infix_by_literal={k: tuple(v) for k, v in by_lit.items()},
         )
 
 
 _WORD = re.compile(r"\w+")
 #: Index key length: anchored terms are keyed by up to this many leading letters.
 _KEY = 5
+#: The first letters of every word (of every word not starting in lower case, for case-sensitive terms).
+_HEAD = re.compile(r"\b\w{1,5}")
+_HEAD_CASED = re.compile(r"\b[^\W_a-z]\w{0,4}")
 
 
 @dataclass(frozen=True)
@@ -277,53 +353,59 @@ class _FrozenIndex:
     always: tuple[int, ...]
     #: index keys, case-insensitive (False) and case-sensitive (True)
     keys: Mapping[bool, frozenset[str]]
-
-    def candidates(self, doc: _Doc) -> list[int]:
-        found: set[int] = set(self.always)
-        for cs, words in ((False, doc.words_lower), (True, doc.words_cased)):
-            keys = self.keys[cs]
-            prefixes = {w[:n] for w in words for n in range(1, _KEY + 1)}
-            for k in prefixes & keys if len(prefixes) < len(keys) else keys & prefixes:
-                found.update(self.prefix[(cs, k)])
-        for idx in self.infix:
-            term = self.items[idx][0]
-            haystack = doc.joined_cased if term.case_sensitive else doc.joined_lower
-            if term.literal in haystack:
-                found.add(idx)
-        return sorted(found)
+    infix_literals: Mapping[bool, tuple[str, ...]]
+    infix_by_literal: Mapping[tuple[bool, str], tuple[int, ...]]
 
     def match(self, doc: _Doc) -> dict[str, list[_Match]]:
-        """Matches per owner, non-overlapping within an owner, in document order."""
+        """Matches per owner, non-overlapping within an owner (leftmost, then longest), in document order."""
+        candidates: set[int] = set(self.always)
+        # anchored terms: only those whose leading letters start some word
+        for cs, text in ((False, doc.lower), (True, doc.cased)):
+            heads = set((_HEAD_CASED if cs else _HEAD).findall(text))
+            prefixes = {h[:n] for h in heads for n in range(1, len(h) + 1)}
+            for key in prefixes & self.keys[cs]:
+                candidates.update(self.prefix[(cs, key)])
+        # compound tails: where their letters occur anywhere
+        for cs, text in ((False, doc.lower), (True, doc.cased)):
+            for lit in [lit for lit in self.infix_literals[cs] if lit in text]:
+                candidates.update(self.infix_by_literal[(cs, lit)])
         raw: dict[str, list[_Match]] = defaultdict(list)
-        for idx in self.candidates(doc):
+        for idx in sorted(candidates):
             term, owners = self.items[idx]
-            for zone in ZONES:
-                text = doc.text[zone] if term.case_sensitive else doc.lower[zone]
-                if not text:
+            for m in self._scan(term, doc):
+                s, e = m.span()
+                if e == s:
                     continue
-                pos = 0
-                while True:
-                    m = term.pattern.search(text, pos)
-                    if m is None:
-                        break
-                    s, e = m.span()
-                    pos = e if e > s else s + 1
-                    if term.anchored and s > 0 and _is_word(text[s - 1]):
-                        pos = s + 1
-                        continue
-                    for owner in owners:
-                        raw[owner].append(_Match(owner, zone, s, e, m.group(0).lower()))
+                surface = m.group(0).lower()
+                zone = doc.zone(s)
+                for owner in owners:
+                    raw[owner].append(_Match(owner, zone, s, e, surface))
         out: dict[str, list[_Match]] = {}
-        zone_order = {z: i for i, z in enumerate(ZONES)}
         for owner, matches in raw.items():
-            matches.sort(key=lambda x: (zone_order[x.zone], x.start, -x.end, x.surface))
+            matches.sort(key=lambda x: (x.start, -x.end, x.surface))
             kept: list[_Match] = []
             for mt in matches:
-                if kept and kept[-1].zone == mt.zone and mt.start < kept[-1].end:
+                if kept and mt.start < kept[-1].end:
                     continue
                 kept.append(mt)
             out[owner] = kept
         return out
+
+    @staticmethod
+    def _scan(term: _Term, doc: _Doc) -> list[re.Match[str]]:
+        text = doc.cased if term.case_sensitive else doc.lower
+        out: list[re.Match[str]] = []
+        pos = 0
+        while True:
+            m = term.pattern.search(text, pos)
+            if m is None:
+                return out
+            s, e = m.span()
+            if term.anchored and s > 0 and _is_word(text[s - 1]):
+                pos = s + 1
+                continue
+            out.append(m)
+            pos = e if e > s else s + 1
 
 
 # --- loaded data ------------------------------------------------------------------------------------------
@@ -362,12 +444,12 @@ class _Group:
     needs_home: bool
     #: zones where hits count (all by default)
     zones: frozenset[str]
+    #: the group counts toward ``require`` only from this score on (negative weights never do)
+    min_score: float
 
     def selects(self, entity: _Entity) -> bool:
         return (
-            entity.id in self.entity_ids
-            or entity.kind in self.entity_kinds
-            or bool(entity.roles & self.entity_roles)
+            entity.id in self.entity_ids or entity.kind in self.entity_kinds or bool(entity.roles & self.entity_roles)
         )
 
 
@@ -465,6 +547,7 @@ def _parse_group(name: str, spec: Mapping[str, Any], where: str) -> _Group:
         exclude_home=bool(spec.get("exclude_home", False)),
         needs_home=bool(spec.get("needs_home", False)),
         zones=_zones(spec.get("zones"), where),
+        min_score=float(spec.get("min_score", 0.0)),
     )
 
 
@@ -569,41 +652,30 @@ class _Hit:
 
 
 class _Doc:
-    """One document cut into folded zones and sentences."""
+    """One document: its folded zones joined into one text (a blank line apart), with zone and sentence offsets."""
 
-    __slots__ = (
-        "joined_cased",
-        "joined_lower",
-        "lang",
-        "lower",
-        "sentence_offset",
-        "sentence_starts",
-        "text",
-        "words_cased",
-        "words_lower",
-    )
+    __slots__ = ("cased", "lang", "lower", "sentence_starts", "zone_starts")
 
     def __init__(self, zones: Mapping[str, str], lang: str) -> None:
         self.lang = lang
-        self.text: dict[str, str] = {z: fold(zones.get(z, "")) for z in ZONES}
-        self.lower: dict[str, str] = {z: t.lower() for z, t in self.text.items()}
-        self.joined_cased = "\n".join(self.text.values())
-        self.joined_lower = "\n".join(self.lower.values())
-        words = set(_WORD.findall(self.joined_cased))
-        self.words_lower = {w.lower() for w in words}
-        # case-sensitive terms are names and acronyms: only words that do not start in lower case can match
-        self.words_cased = {w for w in words if not w[0].islower()}
-        self.sentence_starts: dict[str, list[int]] = {}
-        self.sentence_offset: dict[str, int] = {}
-        offset = 0
-        for z in ZONES:
-            starts = [0] + [m.end() for m in _SENTENCE_END.finditer(self.text[z])]
-            self.sentence_starts[z] = starts
-            self.sentence_offset[z] = offset
-            offset += len(starts)
+        parts = [fold(zones.get(z, "") or "") for z in ZONES]
+        self.cased = "\n\n".join(parts)
+        lower = self.cased.lower()
+        if len(lower) != len(self.cased):  # keep offsets aligned when a letter lower-cases to two
+            lower = "".join(c.lower() if len(c.lower()) == 1 else c for c in self.cased)
+        self.lower = lower
+        self.zone_starts: list[int] = []
+        pos = 0
+        for part in parts:
+            self.zone_starts.append(pos)
+            pos += len(part) + 2
+        self.sentence_starts = [0] + [m.end() for m in _SENTENCE_END.finditer(self.cased)]
 
-    def sentence(self, zone: str, pos: int) -> int:
-        return self.sentence_offset[zone] + bisect_right(self.sentence_starts[zone], pos) - 1
+    def zone(self, pos: int) -> str:
+        return ZONES[bisect_right(self.zone_starts, pos) - 1]
+
+    def sentence(self, pos: int) -> int:
+        return bisect_right(self.sentence_starts, pos) - 1
 
 
 # --- results ----------------------------------------------------------------------------------------------
@@ -744,16 +816,15 @@ class Tagger:
     def _entity_hits(self, doc: _Doc, matches: Mapping[str, list[_Match]]) -> list[_Hit]:
         spans: list[_Match] = [m for owner, ms in matches.items() if owner.startswith("entity:") for m in ms]
         # one entity per stretch of text: leftmost, then longest ("Malaysia Airlines" is not Malaysia)
-        zone_order = {z: i for i, z in enumerate(ZONES)}
-        spans.sort(key=lambda x: (zone_order[x.zone], x.start, -x.end, x.owner))
+        spans.sort(key=lambda x: (x.start, -x.end, x.owner))
         hits: list[_Hit] = []
         last: _Match | None = None
         for m in spans:
-            if last is not None and last.zone == m.zone and m.start < last.end:
+            if last is not None and m.start < last.end:
                 continue
             last = m
             eid = m.owner.removeprefix("entity:")
-            sent = doc.sentence(m.zone, m.start)
+            sent = doc.sentence(m.start)
             hits.append(_Hit(eid, m.zone, sent, True))
             for implied in self._gazetteer.entities[eid].also:
                 hits.append(_Hit(implied, m.zone, sent, True))
@@ -768,10 +839,12 @@ class Tagger:
         home: frozenset[str],
     ) -> tuple[float, dict[str, Any]]:
         tax = self._taxonomy
+        if not any(f"{rule.name}/{g.name}" in matches or self._selected[(rule.name, g.name)] for g in rule.groups):
+            return 0.0, {"confidence": 0.0, "score": 0.0, "gate_met": False, "groups": {}, "entities": []}
         raw: dict[str, list[_Hit]] = {}
         for group in rule.groups:
             hits = [
-                _Hit(m.surface, m.zone, doc.sentence(m.zone, m.start), False)
+                _Hit(m.surface, m.zone, doc.sentence(m.start), False)
                 for m in matches.get(f"{rule.name}/{group.name}", ())
             ]
             selected = self._selected[(rule.name, group.name)]
@@ -804,8 +877,9 @@ class Tagger:
                     "hits": self._surfaces(hits),
                 }
                 entity_names.update(self._gazetteer.entities[h.key].name for h in hits if h.entity)
-        total = sum(group_scores.values())
-        gate = not rule.require or any(all(group_scores[g] > 0 for g in clause) for clause in rule.require)
+        total = max(0.0, sum(group_scores.values()))
+        fired = {g.name for g in rule.groups if group_scores[g.name] > 0 and group_scores[g.name] >= g.min_score}
+        gate = not rule.require or any(all(g in fired for g in clause) for clause in rule.require)
         confidence = 1.0 - math.exp(-total / rule.scale) if total > 0 else 0.0
         if not gate:
             confidence = min(confidence, tax.ungated_cap)

@@ -321,11 +321,15 @@ def run(tagger: Tagger, root: Path, errors: int) -> int:
         if d.source == "wikiref":
             by_topic[d.label][0] += _has(d, "geopolitics")
             by_topic[d.label][1] += 1
-    print("WikiRef tagged geopolitics per topic: " + ", ".join(f"{k} {a}/{b}" for k, (a, b) in sorted(by_topic.items())))
+    print(
+        "WikiRef tagged geopolitics per topic: " + ", ".join(f"{k} {a}/{b}" for k, (a, b) in sorted(by_topic.items()))
+    )
     if casie:
         n = sum(_has(d, "geopolitics") for d in casie)
         print(f"CASIE tagged geopolitics (unlabelled, for reference): {n}/{len(casie)}")
-    geo_subs = Counter(s for d in docs for s in (d.result.subtopics if d.result else ()) if s.startswith("geopolitics."))
+    geo_subs = Counter(
+        s for d in docs for s in (d.result.subtopics if d.result else ()) if s.startswith("geopolitics.")
+    )
     print(f"geopolitics subtopics assigned: {dict(sorted(geo_subs.items()))}")
 
     if errors:

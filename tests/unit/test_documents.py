@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -32,6 +33,7 @@ EXTRACTED = Extracted(
     description="Attribution of the studio hack",
     authors=("Dana Whitfield",),
     published=None,
+    published_has_time=False,
     language="en",
     site_name="Northbridge Courier",
     url=None,
@@ -69,6 +71,15 @@ def test_feed_date_is_used_when_the_page_has_none() -> None:
     doc = _build()
     assert doc["published_at"] == "2014-12-19T18:00:00+00:00"
     assert doc["fetched_at"] == "2014-12-19T18:05:00+00:00"
+
+
+def test_a_day_only_page_date_yields_to_the_feed_time() -> None:
+    day_only = replace(EXTRACTED, published=datetime(2014, 12, 19, tzinfo=UTC))
+    assert _build(extracted=day_only)["published_at"] == "2014-12-19T18:00:00+00:00"
+    timed = replace(day_only, published=datetime(2014, 12, 19, 9, 30, tzinfo=UTC), published_has_time=True)
+    assert _build(extracted=timed)["published_at"] == "2014-12-19T09:30:00+00:00"
+    far = replace(day_only, published=datetime(2014, 11, 2, tzinfo=UTC))  # the feed re-dated an old article
+    assert _build(extracted=far)["published_at"] == "2014-11-02T00:00:00+00:00"
 
 
 def test_every_field_is_in_the_strict_mapping() -> None:

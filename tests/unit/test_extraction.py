@@ -42,6 +42,7 @@ def test_extracts_text_and_metadata_without_boilerplate() -> None:
     assert result.authors == ("Erika Beispiel",)
     assert result.site_name == "Testblatt"
     assert result.published == datetime(2014, 12, 20, 9, 30, tzinfo=timezone(timedelta(hours=1)))
+    assert result.published_has_time
     assert result.lead.startswith("Nordkorea") and len(result.lead) <= 600
 
 

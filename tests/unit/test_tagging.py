@@ -1,0 +1,334 @@
+"""Tagger: cyberattack and geopolitics in English and German, entities, evidence, determinism, ES fields.
+
+The sentences below are written for these tests (short, original); the seed article is read in place from the
+shared folder and the test skips when it is absent.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from ingest.config import DATA_DIR, TaggingOptions
+from ingest.errors import ConfigurationError
+from ingest.tagging import Tagger, entity_ids, fold
+from tests.conftest import shared_path
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture(scope="module")
+def tagger() -> Tagger:
+    return Tagger()
+
+
+def tag(tagger: Tagger, title: str, body: str = "", language: str | None = None) -> tuple[set[str], set[str]]:
+    result = tagger.tag(title=title, body=body, language=language)
+    return set(result.tags), set(result.subtopics)
+
+
+# --- cyberattack ------------------------------------------------------------------------------------------
+
+
+def test_english_ransomware_attack(tagger: Tagger) -> None:
+    tags, subs = tag(
+        tagger,
+        "Ransomware attack cripples regional hospital network",
+        "Hackers encrypted the hospital's servers on Monday and demanded a ransom payment in bitcoin. "
+        "Staff returned to paper records while the IT team restored systems from backups.",
+        "en",
+    )
+    assert "cyberattack" in tags
+    assert "cyberattack.ransomware" in subs
+
+
+def test_english_data_breach_and_phishing(tagger: Tagger) -> None:
+    tags, subs = tag(
+        tagger,
+        "Retailer confirms data breach after phishing emails",
+        "An employee opened a phishing email with a fake login page, and attackers used the stolen credentials "
+        "to access a customer database. Names and card numbers of 40,000 customers were exposed.",
+        "en",
+    )
+    assert "cyberattack" in tags
+    assert {"cyberattack.data_breach", "cyberattack.phishing"} <= subs
+
+
+def test_german_compounds(tagger: Tagger) -> None:
+    tags, subs = tag(
+        tagger,
+        "Hackerangriff auf Stadtwerke: Erpressersoftware legt Rechner lahm",
+        "Nach dem Cyberangriff verlangen die Täter Lösegeld. Die Server wurden verschlüsselt, ein Datenleck "
+        "mit Kundendaten wird nicht ausgeschlossen. Seit Cyberangriffen im Vorjahr gilt höchste Alarmstufe.",
+        "de",
+    )
+    assert "cyberattack" in tags
+    assert {"cyberattack.ransomware", "cyberattack.data_breach"} <= subs
+
+
+def test_german_ddos(tagger: Tagger) -> None:
+    tags, subs = tag(
+        tagger,
+        "DDoS-Attacke legt Webseiten von Ministerien lahm",
+        "Ein Überlastungsangriff mit einem Botnetz aus gekaperten Kameras hat die Server stundenlang blockiert.",
+        "de",
+    )
+    assert "cyberattack" in tags
+    assert "cyberattack.ddos" in subs
+
+
+@pytest.mark.parametrize(
+    ("title", "body", "language"),
+    [
+        (
+            "Striker's late attack wins the derby",
+            "The home side pressed forward and their attack finally broke through the defence in stoppage time.",
+            "en",
+        ),
+        ("Man survives heart attack during marathon", "Paramedics used a defibrillator at the finish line.", "en"),
+        (
+            "Ein Hacker im besten Sinne",
+            "Der Bastler baut seit Jahren Computer aus alten Teilen und zeigt Kindern, wie Software funktioniert.",
+            "de",
+        ),
+        ("Angriff auf Tabellenführer gescheitert", "Die Offensive der Gäste fand kein Mittel gegen die Abwehr.", "de"),
+        (
+            "Neues Smartphone im Test",
+            "Das Gerät hat einen schnellen Prozessor, ein helles Display und eine gute "
+            "Kamera. Das Software-Update kommt im Herbst.",
+            "de",
+        ),
+    ],
+)
+def test_not_cyberattack(tagger: Tagger, title: str, body: str, language: str) -> None:
+    result = tagger.tag(title=title, body=body, language=language)
+    assert "cyberattack" not in result.tags, result.evidence["cyberattack"]
+
+
+def test_hacker_word_alone_is_not_enough(tagger: Tagger) -> None:
+    result = tagger.tag(title="Hackers and makers meet in Berlin", body="A weekend of soldering.", language="en")
+    assert "cyberattack" not in result.tags
+    assert result.evidence["cyberattack"]["gate_met"] is False
+
+
+def test_vulnerability_subtopic_without_attack(tagger: Tagger) -> None:
+    result = tagger.tag(
+        title="Vendor patches critical vulnerability in VPN appliance",
+        body="Security researchers disclosed the flaw, tracked as CVE-2024-12345, and a security update is available. "
+        "There is no sign that it has been exploited.",
+        language="en",
+    )
+    assert "cyberattack.vulnerability" in result.subtopics
+
+
+# --- geopolitics ------------------------------------------------------------------------------------------
+
+
+def test_english_geopolitics_sanctions(tagger: Tagger) -> None:
+    tags, subs = tag(
+        tagger,
+        "EU agrees new sanctions on Russia",
+        "Foreign ministers of the European Union agreed on Monday to widen sanctions against Moscow. "
+        "The Kremlin condemned the decision and said it would retaliate; Washington welcomed the move.",
+        "en",
+    )
+    assert "geopolitics" in tags
+    assert "geopolitics.sanctions" in subs
+
+
+def test_german_geopolitics_diplomacy(tagger: Tagger) -> None:
+    tags, subs = tag(
+        tagger,
+        "Außenminister beraten in Wien über Waffenruhe",
+        "Die Außenminister der USA und Russlands trafen sich zu Gesprächen über eine Waffenruhe in Syrien. "
+        "Diplomaten sprachen von einem schwierigen Gipfel.",
+        "de",
+    )
+    assert "geopolitics" in tags
+    assert "geopolitics.diplomacy" in subs
+
+
+def test_not_geopolitics(tagger: Tagger) -> None:
+    for title, body, lang in [
+        ("Local bakery wins bread award", "The jury praised the sourdough and the rye.", "en"),
+        ("Das Wetter war schön", "Es war ein warmer Tag, und der Ausflug war gelungen.", "de"),
+    ]:
+        result = tagger.tag(title=title, body=body, language=lang)
+        assert "geopolitics" not in result.tags
+    # German "war" (was) is not a war
+    result = tagger.tag(title="Das Wetter war schön", body="Es war warm.", language="de")
+    assert "conflict" not in result.evidence["geopolitics"]["groups"]
+
+
+def test_home_country_makes_politics_domestic(tagger: Tagger) -> None:
+    text = (
+        "Rom – Der italienische Ministerpräsident hat nach dem Streit mit der Opposition im Parlament eine "
+        "Regierungsumbildung angekündigt. Die Regierung will die Minister bis Freitag benennen, das Parlament "
+        "soll am Montag abstimmen."
+    )
+    abroad = tagger.tag(title="", body=text, language="de", home_country="at")
+    at_home = tagger.tag(title="", body=text, language="de", home_country="it")
+    assert "geopolitics" in abroad.tags
+    assert "geopolitics" not in at_home.tags
+
+
+# --- entities ---------------------------------------------------------------------------------------------
+
+
+def test_country_metonyms_and_demonyms() -> None:
+    for text, expected in [
+        ("Pyongyang rejected the accusation.", "country:kp"),
+        ("Pjöngjang wies die Vorwürfe zurück.", "country:kp"),
+        ("Die nordkoreanische Führung schweigt.", "country:kp"),
+        ("North Korea fired a missile.", "country:kp"),
+        ("Peking reagierte verärgert.", "country:cn"),
+        ("Beijing responded.", "country:cn"),
+        ("Das Weiße Haus schwieg.", "org:white-house"),
+        ("Das Weiße Haus schwieg.", "country:us"),
+        ("The White House declined to comment.", "country:us"),
+        ("Die US-Regierung reagierte.", "country:us"),
+    ]:
+        assert expected in entity_ids(text), text
+
+
+def test_ambiguous_short_forms() -> None:
+    assert "country:us" not in entity_ids("Let us know what you think, said the coach.", "en")
+    assert "country:us" in entity_ids("The US imposed sanctions.", "en")
+    assert "org:islamic-state" not in entity_ids("This IS a test.", "en")
+    assert "org:bsi" not in entity_ids("The bsi file format is unrelated.", "en")
+    assert "org:bsi" in entity_ids("Das BSI warnt vor der Lücke.", "de")
+    assert "country:tr" not in entity_ids("We ate turkey for dinner.", "en")
+    assert "country:my" not in entity_ids("Malaysia Airlines flight MH370 disappeared.", "en")
+    assert "company:malaysia-airlines" in entity_ids("Malaysia Airlines flight MH370 disappeared.", "en")
+
+
+def test_entities_are_language_independent() -> None:
+    english = entity_ids("The FBI said North Korea was behind the hack on Sony; Obama promised a response.", "en")
+    german = entity_ids("Das FBI sagt, Nordkorea stecke hinter dem Hack bei Sony; Obama kündigte Reaktion an.", "de")
+    assert (
+        english
+        == german
+        == (
+            "company:sony",
+            "country:kp",
+            "org:fbi",
+            "person:barack-obama",
+        )
+    )
+
+
+def test_entity_names_follow_ids(tagger: Tagger) -> None:
+    result = tagger.tag(title="Kim Jong Un und Xi Jinping in Peking", body="", language="de")
+    assert list(result.entities) == sorted(result.entities)
+    names = dict(zip(result.entities, result.entity_names, strict=True))
+    assert names["person:kim-jong-un"] == "Kim Jong Un"
+    assert names["country:cn"] == "China"
+
+
+# --- result shape -----------------------------------------------------------------------------------------
+
+
+def test_as_fields_match_the_index_mapping(tagger: Tagger) -> None:
+    mapping = json.loads((DATA_DIR / "templates" / "news-articles.json").read_text())["template"]["mappings"]
+    properties = mapping["properties"]
+    fields = tagger.tag(title="Hackers hit Sony", body="A cyberattack on Sony's network.", language="en").as_fields()
+    assert set(fields) == {
+        "tags",
+        "subtopics",
+        "entities",
+        "entity_names",
+        "tag_scores",
+        "tag_evidence",
+        "taxonomy_version",
+    }
+    assert set(fields) <= set(properties)
+    assert set(fields["tag_scores"]) == set(properties["tag_scores"]["properties"]) == {"cyberattack", "geopolitics"}
+    assert all(isinstance(v, float) and 0.0 <= v <= 1.0 for v in fields["tag_scores"].values())
+    json.dumps(fields)  # evidence is plain JSON
+
+
+def test_deterministic(tagger: Tagger) -> None:
+    args = {
+        "title": "Cyberangriff auf Ministerium",
+        "body": "Die Regierung in Berlin macht Russland für den Hackerangriff verantwortlich und droht mit Sanktionen.",
+        "language": "de",
+    }
+    first = tagger.tag(**args).as_fields()
+    again = Tagger().tag(**args).as_fields()
+    assert json.dumps(first, sort_keys=True) == json.dumps(again, sort_keys=True)
+    assert first["tags"] == ["cyberattack", "geopolitics"]
+
+
+def test_language_guess_when_unknown(tagger: Tagger) -> None:
+    result = tagger.tag(
+        title="Hackerangriff auf die Stadtverwaltung",
+        body="Die Server sind seit Tagen lahmgelegt und die Daten wurden verschlüsselt.",
+    )
+    assert result.evidence["language"] == "de"
+    assert "cyberattack" in result.tags
+
+
+def test_thresholds_come_from_options() -> None:
+    title, body = "Cyberattack on a bank", "Hackers stole customer data from the bank's servers."
+    assert "cyberattack" in Tagger().tag(title=title, body=body, language="en").tags
+    strict = Tagger(TaggingOptions(cyberattack_threshold=1.01))
+    assert "cyberattack" not in strict.tag(title=title, body=body, language="en").tags
+
+
+def test_version_is_data(tmp_path: Path) -> None:
+    taxonomy = tmp_path / "taxonomy.toml"
+    text = (DATA_DIR / "taxonomy.toml").read_text(encoding="utf-8")
+    taxonomy.write_text(text.replace('version = "', 'version = "test-', 1), encoding="utf-8")
+    default = Tagger()
+    changed = Tagger(TaggingOptions(taxonomy_path=taxonomy))
+    assert changed.version.startswith("test-")
+    assert changed.version != default.version
+    result = changed.tag(title="x", body="y", language="en")
+    assert result.taxonomy_version == changed.version
+
+
+def test_bad_taxonomy_is_a_configuration_error(tmp_path: Path) -> None:
+    bad = tmp_path / "taxonomy.toml"
+    bad.write_text(
+        'version = "1"\n[tags.cyberattack.groups.a]\nterms = ["(unclosed"]\n'
+        '[tags.geopolitics.groups.b]\nterms = ["x"]\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigurationError, match="unclosed"):
+        Tagger(TaggingOptions(taxonomy_path=bad))
+    with pytest.raises(ConfigurationError, match="not found"):
+        Tagger(TaggingOptions(taxonomy_path=tmp_path / "missing.toml"))
+
+
+def test_fold() -> None:
+    assert fold("Pjöngjang, Weiße Haus, Außenministerium") == "Pjongjang, Weisse Haus, Aussenministerium"
+
+
+def test_fast_enough(tagger: Tagger) -> None:
+    body = (
+        "Die USA hatten Nordkorea offiziell für den Cyberangriff auf Sony verantwortlich gemacht. "
+        "Ein Sprecher des Außenministeriums in Pjöngjang wies das zurück. " * 20
+    )
+    start = time.process_time()
+    for _ in range(50):
+        tagger.tag(title="Hackerangriff", body=body, language="de")
+    per_doc = (time.process_time() - start) / 50
+    assert per_doc < 0.05, f"{per_doc * 1000:.1f} ms per 3 kB document"
+
+
+# --- the seed article -------------------------------------------------------------------------------------
+
+
+def test_seed_article(tagger: Tagger) -> None:
+    path = shared_path("seed-article", "sony-hack-de-2014.txt")
+    text = path.read_text(encoding="utf-8")
+    result = tagger.tag(title="", body=text, language="de")
+    assert set(result.tags) == {"cyberattack", "geopolitics"}
+    assert {"country:kp", "country:us", "org:fbi", "company:sony"} <= set(result.entities)
+    named: set[str] = set()
+    for tag_name in result.tags:
+        named.update(result.evidence[tag_name]["entities"])
+    assert {"North Korea", "United States", "FBI", "Sony"} <= named
