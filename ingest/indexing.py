@@ -182,9 +182,7 @@ def bulk_upsert(
             failed=report.failed,
             errors=report.errors,
         )
-    logger.info(
-        "indexed into %s: created=%d updated=%d noop=%d", alias, report.created, report.updated, report.noop
-    )
+    logger.info("indexed into %s: created=%d updated=%d noop=%d", alias, report.created, report.updated, report.noop)
     return report
 
 

@@ -128,10 +128,7 @@ def plan_batches(
             raise ValueError(f"unknown feeds: {sorted(unknown)}")
         sources = [s for s in sources if s.name in wanted]
     size = max(1, options.feeds.batch_size)
-    return [
-        {"mode": "live", "feeds": [asdict(s) for s in sources[i : i + size]]}
-        for i in range(0, len(sources), size)
-    ]
+    return [{"mode": "live", "feeds": [asdict(s) for s in sources[i : i + size]]} for i in range(0, len(sources), size)]
 
 
 def run_batch(spec: dict[str, Any], es: Elasticsearch, options: PipelineOptions) -> dict[str, Any]:
@@ -323,9 +320,7 @@ def _add(docs: dict[str, dict[str, Any]], doc: dict[str, Any]) -> None:
     docs[doc["doc_id"]] = doc
 
 
-def build_from_response(
-    response: Response, origin: Origin, tagger: Tagger, options: PipelineOptions
-) -> dict[str, Any]:
+def build_from_response(response: Response, origin: Origin, tagger: Tagger, options: PipelineOptions) -> dict[str, Any]:
     """One fetched (or replayed) page → one tagged article document."""
     html = response.text()
     extracted = extraction.extract(html, url=response.final_url, options=options.extraction)

@@ -33,8 +33,16 @@ def index_summary(es: Elasticsearch, options: IndexOptions, *, top_stories: int 
         track_total_hits=True,
         query={"bool": {"must_not": [{"term": {"status": "merged"}}]}},
         sort=[{"article_count": "desc"}, {"story_id": "asc"}],
-        source_includes=["story_id", "headline", "article_count", "languages", "outlets", "tags",
-                         "first_seen", "last_seen"],
+        source_includes=[
+            "story_id",
+            "headline",
+            "article_count",
+            "languages",
+            "outlets",
+            "tags",
+            "first_seen",
+            "last_seen",
+        ],
     )
     return {
         "articles": resp["hits"]["total"]["value"],

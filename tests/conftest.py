@@ -7,7 +7,9 @@ project's ``dags/`` and ``plugins/`` folders, no examples.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import sys
 import tempfile
 import uuid
@@ -20,12 +22,13 @@ import pytest
 
 if TYPE_CHECKING:
     from elasticsearch import Elasticsearch
-    from ingest.devserver import SampleServer
 
     from ingest.config import IndexOptions, PipelineOptions
+    from ingest.devserver import SampleServer
 
 ROOT = Path(__file__).resolve().parent.parent
 _AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="news-ingest-airflow-"))
+atexit.register(shutil.rmtree, _AIRFLOW_HOME, ignore_errors=True)
 os.environ.update(
     {
         "AIRFLOW_HOME": str(_AIRFLOW_HOME),
@@ -93,9 +96,7 @@ def sample_server() -> Iterator[SampleServer]:
 
 
 @pytest.fixture
-def pipeline_options(
-    tmp_path: Path, index_options: IndexOptions, sample_server: SampleServer
-) -> PipelineOptions:
+def pipeline_options(tmp_path: Path, index_options: IndexOptions, sample_server: SampleServer) -> PipelineOptions:
     """Options for a run over the sample corpus: local state, archive, feed file and the test aliases."""
     from ingest.config import PipelineOptions
 

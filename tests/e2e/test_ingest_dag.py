@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 from elasticsearch import Elasticsearch
-from ingest.devserver import SampleServer
 
 from ingest.config import PipelineOptions
+from ingest.devserver import SampleServer
 from ingest.urls import document_id
 from tests.conftest import ROOT
 
@@ -30,9 +30,7 @@ def airflow_db() -> None:
 
 
 @pytest.fixture
-def dag_env(
-    monkeypatch: pytest.MonkeyPatch, pipeline_options: PipelineOptions, airflow_db: None
-) -> PipelineOptions:
+def dag_env(monkeypatch: pytest.MonkeyPatch, pipeline_options: PipelineOptions, airflow_db: None) -> PipelineOptions:
     """Point the DAG's tasks (which read the environment) at the test's server, state, archive and aliases."""
     o = pipeline_options
     env = {

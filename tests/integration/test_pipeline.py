@@ -105,9 +105,15 @@ def test_plan_splits_feeds_into_batches(pipeline_options: PipelineOptions) -> No
     options = replace(pipeline_options, feeds=replace(pipeline_options.feeds, batch_size=3))
     specs = pipeline.plan_batches(options, mode="auto", run_type="scheduled")
     sources = load_feed_sources(options.feeds.feeds_file)
-    assert [len(s["feeds"]) for s in specs] == [3] * (len(sources) // 3) + ([len(sources) % 3] if len(sources) % 3 else [])
+    assert [len(s["feeds"]) for s in specs] == [3] * (len(sources) // 3) + (
+        [len(sources) % 3] if len(sources) % 3 else []
+    )
     backfill = pipeline.plan_batches(
-        options, mode="auto", run_type="backfill", start=datetime(2026, 1, 1, tzinfo=UTC), end=datetime(2026, 1, 2, tzinfo=UTC)
+        options,
+        mode="auto",
+        run_type="backfill",
+        start=datetime(2026, 1, 1, tzinfo=UTC),
+        end=datetime(2026, 1, 2, tzinfo=UTC),
     )
     assert backfill == [{"mode": "replay", "start": "2026-01-01T00:00:00+00:00", "end": "2026-01-02T00:00:00+00:00"}]
     with pytest.raises(ValueError, match="unknown feeds"):

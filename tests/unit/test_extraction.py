@@ -141,5 +141,3 @@ def test_fundus_gold_titles_and_bodies() -> None:
     assert title_hits / n >= 0.85, f"title agreement {title_hits / n:.3f}"
     assert statistics.median(body_f1) >= 0.85, f"median body F1 {statistics.median(body_f1):.3f}"
     assert statistics.mean(body_f1) >= 0.75, f"mean body F1 {statistics.mean(body_f1):.3f}"
-
-
