@@ -16,7 +16,7 @@ PYTEST_PATHS ?= tests
 PYTEST_ARGS ?=
 
 .PHONY: help venv es-fetch es-start es-stop es-status demo test lint typecheck \
-	eval-feeds eval-faults eval-tagging eval-stories bench clean distclean
+	eval-extraction eval-feeds eval-faults eval-tagging eval-stories bench clean distclean
 
 help: ## list the targets
 	@echo "usage: make <target>"
@@ -63,6 +63,9 @@ test: venv es-start lint typecheck ## lint + typecheck + the whole pytest suite 
 	@echo "==> pytest $(PYTEST_PATHS) $(PYTEST_ARGS)"
 	@rc=0; $(PY) -m pytest $(PYTEST_PATHS) $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
+
+eval-extraction: venv ## extraction quality: scrapinghub benchmark body F1, fundus gold fields
+	$(PY) -m ingest.evaluation.extraction
 
 eval-feeds: venv ## feed-parsing robustness on ../shared/eval/real-feeds
 	$(PY) -m ingest.evaluation.feeds

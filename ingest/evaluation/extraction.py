@@ -1,0 +1,159 @@
+"""Extraction quality of :func:`ingest.extraction.extract` on real pages (read in place from ``../shared/eval``).
+
+* scrapinghub article-extraction-benchmark: body precision/recall/F1 over multisets of word 4-gram shingles,
+  normalised per page and averaged, exactly as that benchmark defines them (so the numbers compare with its
+  published table: trafilatura 2.0.0 F1 0.958).
+* fundus parser test data (German-heavy, 40 countries): title agreement, publish-date agreement (same day) and
+  body token F1 against the reviewed gold.
+
+``python -m ingest.evaluation.extraction`` ends with one ``key=value`` line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import re
+import statistics
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from ingest.config import ExtractionOptions
+from ingest.errors import ExtractionError
+from ingest.evaluation import shared_dir
+from ingest.extraction import Extracted, extract, parse_datetime
+
+_TOKEN = re.compile(r"\w+", re.UNICODE)
+
+
+def _shingles(text: str, n: int = 4) -> Counter[tuple[str, ...]]:
+    tokens = _TOKEN.findall(text or "")
+    return Counter(tuple(tokens[i : i + n]) for i in range(max(1, len(tokens) - n + 1)) if tokens[i : i + n])
+
+
+def shingle_scores(true: str, pred: str) -> tuple[float, float, float]:
+    """Normalised (tp, fp, fn) of one page, as the benchmark computes them."""
+    t, p = _shingles(true), _shingles(pred)
+    tp = float(sum((t & p).values()))
+    fp = float(sum((p - t).values()))
+    fn = float(sum((t - p).values()))
+    total = tp + fp + fn
+    return (tp / total, fp / total, fn / total) if total else (0.0, 0.0, 0.0)
+
+
+def benchmark_metrics(scores: list[tuple[float, float, float]]) -> dict[str, float]:
+    def prec(tp: float, fp: float, fn: float) -> float:
+        return 1.0 if fp == fn == 0 else (0.0 if tp == fp == 0 else tp / (tp + fp))
+
+    def rec(tp: float, fp: float, fn: float) -> float:
+        return 1.0 if fp == fn == 0 else (0.0 if tp == fn == 0 else tp / (tp + fn))
+
+    precision = statistics.mean(prec(*s) for s in scores if s[0] + s[1] > 0)
+    recall = statistics.mean(rec(*s) for s in scores if s[0] + s[2] > 0)
+    return {"precision": precision, "recall": recall, "f1": 2 * precision * recall / (precision + recall)}
+
+
+def _try_extract(html: str, url: str, options: ExtractionOptions) -> Extracted | None:
+    try:
+        return extract(html, url=url, options=options)
+    except ExtractionError:
+        return None
+
+
+def scrapinghub(base: Path, options: ExtractionOptions) -> dict[str, float]:
+    truth: dict[str, dict[str, Any]] = json.loads((base / "ground-truth.json").read_text("utf-8"))
+    scores, failed = [], 0
+    for key, gold in sorted(truth.items()):
+        html = gzip.decompress((base / "html" / f"{key}.html.gz").read_bytes()).decode("utf-8", "replace")
+        result = _try_extract(html, gold.get("url", ""), options)
+        failed += result is None
+        scores.append(shingle_scores(gold.get("articleBody", ""), result.body if result else ""))
+    return {**benchmark_metrics(scores), "pages": len(truth), "no_article": failed}
+
+
+def _token_f1(pred: str, gold: str) -> float:
+    p, g = Counter(_TOKEN.findall(pred.lower())), Counter(_TOKEN.findall(gold.lower()))
+    overlap = sum((p & g).values())
+    if not overlap:
+        return 0.0
+    precision, recall = overlap / sum(p.values()), overlap / sum(g.values())
+    return 2 * precision * recall / (precision + recall)
+
+
+def _gold_body(gold: dict[str, Any]) -> str:
+    body = gold.get("body") or {}
+    parts = list(body.get("summary") or [])
+    for section in body.get("sections") or []:
+        parts += (section.get("headline") or []) + (section.get("paragraphs") or [])
+    return "\n".join(parts)
+
+
+def fundus(base: Path, options: ExtractionOptions) -> dict[str, float]:
+    rows = [json.loads(line) for line in (base / "manifest.jsonl").read_text("utf-8").splitlines() if line]
+    gold_files: dict[str, dict[str, Any]] = {}
+    titles = dates = dated = failed = 0
+    body_f1: list[float] = []
+    by_lang: dict[str, list[float]] = {}
+    for row in rows:
+        if row["gold_json"] not in gold_files:
+            gold_files[row["gold_json"]] = json.loads((base / row["gold_json"]).read_text("utf-8"))
+        gold = gold_files[row["gold_json"]][row["gold_key"]]
+        html = gzip.decompress((base / row["html"]).read_bytes()).decode("utf-8", "replace")
+        result = _try_extract(html, row["url"], options)
+        if result is None:
+            failed += 1
+            body_f1.append(0.0)
+            continue
+        titles += _token_f1(result.title, str(gold.get("title") or "")) >= 0.9
+        gold_date = parse_datetime(gold.get("publishing_date"))
+        if gold_date is not None:
+            dated += 1
+            dates += result.published is not None and result.published.date() == gold_date.date()
+        f1 = _token_f1(result.body, _gold_body(gold))
+        body_f1.append(f1)
+        by_lang.setdefault(result.language or "?", []).append(f1)
+    n = len(rows)
+    return {
+        "pages": n,
+        "no_article": failed,
+        "title_acc": titles / n,
+        "date_acc": dates / dated if dated else 0.0,
+        "body_f1_mean": statistics.mean(body_f1),
+        "body_f1_median": statistics.median(body_f1),
+        "de_body_f1_mean": statistics.mean(by_lang.get("de", [0.0])),
+        "de_pages": len(by_lang.get("de", [])),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--recall-mode", action="store_true", help="favor_precision=False for comparison")
+    args = parser.parse_args(argv)
+    options = ExtractionOptions(favor_precision=not args.recall_mode)
+    root = shared_dir()
+    started = time.perf_counter()
+    sh = scrapinghub(root / "eval" / "scrapinghub-article-extraction-benchmark", options)
+    fu = fundus(root / "eval" / "fundus-parser-testdata", options)
+    seconds = time.perf_counter() - started
+    print(f"scrapinghub benchmark ({sh['pages']} pages, {sh['no_article']} without article):")
+    print(f"  precision={sh['precision']:.3f} recall={sh['recall']:.3f} F1={sh['f1']:.3f}  (published: trafilatura 2.0.0 F1 0.958)")
+    print(f"fundus gold ({fu['pages']} pages, {fu['no_article']} without article):")
+    print(
+        f"  title_acc={fu['title_acc']:.3f} date_acc={fu['date_acc']:.3f} body_f1 mean={fu['body_f1_mean']:.3f}"
+        f" median={fu['body_f1_median']:.3f}; German pages: {fu['de_pages']} mean body_f1={fu['de_body_f1_mean']:.3f}"
+    )
+    pages = sh["pages"] + fu["pages"]
+    print(f"{pages} pages in {seconds:.1f}s ({pages / seconds:.0f} pages/s incl. decompression and scoring)")
+    print(
+        f"scrapinghub_f1={sh['f1']:.3f} scrapinghub_precision={sh['precision']:.3f} "
+        f"scrapinghub_recall={sh['recall']:.3f} fundus_title_acc={fu['title_acc']:.3f} "
+        f"fundus_date_acc={fu['date_acc']:.3f} fundus_body_f1={fu['body_f1_mean']:.3f}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
