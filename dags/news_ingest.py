@@ -93,7 +93,8 @@ def news_ingest() -> None:
 
         return run_batch(spec, NewsElasticsearchHook().get_conn(), PipelineOptions.from_env())
 
-    @task
+    # One grouping at a time across all runs (scheduled and backfill): assignments are sequential by design.
+    @task(max_active_tis_per_dag=1)
     def group_stories() -> dict[str, Any]:
         """Assign every article without a story to one (in published order)."""
         from news_airflow.hooks import NewsElasticsearchHook

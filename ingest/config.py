@@ -122,7 +122,7 @@ class StoryOptions:
     #: Candidate stories must have been active within this many days of the article.
     window_days: float = 45.0
     #: Minimum combined score to join an existing story rather than start a new one.
-    join_threshold: float = 0.4
+    join_threshold: float = 0.33
     use_embeddings: bool = True
     #: An article scoring at least this against two stories merges them (the smaller into the larger).
     merge_threshold: float = 0.8

@@ -330,6 +330,8 @@ def build_from_response(response: Response, origin: Origin, tagger: Tagger, opti
         body=extracted.body,
         language=extracted.language or origin.language,
         description=extracted.description,
+        # the outlet's country: politics at home is domestic, elsewhere it counts toward geopolitics
+        home_country=origin.country or None,
     )
     archive = (
         {"warc_path": response.archive_ref.path, "record_id": response.archive_ref.record_id}

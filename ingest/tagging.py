@@ -71,6 +71,14 @@ def fold(text: str) -> str:
     return _COMBINING.sub("", unicodedata.normalize("NFKD", text))
 
 
+#: A dateline: up to five capitalised place words (joined by spaces or slashes), an optional agency in brackets,
+#: then a dash, at the start of the text or of a sentence (text is folded: en/em dashes are plain hyphens).
+_DATELINE = re.compile(
+    r"(?:^|(?<=[.!?:;\"'»«“”)]\s)|(?<=\n))(?P<place>[A-Z][\w.'-]*(?:\s?/\s?[A-Z][\w.'-]*|\s[A-Z][\w.'-]*){0,4})"
+    r"(?:\s\([^()\n]{1,40}\))?\s?-\s"
+)
+#: How far into the lead a dateline may start (after a subtitle sentence or two).
+_DATELINE_WINDOW = 600
 _SENTENCE_END = re.compile(r"(?<=[.!?:;])[\"'»«“”)]*\s+|\n\s*")
 _DE_HINTS = re.compile(r"\b(?:der|die|das|und|ist|nicht|mit|von|den|ein|eine|sich|auch|auf|dass)\b")
 _EN_HINTS = re.compile(r"\b(?:the|and|is|of|to|that|with|for|was|are|has|have|this|from)\b")
@@ -119,6 +127,8 @@ def _compile_term(term: str, *, case_sensitive: bool) -> _Term:
     prefix = term.endswith("*") and not term.endswith("\\*")
     core = term[1:] if infix else term
     core = core[:-1] if prefix else core
+    if prefix and core.endswith("\\w") and not core.endswith("\\\\w"):
+        core = core[:-2]  # "...\w*" written out: the same as a trailing "*"
     out: list[str] = []
     depth = 0  # inside a character class
     parens: list[bool] = []  # per open parenthesis: is it a lookaround (spaces stay literal there)?
@@ -418,6 +428,18 @@ class _Entity:
     kind: str
     roles: frozenset[str]
     also: tuple[str, ...]
+    #: the state this entity acts for (a head of government for their country), used to tell how many states
+    #: a sentence involves; None = the entity is its own actor
+    state: str | None = None
+
+    @property
+    def actor(self) -> str:
+        """The state this entity acts for: ``state``, else the one country it implies (the White House acts for
+        the USA), else itself."""
+        if self.state:
+            return self.state
+        countries = [e for e in self.also if e.startswith("country:")]
+        return countries[0] if len(countries) == 1 else self.id
 
 
 @dataclass(frozen=True)
@@ -446,6 +468,9 @@ class _Group:
     zones: frozenset[str]
     #: the group counts toward ``require`` only from this score on (negative weights never do)
     min_score: float
+    #: hits count only in sentences where this group's hits name at least this many different actors (entities
+    #: mapped to the state they act for): 2 = a relation between states, not one state's own affairs
+    min_actors: int = 0
 
     def selects(self, entity: _Entity) -> bool:
         return (
@@ -459,6 +484,8 @@ class _Rule:
     parent: str | None
     groups: tuple[_Group, ...]
     require: tuple[tuple[str, ...], ...]
+    #: replaces ``require`` when the story is datelined in the audience's own country (``None`` = no change)
+    home_require: tuple[tuple[str, ...], ...] | None
     scale: float
     threshold: float | None
     standalone: bool
@@ -516,6 +543,7 @@ def _load_gazetteer(path: Path) -> _Gazetteer:
             kind=eid.split(":", 1)[0],
             roles=frozenset(_str_list(spec.get("roles"), f"{eid}.roles")),
             also=tuple(_str_list(spec.get("also"), f"{eid}.also")),
+            state=str(spec["state"]) if spec.get("state") else None,
         )
         aliases[eid] = MappingProxyType(
             {
@@ -524,7 +552,7 @@ def _load_gazetteer(path: Path) -> _Gazetteer:
             }
         )
     for ent in entities.values():
-        for other in ent.also:
+        for other in (*ent.also, *((ent.state,) if ent.state else ())):
             if other not in entities:
                 raise ConfigurationError(f"{path}: {ent.id} refers to unknown entity {other}")
     logger.debug("loaded %s entities (version %s) from %s", len(entities), version, path)
@@ -548,6 +576,7 @@ def _parse_group(name: str, spec: Mapping[str, Any], where: str) -> _Group:
         needs_home=bool(spec.get("needs_home", False)),
         zones=_zones(spec.get("zones"), where),
         min_score=float(spec.get("min_score", 0.0)),
+        min_actors=int(spec.get("min_actors", 0)),
     )
 
 
@@ -574,12 +603,20 @@ def _parse_rule(name: str, spec: Mapping[str, Any], parent: str | None) -> _Rule
         for ref in clause:
             if ref not in known:
                 raise ConfigurationError(f"{name}: require refers to unknown group {ref}")
+    home_require: tuple[tuple[str, ...], ...] | None = None
+    if "home_dateline_require" in spec:
+        home_require = tuple(tuple(_str_list(c, f"{name}.home_dateline_require")) for c in spec["home_dateline_require"])
+        for clause in home_require:
+            for ref in clause:
+                if ref not in known:
+                    raise ConfigurationError(f"{name}: home_dateline_require refers to unknown group {ref}")
     threshold = spec.get("threshold")
     return _Rule(
         name=name,
         parent=parent,
         groups=groups,
         require=tuple(require),
+        home_require=home_require,
         scale=float(spec.get("scale", 5.0)),
         threshold=None if threshold is None else float(threshold),
         standalone=bool(spec.get("standalone", False)),
@@ -759,12 +796,14 @@ class Tagger:
         doc = _Doc(self._zones(title, body, description), lang)
         matches = self._index[lang].match(doc)
         entity_hits = self._entity_hits(doc, matches)
+        dateline = self._dateline(doc)
+        home_dateline = bool(home and dateline["countries"] and set(dateline["countries"]) <= home)
 
         scores: dict[str, float] = {}
         evidence: dict[str, Any] = {"language": lang, "home": sorted(home)}
         confidences: dict[str, float] = {}
         for rule in tax.rules:
-            confidence, rule_evidence = self._score_rule(rule, doc, matches, entity_hits, home)
+            confidence, rule_evidence = self._score_rule(rule, doc, matches, entity_hits, home, home_dateline)
             confidences[rule.name] = confidence
             if rule.parent is None:
                 scores[rule.name] = confidence
@@ -783,6 +822,8 @@ class Tagger:
 
         found = sorted({h.key for h in entity_hits})
         evidence["entities"] = self._entity_evidence(entity_hits)
+        if dateline["place"]:
+            evidence["dateline"] = {**dateline, "home": home_dateline}
         return TagResult(
             tags=tags,
             subtopics=tuple(subtopics),
@@ -813,6 +854,17 @@ class Tagger:
             cut = min(len(body), limit) if len(body) > limit else len(body)
         return {"title": title or "", "lead": body[:cut], "body": body[cut:]}
 
+    def _dateline(self, doc: _Doc) -> dict[str, Any]:
+        """The dateline ("Wien – ", "WASHINGTON (Reuters) - ") opening a sentence near the start of the lead, and
+        the countries its places name. Where a story is filed from says whose affairs it reports."""
+        start = doc.zone_starts[1]
+        m = _DATELINE.search(doc.cased, start, start + _DATELINE_WINDOW)
+        if m is None:
+            return {"place": "", "countries": []}
+        place = m.group("place")
+        ids = self.entity_ids(place, doc.lang)
+        return {"place": place, "countries": sorted({e for e in ids if e.startswith("country:")})}
+
     def _entity_hits(self, doc: _Doc, matches: Mapping[str, list[_Match]]) -> list[_Hit]:
         spans: list[_Match] = [m for owner, ms in matches.items() if owner.startswith("entity:") for m in ms]
         # one entity per stretch of text: leftmost, then longest ("Malaysia Airlines" is not Malaysia)
@@ -837,6 +889,7 @@ class Tagger:
         matches: Mapping[str, list[_Match]],
         entity_hits: list[_Hit],
         home: frozenset[str],
+        home_dateline: bool = False,
     ) -> tuple[float, dict[str, Any]]:
         tax = self._taxonomy
         if not any(f"{rule.name}/{g.name}" in matches or self._selected[(rule.name, g.name)] for g in rule.groups):
@@ -863,6 +916,8 @@ class Tagger:
             if group.near:
                 allowed = {h.sentence for ref in group.near for h in raw[ref]}
                 hits = [h for h in hits if h.sentence in allowed]
+            if group.min_actors:
+                hits = self._relation_hits(hits, group.min_actors)
             score = 0.0
             for zone in ZONES:
                 zone_hits = [h for h in hits if h.zone == zone]
@@ -879,7 +934,8 @@ class Tagger:
                 entity_names.update(self._gazetteer.entities[h.key].name for h in hits if h.entity)
         total = max(0.0, sum(group_scores.values()))
         fired = {g.name for g in rule.groups if group_scores[g.name] > 0 and group_scores[g.name] >= g.min_score}
-        gate = not rule.require or any(all(g in fired for g in clause) for clause in rule.require)
+        require = rule.home_require if home_dateline and rule.home_require is not None else rule.require
+        gate = not require or any(all(g in fired for g in clause) for clause in require)
         confidence = 1.0 - math.exp(-total / rule.scale) if total > 0 else 0.0
         if not gate:
             confidence = min(confidence, tax.ungated_cap)
@@ -888,10 +944,18 @@ class Tagger:
             "confidence": confidence,
             "score": round(total, 4),
             "gate_met": gate,
-            "requires": [list(c) for c in rule.require],
+            "requires": [list(c) for c in require],
             "groups": groups_evidence,
             "entities": sorted(entity_names),
         }
+
+    def _relation_hits(self, hits: list[_Hit], min_actors: int) -> list[_Hit]:
+        """Only the entity hits in sentences that name at least ``min_actors`` different actors."""
+        actors: dict[int, set[str]] = defaultdict(set)
+        for h in hits:
+            if h.entity:
+                actors[h.sentence].add(self._gazetteer.entities[h.key].actor)
+        return [h for h in hits if h.entity and len(actors[h.sentence]) >= min_actors]
 
     def _surfaces(self, hits: list[_Hit]) -> dict[str, dict[str, int]]:
         counts: dict[str, dict[str, int]] = {}

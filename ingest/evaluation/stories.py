@@ -372,7 +372,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         # (b) WikiRef220
         wiki = None if args.skip_wikiref else wikiref_docs(entities)
         if wiki is None:
-            print("\n(b) WikiRef220 not found under the shared directory: skipped")
+            print(
+                "\n(b) WikiRef220: skipped" + ("" if args.skip_wikiref else " (not found under the shared directory)")
+            )
         else:
             docs, gold = wiki
             t0 = time.perf_counter()

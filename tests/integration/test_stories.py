@@ -264,3 +264,17 @@ def test_related_unknown(es: Elasticsearch, indices: IndexOptions) -> None:
     grouper = StoryGrouper(es, _options(use_embeddings=False), indices)
     with pytest.raises(ItemSkipped):
         grouper.related("https://example.org/nothing-here")
+
+
+def test_related_by_url(es: Elasticsearch, indices: IndexOptions) -> None:
+    from ingest.urls import document_id
+
+    url = "https://www.example.org/tech/sony-hack.html?utm_source=feed"
+    doc = {**ARTICLES[0], "doc_id": document_id(url)}
+    _index(es, indices, [doc, ARTICLES[1]])
+    grouper = StoryGrouper(es, _options(use_embeddings=False), indices)
+    grouper.assign_pending()
+    related = grouper.related(url)
+    assert related.story_id == f"st-{doc['doc_id']}"
+    assert {a["doc_id"] for a in related.articles} == {doc["doc_id"], "a2"}
+    assert "body" not in related.articles[0] and "grouping_state" not in related.story

@@ -163,16 +163,26 @@ def test_not_geopolitics(tagger: Tagger) -> None:
     assert "conflict" not in result.evidence["geopolitics"]["groups"]
 
 
-def test_home_country_makes_politics_domestic(tagger: Tagger) -> None:
+def test_home_country_is_not_evidence_of_relations(tagger: Tagger) -> None:
+    text = (
+        "Wien – Der österreichische Außenminister hat am Montag die neue Linie der Außenpolitik vorgestellt. "
+        "Österreich wolle ein verlässlicher Partner bleiben, sagte der Außenminister in Wien."
+    )
+    assert "geopolitics" in tagger.tag(title="", body=text, language="de").tags
+    at_home = tagger.tag(title="", body=text, language="de", home_country="at")
+    assert "geopolitics" not in at_home.tags
+    assert at_home.evidence["home"] == ["country:at"]
+    assert "states" not in at_home.evidence["geopolitics"]["groups"]
+
+
+def test_politics_inside_one_country_is_not_geopolitics(tagger: Tagger) -> None:
     text = (
         "Rom – Der italienische Ministerpräsident hat nach dem Streit mit der Opposition im Parlament eine "
-        "Regierungsumbildung angekündigt. Die Regierung will die Minister bis Freitag benennen, das Parlament "
-        "soll am Montag abstimmen."
+        "Regierungsumbildung angekündigt. Die Regierung will die Minister bis Freitag benennen."
     )
-    abroad = tagger.tag(title="", body=text, language="de", home_country="at")
-    at_home = tagger.tag(title="", body=text, language="de", home_country="it")
-    assert "geopolitics" in abroad.tags
-    assert "geopolitics" not in at_home.tags
+    result = tagger.tag(title="", body=text, language="de", home_country="at")
+    assert "geopolitics" not in result.tags
+    assert "politics" in result.evidence["geopolitics"]["groups"]
 
 
 # --- entities ---------------------------------------------------------------------------------------------

@@ -1,0 +1,103 @@
+"""The tagging evaluation runs end to end on a tiny data set written here in the layout of the real one."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from ingest.evaluation import tagging as evaluation
+
+pytestmark = pytest.mark.unit
+
+CASIE_ARTICLES = {
+    "1": ("Ransomware attack hits city hall", "Hackers encrypted the city's servers and demanded a ransom.", "Ransom"),
+    "2": (
+        "Phishing emails target bank customers",
+        "A phishing campaign with fake login pages stole passwords.",
+        "Phishing",
+    ),
+    "3": (
+        "Vendor patches router flaw",
+        "Researchers found a vulnerability; a security update fixes it.",
+        "PatchVulnerability",
+    ),
+}
+
+
+def write_dataset(root: Path) -> None:
+    casie = root / "casie-cyberattack-events" / "data"
+    (casie / "source").mkdir(parents=True)
+    (casie / "annotation").mkdir(parents=True)
+    for ident, (title, text, event) in CASIE_ARTICLES.items():
+        (casie / "source" / f"{ident}.txt").write_text(
+            f"<title>{title}</title>\n<source> https://example.org/{ident} </source>\n<date> 2018_01_01 </date>\n"
+            f"<text>\n{text}\n</text>\n",
+            encoding="utf-8",
+        )
+        annotation = {"cyberevent": {"hopper": [{"events": [{"type": "Attack", "subtype": event}]}]}}
+        (casie / "annotation" / f"{ident}.json").write_text(json.dumps(annotation), encoding="utf-8")
+    wikiref = root / "wikiref-news-topic-clusters" / "WikiRef220"
+    wikiref.mkdir(parents=True)
+    (wikiref / "premier.league.1.txt").write_text(
+        "Late goal wins the derby\n\nThe striker's attack in stoppage time decided the match.", encoding="utf-8"
+    )
+    (wikiref / "debt.crisis.greece.1.txt").write_text(
+        "Greece and creditors agree bailout\n\nThe European Union and the IMF agreed a bailout with Greece after "
+        "talks between finance ministers of the eurozone.",
+        encoding="utf-8",
+    )
+    gnad = root / "10kGNAD-german-news-topics"
+    gnad.mkdir(parents=True)
+    (gnad / "test.csv").write_text(
+        "International;'Außenminister beraten über Sanktionen gegen Russland. Brüssel – Die EU-Außenminister "
+        "wollen die Sanktionen gegen Moskau verlängern, sagte die Diplomatin.'\n"
+        "Sport;'Rapid gewinnt das Derby. Wien – Ein später Angriff brachte den Sieg.'\n"
+        "Web;'Neues Smartphone vorgestellt. Das Gerät hat eine gute Kamera.'\n",
+        encoding="utf-8",
+    )
+
+
+def test_report_on_a_tiny_dataset(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_dataset(tmp_path)
+    assert evaluation.main(["--data", str(tmp_path), "--errors", "2"]) == 0
+    out = capsys.readouterr().out
+    lines = out.strip().splitlines()
+    assert re.fullmatch(r"cyberattack_recall=\d\.\d{3} cyberattack_fpr=\d\.\d{3} geopolitics_f1=\d\.\d{3}", lines[-1])
+    values = dict(part.split("=") for part in lines[-1].split())
+    assert values == {"cyberattack_recall": "1.000", "cyberattack_fpr": "0.000", "geopolitics_f1": "1.000"}
+    assert "documents: {'10kgnad': 3, 'casie': 3, 'wikiref': 2}" in out
+    assert "vulnerability subtopic 1/1" in out
+    assert "docs/s" in out
+
+
+def test_loaders_read_the_real_layout(tmp_path: Path) -> None:
+    write_dataset(tmp_path)
+    casie = list(evaluation.load_casie(tmp_path))
+    assert [d.cyber_gold for d in casie] == [True, True, None]
+    assert casie[0].gold_subtopics == frozenset({"ransomware"})
+    assert casie[2].gold_subtopics == frozenset({"vulnerability"})
+    gnad = list(evaluation.load_10kgnad(tmp_path))
+    assert [(d.label, d.geo_gold, d.cyber_gold) for d in gnad] == [
+        ("International", True, False),
+        ("Sport", False, False),
+        ("Web", False, None),
+    ]
+    assert gnad[0].body.startswith("Außenminister")
+    topics = {d.label: d.geo_gold for d in evaluation.load_wikiref(tmp_path)}
+    assert topics == {"premier.league": False, "debt.crisis.greece": True}
+
+
+def test_prf() -> None:
+    m = evaluation.PRF()
+    for gold, pred in [(True, True), (True, False), (False, True), (False, False), (False, False)]:
+        m.add(gold, pred)
+    assert (m.precision, m.recall, m.f1) == (0.5, 0.5, 0.5)
+    assert m.fpr == pytest.approx(1 / 3)
+
+
+def test_missing_data_is_reported(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert evaluation.main(["--data", str(tmp_path / "nope")]) == 2
+    assert "not found" in capsys.readouterr().out
