@@ -16,6 +16,9 @@ How a document is scored (see the taxonomy file for the numbers):
 * A rule's score maps to a confidence ``1 - exp(-score / scale)``. A rule whose ``require`` gate is not met (e.g.
   an attack term *and* a cyber context) is capped below any sensible threshold.
 * Every tag carries the terms and entities that fired, where (title/lead/body) and how often.
+* Relations between states: a group with ``min_actors = 2`` keeps only sentences naming two different actors (a
+  leader or government counts as the state it acts for, ``state`` in the gazetteer). A dateline ("Wien – ") is
+  recorded in the evidence; when it lies in the audience's home country a rule may use ``home_dateline_require``.
 """
 
 from __future__ import annotations
@@ -605,7 +608,9 @@ def _parse_rule(name: str, spec: Mapping[str, Any], parent: str | None) -> _Rule
                 raise ConfigurationError(f"{name}: require refers to unknown group {ref}")
     home_require: tuple[tuple[str, ...], ...] | None = None
     if "home_dateline_require" in spec:
-        home_require = tuple(tuple(_str_list(c, f"{name}.home_dateline_require")) for c in spec["home_dateline_require"])
+        home_require = tuple(
+            tuple(_str_list(c, f"{name}.home_dateline_require")) for c in spec["home_dateline_require"]
+        )
         for clause in home_require:
             for ref in clause:
                 if ref not in known:
@@ -686,6 +691,7 @@ class _Hit:
     zone: str
     sentence: int  # global sentence number across zones
     entity: bool
+    placed: bool = False  # the entity is named as the dateline's place (where the story was filed)
 
 
 class _Doc:
@@ -795,8 +801,9 @@ class Tagger:
         lang = _normalise_language(language, f"{title}\n{description}\n{body}")
         doc = _Doc(self._zones(title, body, description), lang)
         matches = self._index[lang].match(doc)
-        entity_hits = self._entity_hits(doc, matches)
         dateline = self._dateline(doc)
+        entity_hits = self._entity_hits(doc, matches, dateline["span"])
+        dateline = {k: v for k, v in dateline.items() if k != "span"}
         home_dateline = bool(home and dateline["countries"] and set(dateline["countries"]) <= home)
 
         scores: dict[str, float] = {}
@@ -860,12 +867,15 @@ class Tagger:
         start = doc.zone_starts[1]
         m = _DATELINE.search(doc.cased, start, start + _DATELINE_WINDOW)
         if m is None:
-            return {"place": "", "countries": []}
+            return {"place": "", "countries": [], "span": (0, 0)}
         place = m.group("place")
         ids = self.entity_ids(place, doc.lang)
-        return {"place": place, "countries": sorted({e for e in ids if e.startswith("country:")})}
+        countries = sorted({e for e in ids if e.startswith("country:")})
+        return {"place": place, "countries": countries, "span": m.span("place")}
 
-    def _entity_hits(self, doc: _Doc, matches: Mapping[str, list[_Match]]) -> list[_Hit]:
+    def _entity_hits(
+        self, doc: _Doc, matches: Mapping[str, list[_Match]], placed: tuple[int, int] = (0, 0)
+    ) -> list[_Hit]:
         spans: list[_Match] = [m for owner, ms in matches.items() if owner.startswith("entity:") for m in ms]
         # one entity per stretch of text: leftmost, then longest ("Malaysia Airlines" is not Malaysia)
         spans.sort(key=lambda x: (x.start, -x.end, x.owner))
@@ -877,9 +887,10 @@ class Tagger:
             last = m
             eid = m.owner.removeprefix("entity:")
             sent = doc.sentence(m.start)
-            hits.append(_Hit(eid, m.zone, sent, True))
+            at = placed[0] <= m.start < placed[1]
+            hits.append(_Hit(eid, m.zone, sent, True, at))
             for implied in self._gazetteer.entities[eid].also:
-                hits.append(_Hit(implied, m.zone, sent, True))
+                hits.append(_Hit(implied, m.zone, sent, True, at))
         return hits
 
     def _score_rule(
@@ -950,12 +961,13 @@ class Tagger:
         }
 
     def _relation_hits(self, hits: list[_Hit], min_actors: int) -> list[_Hit]:
-        """Only the entity hits in sentences that name at least ``min_actors`` different actors."""
+        """Only the entity hits in sentences that name at least ``min_actors`` different actors (the dateline's
+        place names where a story was filed, not who acts in it)."""
+        hits = [h for h in hits if h.entity and not h.placed]
         actors: dict[int, set[str]] = defaultdict(set)
         for h in hits:
-            if h.entity:
-                actors[h.sentence].add(self._gazetteer.entities[h.key].actor)
-        return [h for h in hits if h.entity and len(actors[h.sentence]) >= min_actors]
+            actors[h.sentence].add(self._gazetteer.entities[h.key].actor)
+        return [h for h in hits if len(actors[h.sentence]) >= min_actors]
 
     def _surfaces(self, hits: list[_Hit]) -> dict[str, dict[str, int]]:
         counts: dict[str, dict[str, int]] = {}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -183,6 +184,123 @@ def test_politics_inside_one_country_is_not_geopolitics(tagger: Tagger) -> None:
     result = tagger.tag(title="", body=text, language="de", home_country="at")
     assert "geopolitics" not in result.tags
     assert "politics" in result.evidence["geopolitics"]["groups"]
+
+
+def _geo(tagger: Tagger, **kwargs: str) -> dict[str, Any]:
+    result = tagger.tag(**kwargs)  # type: ignore[arg-type]
+    evidence = result.evidence["geopolitics"]
+    assert isinstance(evidence, dict)
+    return {"tagged": "geopolitics" in result.tags, **evidence, "dateline": result.evidence.get("dateline")}
+
+
+def test_relation_between_two_states_in_the_lead_opens_the_gate(tagger: Tagger) -> None:
+    en = _geo(
+        tagger,
+        title="Japan and South Korea resume talks over the disputed islands",
+        body="Negotiators met in Seoul on Tuesday. Both sides called the meeting constructive.",
+        language="en",
+    )
+    assert en["gate_met"] and ["relation_lead"] in en["requires"]
+    assert {"Japan", "South Korea"} <= set(en["groups"]["relation_lead"]["hits"])
+    de = _geo(
+        tagger,
+        title="Polen und Litauen unterzeichnen Abkommen über gemeinsame Grenzpatrouillen",
+        body="Die Regierungen in Warschau und Vilnius wollen enger zusammenarbeiten.",
+        language="de",
+    )
+    assert de["tagged"]
+    assert {"Poland", "Lithuania"} <= set(de["groups"]["relation_lead"]["hits"])
+
+
+def test_a_leader_or_government_acts_for_their_state(tagger: Tagger) -> None:
+    # Merkel and Erdoğan are two states; Merkel and Germany, or the White House and the USA, are one.
+    two = _geo(tagger, title="Merkel empfängt Erdoğan zu Gesprächen", body="", language="de")
+    assert "relation_lead" in two["groups"]
+    one = _geo(tagger, title="Merkel kündigt in Deutschland Gespräche an", body="", language="de")
+    assert "relation_lead" not in one["groups"]
+    same = _geo(tagger, title="The White House says the United States will hold talks", body="", language="en")
+    assert "relation_lead" not in same["groups"]
+
+
+def test_foreign_names_only_in_the_body_do_not_open_the_gate(tagger: Tagger) -> None:
+    body = (
+        "She compared the plan with a reform in France, where the army ran boarding schools after the war, "
+        "and with Spain, where troops helped to build them."
+    )
+    home = _geo(
+        tagger,
+        title="Minister presents school reform",
+        description="The education minister presented her school reform to parliament on Monday.",
+        body=body,
+        language="en",
+    )
+    assert not home["gate_met"] and not home["tagged"]
+    abroad = _geo(
+        tagger,
+        title="France sends troops to protect schools after attacks by militants",
+        description="The army will guard schools in the north, the defence ministry in Paris said.",
+        body=body,
+        language="en",
+    )
+    assert abroad["gate_met"] and abroad["tagged"]
+
+
+def test_a_home_dateline_needs_a_relation_between_states(tagger: Tagger) -> None:
+    lead = "Die Polizei warnt vor Betrügern aus Rumänien, die sich am Telefon als Soldaten und Offiziere ausgeben."
+    at_home = _geo(tagger, title="", body=f"Wien – {lead}", language="de", home_country="at")
+    assert at_home["dateline"] == {"place": "Wien", "countries": ["country:at"], "home": True}
+    assert at_home["requires"] == [["relation_lead"]] and not at_home["gate_met"]
+    # the same lead without a home audience: the dateline is recorded, the foreign-focus gates apply
+    anywhere = _geo(tagger, title="", body=f"Wien – {lead}", language="de")
+    assert anywhere["dateline"] == {"place": "Wien", "countries": ["country:at"], "home": False}
+    assert anywhere["gate_met"]
+    # a relation between states in the lead still opens the gate at home
+    relation = _geo(
+        tagger,
+        title="",
+        body="Wien – Österreich und Italien haben sich auf gemeinsame Kontrollen am Brenner geeinigt.",
+        language="de",
+        home_country="at",
+    )
+    assert relation["gate_met"] and relation["dateline"]["home"]
+
+
+def test_agency_dateline_in_english(tagger: Tagger) -> None:
+    result = tagger.tag(title="", body="WASHINGTON (Reuters) - The Senate passed the bill on Friday.", language="en")
+    assert result.evidence["dateline"]["place"] == "WASHINGTON"
+    assert result.evidence["dateline"]["countries"] == ["country:us"]
+    assert "dateline" not in tagger.tag(title="", body="The Senate passed the bill - finally.", language="en").evidence
+
+
+def test_refugees_are_not_war_reporting_nor_politics(tagger: Tagger) -> None:
+    groups = _geo(
+        tagger,
+        title="",
+        body="Kriegsflüchtlinge und Bürgerkriegsflüchtlinge warten auf Asyl; Migranten suchen Arbeit.",
+        language="de",
+    )["groups"]
+    assert "conflict" not in groups
+    assert "politics" not in groups
+    war = _geo(tagger, title="", body="Der Bürgerkrieg und die Kriegsschäden halten an.", language="de")["groups"]
+    assert {"burgerkrieg", "kriegsschaden"} <= set(war["conflict"]["hits"])
+
+
+def test_new_data_keys_are_validated(tmp_path: Path) -> None:
+    taxonomy = (DATA_DIR / "taxonomy.toml").read_text(encoding="utf-8")
+    bad = tmp_path / "taxonomy.toml"
+    bad.write_text(
+        taxonomy.replace('home_dateline_require = [["relation_lead"]]', 'home_dateline_require = [["nope"]]'),
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigurationError, match="home_dateline_require"):
+        Tagger(TaggingOptions(taxonomy_path=bad))
+    entities = (DATA_DIR / "entities.toml").read_text(encoding="utf-8")
+    bad_entities = tmp_path / "entities.toml"
+    bad_entities.write_text(
+        entities.replace('\nstate = "country:de"\n', '\nstate = "country:zz"\n', 1), encoding="utf-8"
+    )
+    with pytest.raises(ConfigurationError, match="country:zz"):
+        Tagger(TaggingOptions(entities_path=bad_entities))
 
 
 # --- entities ---------------------------------------------------------------------------------------------

@@ -101,3 +101,27 @@ def test_prf() -> None:
 def test_missing_data_is_reported(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert evaluation.main(["--data", str(tmp_path / "nope")]) == 2
     assert "not found" in capsys.readouterr().out
+
+
+def test_holdout_split_is_fixed_and_only_10kgnad() -> None:
+    def docs() -> list[evaluation.Doc]:
+        gnad = [evaluation.Doc("10kgnad", f"test.csv:{i}", "de", "", "text") for i in range(1, 201)]
+        return [*gnad, evaluation.Doc("wikiref", "a.1.txt", "en", "", "text")]
+
+    first, second = docs(), docs()
+    evaluation.mark_holdout(first)
+    evaluation.mark_holdout(second)
+    held = [d.ident for d in first if d.holdout]
+    assert len(held) == 20  # 10 % of the 10kGNAD articles
+    assert held == [d.ident for d in second if d.holdout]  # the same draw every run
+    assert not any(d.holdout for d in first if d.source != "10kgnad")
+    other_seed = docs()
+    evaluation.mark_holdout(other_seed, seed=1)
+    assert held != [d.ident for d in other_seed if d.holdout]
+
+
+def test_report_has_the_split_lines(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_dataset(tmp_path)
+    assert evaluation.main(["--data", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "design split (90%)" in out and "held-out split (10%" in out
