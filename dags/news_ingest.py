@@ -86,10 +86,9 @@ def news_ingest() -> None:
     @task(max_active_tis_per_dagrun=4)
     def ingest_batch(spec: dict[str, Any]) -> dict[str, Any]:
         """Poll, fetch, extract, tag and index one batch."""
-        from news_airflow.hooks import NewsElasticsearchHook
-
         from ingest.config import PipelineOptions
         from ingest.pipeline import run_batch
+        from news_airflow.hooks import NewsElasticsearchHook
 
         return run_batch(spec, NewsElasticsearchHook().get_conn(), PipelineOptions.from_env())
 
@@ -97,10 +96,9 @@ def news_ingest() -> None:
     @task(max_active_tis_per_dag=1)
     def group_stories() -> dict[str, Any]:
         """Assign every article without a story to one (in published order)."""
-        from news_airflow.hooks import NewsElasticsearchHook
-
         from ingest.config import PipelineOptions
         from ingest.pipeline import group_stories as group
+        from news_airflow.hooks import NewsElasticsearchHook
 
         return group(NewsElasticsearchHook().get_conn(), PipelineOptions.from_env())
 

@@ -139,7 +139,10 @@ def main(argv: list[str] | None = None) -> int:
     fu = fundus(root / "eval" / "fundus-parser-testdata", options)
     seconds = time.perf_counter() - started
     print(f"scrapinghub benchmark ({sh['pages']} pages, {sh['no_article']} without article):")
-    print(f"  precision={sh['precision']:.3f} recall={sh['recall']:.3f} F1={sh['f1']:.3f}  (published: trafilatura 2.0.0 F1 0.958)")
+    print(
+        f"  precision={sh['precision']:.3f} recall={sh['recall']:.3f} F1={sh['f1']:.3f}"
+        "  (published: trafilatura 2.0.0 F1 0.958)"
+    )
     print(f"fundus gold ({fu['pages']} pages, {fu['no_article']} without article):")
     print(
         f"  title_acc={fu['title_acc']:.3f} date_acc={fu['date_acc']:.3f} body_f1 mean={fu['body_f1_mean']:.3f}"
