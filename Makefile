@@ -12,6 +12,8 @@ PYTHON311 ?= $(shell command -v python3.11 2>/dev/null)
 UV_LOCAL := .cache/uv/bin/uv
 UV ?= $(shell command -v uv 2>/dev/null || echo $(UV_LOCAL))
 export UV_PYTHON_DOWNLOADS := never
+# uv's bytecode workers give up after 60 s by default, which a loaded 2-core machine can exceed (scipy).
+export UV_COMPILE_BYTECODE_TIMEOUT ?= 600
 PYTEST_PATHS ?= tests
 PYTEST_ARGS ?=
 
@@ -32,7 +34,9 @@ $(STAMP): requirements.lock pyproject.toml | $(if $(filter $(UV_LOCAL),$(UV)),$(
 	@test -n "$(PYTHON311)" || { echo "python3.11 not found on PATH"; exit 1; }
 	@echo "==> venv: $(VENV) from requirements.lock (python: $(PYTHON311))"
 	$(UV) venv $(VENV) --allow-existing --python $(PYTHON311) --python-preference only-system -q
-	$(UV) pip install --python $(PY) --compile-bytecode -q -r requirements.lock
+	$(UV) pip install --python $(PY) --compile-bytecode -q -r requirements.lock \
+		|| { echo "==> install failed once (loaded machine?): retrying"; \
+		     $(UV) pip install --python $(PY) --compile-bytecode -q -r requirements.lock; }
 	$(UV) pip install --python $(PY) --no-deps -q -e .
 	@touch $@
 
