@@ -57,6 +57,8 @@ class FetchOptions:
     #: Transient failures (connect errors, 502/503/504) are retried this many times with backoff.
     retries: int = 2
     retry_backoff: float = 0.5
+    #: Threads fetching, extracting and tagging the new articles of one batch (per-host limits still apply).
+    workers: int = 4
     #: Decoded (decompressed) body cap; a small gzip body that inflates beyond it is a "decompression_bomb".
     max_decompressed_bytes: int = 20 * 1024 * 1024
     #: 429/503 Retry-After up to this many seconds is waited out in place; longer raises "rate_limited".

@@ -19,6 +19,7 @@ import hashlib
 import logging
 from collections import Counter
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -149,8 +150,6 @@ class _Pending:
 
     feed_successes: list[tuple[str, Response, str, float | None]] = field(default_factory=list)
     seen: list[tuple[str, str, str]] = field(default_factory=list)
-    #: entry id (from the feed's link) -> document id (from the canonical URL), for this batch.
-    entry_docs: dict[str, str] = field(default_factory=dict)
     #: articles indexed by an earlier run that this run's feeds list too: doc id -> feed names.
     seen_links: dict[str, set[str]] = field(default_factory=dict)
 
@@ -162,21 +161,26 @@ def run_live(
     *,
     now: datetime | None = None,
 ) -> BatchReport:
-    """Poll ``sources`` once and index every new article they list."""
+    """Poll ``sources`` once and index every new article they list.
+
+    Feeds are polled one after another; the new articles they list are then fetched, extracted and tagged by
+    ``FetchOptions.workers`` threads (the fetcher keeps its per-host limits), and folded back in feed order.
+    """
     now = now or datetime.now(UTC)
     indexing.ensure_indices(es, options.index)
     report = BatchReport(mode="live", feeds=len(sources))
     pending = _Pending()
-    docs: dict[str, dict[str, Any]] = {}
     tagger = Tagger(options.tagging)
     with (
         StateStore(options.state) as state,
         Archive(options.archive) as archive,
         Fetcher(options.fetch, archive if options.archive.enabled else None) as fetcher,
     ):
+        claims: dict[str, _Claim] = {}
         for source in sources:
             for entry in _poll(source, fetcher, state, report, pending, now, options.feeds.max_entries_per_feed):
-                _ingest_entry(entry, source, fetcher, state, tagger, report, pending, docs, options)
+                _claim(entry, source, state, report, pending, claims)
+        docs = _fetch_all(list(claims.values()), fetcher, tagger, report, pending, options)
         _index(list(docs.values()), es, options, report)
         _link_feeds(pending.seen_links, es, options)
         for url, response, content_hash, ttl in pending.feed_successes:
@@ -261,24 +265,28 @@ def _poll(
     yield from parsed.entries
 
 
-def _ingest_entry(
+@dataclass
+class _Claim:
+    """A new article to fetch, and every feed of this batch that lists it."""
+
+    entry_id: str
+    origin: Origin
+    feeds: set[str]
+
+
+def _claim(
     entry: FeedEntry,
     source: FeedSource,
-    fetcher: Fetcher,
     state: StateStore,
-    tagger: Tagger,
     report: BatchReport,
     pending: _Pending,
-    docs: dict[str, dict[str, Any]],
-    options: PipelineOptions,
+    claims: dict[str, _Claim],
 ) -> None:
+    """Decide in the main thread (the state store is not shared across threads) whether to fetch ``entry``."""
     report.entries += 1
     entry_id = document_id(entry.url)
-    if entry_id in pending.entry_docs:
-        # Reached through another feed in this batch: the article only gains the feed's name.
-        doc = docs.get(pending.entry_docs[entry_id])
-        if doc is not None:
-            doc["feeds"] = sorted(set(doc["feeds"]) | {source.name})
+    if entry_id in claims:  # reached through another feed of this batch: fetched once, lists both feeds
+        claims[entry_id].feeds.add(source.name)
         report.entries_already_seen += 1
         return
     if state.seen_article(entry_id):
@@ -294,21 +302,54 @@ def _ingest_entry(
         entry_title=entry.title,
         entry_published=_iso(entry.published) if entry.published else "",
     )
+    claims[entry_id] = _Claim(entry_id, origin, {source.name})
+
+
+def _fetch_and_build(
+    claim: _Claim, fetcher: Fetcher, tagger: Tagger, options: PipelineOptions
+) -> tuple[dict[str, Any] | None, ItemSkipped | None, bool]:
+    """(document, skip, fetched) for one claim; runs in a worker thread. Infrastructure errors propagate."""
     try:
-        response = fetcher.get(entry.url, kind="page", metadata=origin.as_metadata())
-        report.pages_fetched += 1
-        doc = build_from_response(response, origin, tagger, options)
+        response = fetcher.get(claim.origin.entry_url, kind="page", metadata=claim.origin.as_metadata())
     except ItemSkipped as exc:
-        report.skip(exc, stage="page")
-        if exc.reason in PERMANENT_REASONS:
-            pending.seen.append((entry_id, entry.url, source.name))
-        return
-    report.articles_built += 1
-    pending.entry_docs[entry_id] = doc["doc_id"]
-    pending.seen.append((entry_id, entry.url, source.name))
-    if doc["doc_id"] != entry_id:
-        pending.seen.append((doc["doc_id"], doc["url"], source.name))
-    _add(docs, doc)
+        return None, exc, False
+    try:
+        return build_from_response(response, claim.origin, tagger, options), None, True
+    except ItemSkipped as exc:
+        return None, exc, True
+
+
+def _fetch_all(
+    claims: list[_Claim],
+    fetcher: Fetcher,
+    tagger: Tagger,
+    report: BatchReport,
+    pending: _Pending,
+    options: PipelineOptions,
+) -> dict[str, dict[str, Any]]:
+    docs: dict[str, dict[str, Any]] = {}
+    if not claims:
+        return docs
+    with ThreadPoolExecutor(max_workers=max(1, options.fetch.workers), thread_name_prefix="fetch") as pool:
+        futures = [pool.submit(_fetch_and_build, claim, fetcher, tagger, options) for claim in claims]
+        for claim, future in zip(claims, futures, strict=True):
+            doc, skipped, fetched = future.result()
+            report.pages_fetched += fetched
+            url = claim.origin.entry_url
+            if skipped is not None:
+                report.skip(skipped, stage="page")
+                if skipped.reason in PERMANENT_REASONS:
+                    pending.seen.extend((claim.entry_id, url, feed) for feed in sorted(claim.feeds))
+                continue
+            assert doc is not None
+            report.articles_built += 1
+            doc["feeds"] = sorted(set(doc["feeds"]) | claim.feeds)
+            for feed in sorted(claim.feeds):
+                pending.seen.append((claim.entry_id, url, feed))
+                if doc["doc_id"] != claim.entry_id:
+                    pending.seen.append((doc["doc_id"], doc["url"], feed))
+            _add(docs, doc)
+    return docs
 
 
 def _add(docs: dict[str, dict[str, Any]], doc: dict[str, Any]) -> None:
