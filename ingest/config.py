@@ -134,8 +134,22 @@ class StoryOptions:
     decay_weight: float = 0.3
     #: more_like_this score relative to the article's own score that counts as full lexical evidence.
     lexical_full: float = 0.25
-    #: Lexical evidence is the mean over the story's this-many best-matching member articles.
+    #: Lexical evidence is the mean over the story's k best-matching members in the article's language, with
+    #: k = max(lexical_members, ceil(sqrt(n))) capped at n and lexical_members_max (n = those members): one
+    #: similar member of a large story is weak evidence (anti-chaining).
     lexical_members: int = 3
+    lexical_members_max: int = 8
+    #: Across languages (no member in the article's language) two signals must agree: embedding evidence > 0
+    #: and entity evidence >= cross_min_entities (without embeddings: entity evidence >= cross_min_entities_alone).
+    cross_min_entities: float = 0.4
+    cross_min_entities_alone: float = 0.6
+    #: Entity weights times their distinctiveness in the articles index: an entity in at most entity_idf_full
+    #: of the articles counts fully, one in all of them idf_floor (log scale in between); needs at least
+    #: entity_idf_min_docs indexed articles (fewer: no IDF); entity_idf_terms = ids counted (terms aggregation).
+    entity_idf_full: float = 0.02
+    idf_floor: float = 0.1
+    entity_idf_min_docs: int = 100
+    entity_idf_terms: int = 5000
     #: E5 cosine similarities sit in a narrow band: below ``embedding_low`` is no evidence, ``embedding_high``
     #: and above is full evidence (linear in between).
     embedding_low: float = 0.84

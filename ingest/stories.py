@@ -132,6 +132,7 @@ class _Candidate:
     cosine: float | None = None
     decay: float = 1.0
     score: float = 0.0
+    same_language: int = 1
 
 
 @lru_cache(maxsize=1)
@@ -170,19 +171,56 @@ def entity_weight(entity: str) -> float:
     return _GENERIC_ENTITY_WEIGHT.get(kind, 1.0)
 
 
-def entity_evidence(article_entities: Iterable[str], story_counts: Mapping[str, int], story_size: int) -> float:
-    """Weighted share of the article's entities that the story carries (damped for few entities)."""
+def entity_evidence(
+    article_entities: Iterable[str],
+    story_counts: Mapping[str, int],
+    story_size: int,
+    idf: Mapping[str, float] | None = None,
+) -> float:
+    """Weighted share of the article's entities that the story carries (damped for few entities).
+
+    Weights: the entity kind (countries count less) times its distinctiveness ``idf`` in the articles index
+    (see :func:`idf_weights`; entities missing from ``idf`` count fully).
+    """
     entities = sorted(set(article_entities))
     if not entities:
         return 0.0
-    total = sum(entity_weight(e) for e in entities)
+    weights = {e: entity_weight(e) * (idf.get(e, 1.0) if idf else 1.0) for e in entities}
+    total = sum(weights.values())
     covered = 0.0
     for e in entities:
         count = story_counts.get(e, 0)
         if count:
             # an entity in a quarter of the story's articles or more counts fully
-            covered += entity_weight(e) * min(1.0, 4.0 * count / max(story_size, 1))
+            covered += weights[e] * min(1.0, 4.0 * count / max(story_size, 1))
     return covered / (total + _ENTITY_PRIOR)
+
+
+def idf_weights(doc_freq: Mapping[str, int], docs: int, options: StoryOptions) -> dict[str, float]:
+    """Distinctiveness of entity ids in [idf_floor, 1]: ``ln(N / df) / ln(1 / entity_idf_full)``.
+
+    An entity in at most ``entity_idf_full`` of the indexed articles counts fully, one in every article counts
+    ``idf_floor``. Below ``entity_idf_min_docs`` indexed articles document frequencies say little: empty (all 1).
+    """
+    if docs < options.entity_idf_min_docs or not 0.0 < options.entity_idf_full < 1.0:
+        return {}
+    full = math.log(1.0 / options.entity_idf_full)
+    return {
+        e: min(1.0, max(options.idf_floor, math.log(docs / max(df, 1)) / full)) for e, df in doc_freq.items()
+    }
+
+
+def lexical_evidence(mlt_ratios: Sequence[float], same_language: int, options: StoryOptions) -> float:
+    """Mean of the best ``k`` member similarities, ``k`` growing with the story (anti-chaining), over
+    ``lexical_full`` (capped at 1). ``k = min(n, max(lexical_members, ceil(sqrt(n))), lexical_members_max)`` with
+    ``n`` the story's members in the article's language; members that did not match count 0.
+    """
+    if same_language <= 0 or options.lexical_full <= 0:
+        return 0.0
+    k = min(same_language, max(options.lexical_members, math.ceil(math.sqrt(same_language))))
+    k = max(1, min(k, options.lexical_members_max))
+    ratio = sum(sorted(mlt_ratios, reverse=True)[:k]) / k
+    return min(1.0, ratio / options.lexical_full)
 
 
 def embedding_evidence(cos: float, options: StoryOptions) -> float:
@@ -208,11 +246,24 @@ def time_decay(
 
 
 def combine(cand: _Candidate, *, has_entities: bool, has_embedding: bool, options: StoryOptions) -> float:
-    """Weighted mean of the evidence that exists; strong lexical evidence alone also counts."""
-    parts = [(options.weight_lexical, cand.lexical)]
+    """Weighted mean of the evidence that exists; strong lexical evidence alone also counts.
+
+    Without a member in the article's language (``same_language == 0``) there is no lexical evidence, and two
+    independent signals must agree: embedding evidence > 0 and entity evidence >= ``cross_min_entities``
+    (without embeddings: entity evidence >= ``cross_min_entities_alone``); otherwise the score is 0.
+    """
+    cross = cand.same_language == 0
+    embedded = has_embedding and cand.cosine is not None
+    if cross:
+        if embedded:
+            if cand.embedding <= 0.0 or cand.entities < options.cross_min_entities:
+                return 0.0
+        elif cand.entities < options.cross_min_entities_alone:
+            return 0.0
+    parts = [] if cross else [(options.weight_lexical, cand.lexical)]
     if has_entities:
         parts.append((options.weight_entities, cand.entities))
-    if has_embedding and cand.cosine is not None:
+    if embedded:
         parts.append((options.weight_embedding, cand.embedding))
     total_w = sum(w for w, _ in parts)
     mean = sum(w * v for w, v in parts) / total_w if total_w else 0.0
@@ -234,6 +285,8 @@ class StoryGrouper:
         self.index = index
         self.embedder = embedder if options.use_embeddings else None
         self.stats = GroupingStats()
+        #: entity id -> distinctiveness weight, computed once per :meth:`assign_pending` call
+        self._idf: dict[str, float] = {}
 
     # --- public API ---------------------------------------------------------------------------------------
 
@@ -246,6 +299,7 @@ class StoryGrouper:
             logger.info("story grouping: no pending articles")
             return []
         self._embed_missing(pending)
+        self._idf = self._entity_idf()
         results = []
         for hit in pending:
             t0 = time.perf_counter()
@@ -345,6 +399,22 @@ class StoryGrouper:
             search_after = batch[-1]["sort"]
         return hits if limit is None else hits[:limit]
 
+    def _entity_idf(self) -> dict[str, float]:
+        """Document frequencies of entity ids over the articles index (one terms aggregation per call)."""
+        o = self.options
+        if o.entity_idf_min_docs <= 0:
+            return {}
+        resp = self._call(
+            self.es.search,
+            index=self.index.articles_alias,
+            size=0,
+            track_total_hits=True,
+            aggs={"df": {"terms": {"field": "entities", "size": o.entity_idf_terms}}},
+        )
+        docs = int(resp["hits"]["total"]["value"])
+        freq = {str(b["key"]): int(b["doc_count"]) for b in resp["aggregations"]["df"]["buckets"]}
+        return idf_weights(freq, docs, o)
+
     def _embed_missing(self, hits: Sequence[dict[str, Any]]) -> None:
         if self.embedder is None:
             return
@@ -371,6 +441,7 @@ class StoryGrouper:
         )
         vector = src.get("embedding") or None
         entities = sorted(set(src.get("entities") or []))
+        language = str(src.get("language") or "")
 
         lexical, story_hits, holder = self._retrieve(hit, doc_id, published, vector, entities)
         if holder is not None:  # replay: the article is already a member of a story
@@ -396,7 +467,8 @@ class StoryGrouper:
                     lexical[tid] = sorted([*lexical.get(tid, []), *lexical.pop(sid, [])], reverse=True)
 
         candidates = [
-            self._score(doc, lexical.get(sid, []), published, vector, entities) for sid, doc in stories.items()
+            self._score(doc, lexical.get(sid, []), published, vector, entities, language)
+            for sid, doc in stories.items()
         ]
         candidates = [c for c in candidates if c.decay > 0.0]
         candidates.sort(key=lambda c: (-c.score, c.story.get("first_seen") or "", c.story["story_id"]))
@@ -519,7 +591,7 @@ class StoryGrouper:
                 "query": mlt,
                 "collapse": {
                     "field": "story_id",
-                    "inner_hits": {"name": "top", "size": max(1, o.lexical_members), "_source": False},
+                    "inner_hits": {"name": "top", "size": max(1, o.lexical_members_max), "_source": False},
                 },
                 "_source": ["story_id"],
             },
@@ -559,18 +631,19 @@ class StoryGrouper:
         published: datetime,
         vector: list[float] | None,
         entities: list[str],
+        language: str = "",
     ) -> _Candidate:
         o = self.options
         state = story.get("grouping_state") or {}
         cand = _Candidate(story=story)
-        # mean over the story's best-matching members (up to lexical_members; fewer for small stories), so that
-        # one similar member of a large story is weaker evidence than several
-        k = max(1, min(o.lexical_members, int(story.get("article_count") or 1)))
-        mlt_ratio = sum(sorted(mlt_ratios, reverse=True)[:k]) / k
-        cand.lexical = min(1.0, mlt_ratio / o.lexical_full) if o.lexical_full > 0 else 0.0
-        cand.entities = entity_evidence(
-            entities, state.get("entity_counts") or {}, int(story.get("article_count") or 1)
-        )
+        size = int(story.get("article_count") or 1)
+        languages = state.get("language_counts")
+        # members in the article's language (stories written before language counts existed: all members)
+        same = int(languages.get(language, 0)) if isinstance(languages, dict) and language else size
+        cand.same_language = same
+        if same:
+            cand.lexical = lexical_evidence(mlt_ratios, same, o)
+        cand.entities = entity_evidence(entities, state.get("entity_counts") or {}, size, self._idf)
         centroid = story.get("centroid")
         if vector and centroid:
             cand.cosine = cosine(vector, centroid)
@@ -601,6 +674,7 @@ class StoryGrouper:
                 "term_counts": {},
                 "tag_counts": {},
                 "subtopic_counts": {},
+                "language_counts": {},
                 "vectors": 0,
                 "origin": None,
                 "headline_vec": None,
@@ -629,6 +703,7 @@ class StoryGrouper:
             ("entity_counts", src.get("entities") or []),
             ("tag_counts", src.get("tags") or []),
             ("subtopic_counts", src.get("subtopics") or []),
+            ("language_counts", [src["language"]] if src.get("language") else []),
             (
                 "term_counts",
                 content_terms(f"{src.get('title') or ''} {src.get('title') or ''} {src.get('lead') or ''}"),
@@ -707,7 +782,7 @@ class StoryGrouper:
             via,
         )
         s_state, l_state = survivor.setdefault("grouping_state", {}), loser.get("grouping_state") or {}
-        for key in ("entity_counts", "tag_counts", "subtopic_counts", "term_counts"):
+        for key in ("entity_counts", "tag_counts", "subtopic_counts", "term_counts", "language_counts"):
             merged = Counter(s_state.get(key) or {})
             merged.update(l_state.get(key) or {})
             s_state[key] = dict(merged)

@@ -12,7 +12,10 @@ How a document is scored (see the taxonomy file for the numbers):
   forms such as ``US`` or ``IS``) and mapped to language-independent ids (``country:kp``, ``org:fbi``, ...).
 * Each tag and subtopic is a rule made of evidence groups (term lists and/or entity selectors). A group scores
   ``weight × zone weight × log2(1 + hits)`` per zone; a group may count only hits that share a sentence with
-  another group (``near``), which is how "attack" needs a cyber context.
+  another group (``near``), which is how "attack" needs a cyber context. ``near_window`` widens "share a sentence"
+  to "lie within n sentences" (n = 1: the same or an adjacent sentence), for all ``near`` groups (an integer) or per
+  group (a table): a follow-up spreading one statement over two sentences ("threats from hackers ... working for
+  North Korea." / "... blamed Pyongyang for the attack.") still counts, while a mention further away does not.
 * A rule's score maps to a confidence ``1 - exp(-score / scale)``. A rule whose ``require`` gate is not met (e.g.
   an attack term *and* a cyber context) is capped below any sensible threshold.
 * Every tag carries the terms and entities that fired, where (title/lead/body) and how often.
@@ -464,6 +467,8 @@ class _Group:
     entity_ids: frozenset[str]
     distinct: bool
     near: tuple[str, ...]
+    #: per ``near`` group: its hits may lie this many sentences before or after (0 = the same sentence)
+    near_window: Mapping[str, int]
     #: drop mentions of the home countries; ``needs_home``: score nothing unless home countries are known
     exclude_home: bool
     needs_home: bool
@@ -574,13 +579,26 @@ def _parse_group(name: str, spec: Mapping[str, Any], where: str) -> _Group:
         entity_roles=frozenset(_str_list(spec.get("entity_roles"), f"{where}.entity_roles")),
         entity_ids=frozenset(_str_list(spec.get("entity_ids"), f"{where}.entity_ids")),
         distinct=bool(spec.get("distinct", False)),
-        near=tuple(_str_list(spec.get("near"), f"{where}.near")),
+        near=(near := tuple(_str_list(spec.get("near"), f"{where}.near"))),
+        near_window=_near_window(spec.get("near_window", 0), near, where),
         exclude_home=bool(spec.get("exclude_home", False)),
         needs_home=bool(spec.get("needs_home", False)),
         zones=_zones(spec.get("zones"), where),
         min_score=float(spec.get("min_score", 0.0)),
         min_actors=int(spec.get("min_actors", 0)),
     )
+
+
+def _near_window(value: Any, near: tuple[str, ...], where: str) -> Mapping[str, int]:
+    """``near_window``: one integer for every ``near`` group, or a table ``{group = n}`` (others: 0)."""
+    table = value if isinstance(value, dict) else dict.fromkeys(near, value)
+    unknown = set(table) - set(near)
+    if unknown:
+        raise ConfigurationError(f"{where}.near_window names groups not in near: {sorted(unknown)}")
+    for n in table.values():
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            raise ConfigurationError(f"{where}.near_window must be a non-negative integer or a table of them")
+    return MappingProxyType({ref: int(table.get(ref, 0)) for ref in near})
 
 
 def _zones(value: Any, where: str) -> frozenset[str]:
@@ -925,7 +943,12 @@ class Tagger:
         for group in rule.groups:
             hits = raw[group.name]
             if group.near:
-                allowed = {h.sentence for ref in group.near for h in raw[ref]}
+                allowed = {
+                    h.sentence + d
+                    for ref in group.near
+                    for h in raw[ref]
+                    for d in range(-group.near_window[ref], group.near_window[ref] + 1)
+                }
                 hits = [h for h in hits if h.sentence in allowed]
             if group.min_actors:
                 hits = self._relation_hits(hits, group.min_actors)

@@ -125,6 +125,82 @@ def test_vulnerability_subtopic_without_attack(tagger: Tagger) -> None:
     assert "cyberattack.vulnerability" in result.subtopics
 
 
+# --- the near window: an attack word next to a hacker, in the same or an adjacent sentence -----------------
+
+_FILLER_EN = (
+    "The harbour opened in 1890. It handles grain and timber. A new crane arrived in May. "
+    "Tourists visit the lighthouse. The ferry runs twice a day. "
+)
+_FILLER_DE = (
+    "Der Hafen wurde 1890 eröffnet. Dort werden Getreide und Holz umgeschlagen. Im Mai kam ein neuer Kran. "
+    "Touristen besuchen den Leuchtturm. Die Fähre fährt zweimal am Tag. "
+)
+
+
+@pytest.mark.parametrize(
+    ("language", "hacker", "attack", "filler"),
+    [
+        (
+            "en",
+            "Unknown hackers spent weeks inside the shipping company.",
+            "Investigators now say the attack was planned for months.",
+            _FILLER_EN,
+        ),
+        (
+            "de",
+            "Unbekannte Hacker hielten sich wochenlang bei der Reederei auf.",
+            "Die Ermittler gehen davon aus, dass der Angriff monatelang geplant war.",
+            _FILLER_DE,
+        ),
+    ],
+)
+def test_attack_in_the_sentence_after_a_hacker_counts(
+    tagger: Tagger, language: str, hacker: str, attack: str, filler: str
+) -> None:
+    adjacent = tagger.tag(title="", body=f"{filler}{hacker} {attack} {filler}", language=language)
+    evidence = adjacent.evidence["cyberattack"]
+    assert evidence["gate_met"] is True, evidence
+    assert "attack" in evidence["groups"] and "hacker_context" in evidence["groups"]
+    # the same two sentences with unrelated sentences between them: no longer one statement
+    apart = tagger.tag(title="", body=f"{hacker} {filler}{attack}", language=language)
+    assert apart.evidence["cyberattack"]["gate_met"] is False, apart.evidence["cyberattack"]
+    assert "cyberattack" not in apart.tags
+    assert apart.scores["cyberattack"] < adjacent.scores["cyberattack"]
+
+
+def test_implicit_follow_up_gets_cyberattack(tagger: Tagger) -> None:
+    result = tagger.tag(
+        title="Mayor criticises port for paying up",
+        body="The port authority gave in to threats from hackers who officials say were working for a foreign state. "
+        "The mayor spoke an hour after the police publicly blamed a criminal group for the attack.",
+        language="en",
+    )
+    assert "cyberattack" in result.tags, result.evidence["cyberattack"]
+
+
+@pytest.mark.parametrize(
+    ("language", "body"),
+    [
+        ("en", "Police dismantled the terror network in March. The attack on the market killed four people."),
+        ("de", "Die Polizei hat die Daten der Verdächtigen ausgewertet. Der Angriff auf den Markt forderte vier Tote."),
+    ],
+)
+def test_weak_context_must_share_the_sentence(tagger: Tagger, language: str, body: str) -> None:
+    result = tagger.tag(title="", body=body, language=language)
+    assert result.evidence["cyberattack"]["gate_met"] is False, result.evidence["cyberattack"]
+    assert "cyberattack" not in result.tags
+
+
+def test_near_window_is_validated(tmp_path: Path) -> None:
+    text = (DATA_DIR / "taxonomy.toml").read_text(encoding="utf-8")
+    assert "near_window = { cyber_attack = 1," in text
+    for bad_value, message in [("{ nope = 1,", "not in near"), ("{ cyber_attack = -1,", "non-negative")]:
+        bad = tmp_path / "taxonomy.toml"
+        bad.write_text(text.replace("near_window = { cyber_attack = 1,", f"near_window = {bad_value}"), "utf-8")
+        with pytest.raises(ConfigurationError, match=message):
+            Tagger(TaggingOptions(taxonomy_path=bad))
+
+
 # --- geopolitics ------------------------------------------------------------------------------------------
 
 
