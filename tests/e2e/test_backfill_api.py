@@ -270,25 +270,24 @@ def _healthy(client: httpx.Client) -> bool:
     return all(health.get(part, {}).get("status") == "healthy" for part in ("metadatabase", "scheduler"))
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
+def _stop(proc: subprocess.Popen[bytes], grace: float = 25.0) -> None:
     """SIGINT to the whole process group (SIGTERM leaves children behind), then SIGKILL what is left."""
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGINT)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(timeout=30)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:  # children may outlive the parent by a moment
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        proc.poll()  # reap the parent, or the group never looks empty
         try:
             os.killpg(proc.pid, 0)
         except ProcessLookupError:
-            break
+            return
         time.sleep(0.2)
-    else:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-    if proc.poll() is None:
-        proc.kill()
-        proc.wait(timeout=10)
+    ps = subprocess.run(["ps", "-eo", "pid=,pgid=,args="], capture_output=True, text=True, check=False).stdout
+    survivors = [line.strip()[:160] for line in ps.splitlines() if line.split()[1:2] == [str(proc.pid)]]
+    logger.warning("airflow standalone still running %.0f s after SIGINT, killing: %s", grace, survivors)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=10)
 
 
 def _wait(
