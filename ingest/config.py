@@ -150,6 +150,9 @@ class StoryOptions:
     idf_floor: float = 0.1
     entity_idf_min_docs: int = 100
     entity_idf_terms: int = 5000
+    #: Entity evidence is also at least (sum of the weights of shared non-country entities) / entity_distinct_full
+    #: (0 = off): two shared specific ids (a company and a threat actor) are strong evidence.
+    entity_distinct_full: float = 0.0
     #: E5 cosine similarities sit in a narrow band: below ``embedding_low`` is no evidence, ``embedding_high``
     #: and above is full evidence (linear in between).
     embedding_low: float = 0.84

@@ -176,6 +176,7 @@ def entity_evidence(
     story_counts: Mapping[str, int],
     story_size: int,
     idf: Mapping[str, float] | None = None,
+    distinct_full: float = 0.0,
 ) -> float:
     """Weighted share of the article's entities that the story carries (damped for few entities).
 
@@ -193,7 +194,17 @@ def entity_evidence(
         if count:
             # an entity in a quarter of the story's articles or more counts fully
             covered += weights[e] * min(1.0, 4.0 * count / max(story_size, 1))
-    return covered / (total + _ENTITY_PRIOR)
+    share = covered / (total + _ENTITY_PRIOR)
+    if distinct_full <= 0:
+        return share
+    # distinctive overlap: shared specific entities (a company and a threat actor, ...) are evidence however many
+    # other entities the article names
+    distinct = sum(
+        weights[e] * min(1.0, 4.0 * story_counts.get(e, 0) / max(story_size, 1))
+        for e in entities
+        if e.split(":", 1)[0] not in _GENERIC_ENTITY_WEIGHT
+    )
+    return max(share, min(1.0, distinct / distinct_full))
 
 
 def idf_weights(doc_freq: Mapping[str, int], docs: int, options: StoryOptions) -> dict[str, float]:
@@ -643,7 +654,9 @@ class StoryGrouper:
         cand.same_language = same
         if same:
             cand.lexical = lexical_evidence(mlt_ratios, same, o)
-        cand.entities = entity_evidence(entities, state.get("entity_counts") or {}, size, self._idf)
+        cand.entities = entity_evidence(
+            entities, state.get("entity_counts") or {}, size, self._idf, o.entity_distinct_full
+        )
         centroid = story.get("centroid")
         if vector and centroid:
             cand.cosine = cosine(vector, centroid)
