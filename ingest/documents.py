@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from ingest.config import VERSION
 from ingest.extraction import Extracted
+from ingest.feeds import FeedEntry, FeedSource
 from ingest.urls import canonical_url, document_id, normalize_url
 
 #: Fields that the ingest stage owns. Story grouping and dedup own other fields of the same document,
@@ -45,6 +46,19 @@ class Origin:
             "entry-title": self.entry_title,
             "entry-published": self.entry_published,
         }
+
+    @classmethod
+    def for_entry(cls, source: FeedSource, entry: FeedEntry) -> Origin:
+        """The origin of an article that ``source`` lists as ``entry``."""
+        return cls(
+            feed=source.name,
+            outlet=source.publisher,
+            language=source.language,
+            country=source.country,
+            entry_url=entry.url,
+            entry_title=entry.title,
+            entry_published=_iso(entry.published) or "",
+        )
 
     @classmethod
     def from_metadata(cls, meta: Mapping[str, str]) -> Origin:

@@ -191,7 +191,8 @@ def run_live(
     return report
 
 
-def _source_metadata(source: FeedSource) -> dict[str, str]:
+def source_metadata(source: FeedSource) -> dict[str, str]:
+    """What a feed capture carries in the archive, so that a replay knows its source."""
     return {
         "feed": source.name,
         "feed-url": source.url,
@@ -201,7 +202,7 @@ def _source_metadata(source: FeedSource) -> dict[str, str]:
     }
 
 
-def _source_from_metadata(meta: dict[str, str], url: str) -> FeedSource:
+def source_from_metadata(meta: dict[str, str], url: str) -> FeedSource:
     return FeedSource(
         name=meta.get("feed", ""),
         url=meta.get("feed-url", url),
@@ -231,7 +232,7 @@ def _poll(
             source.url,
             kind="feed",
             headers=state.conditional_headers(source.url),
-            metadata=_source_metadata(source),
+            metadata=source_metadata(source),
         )
     except FetchError as exc:
         report.feeds_failed += 1
@@ -293,16 +294,7 @@ def _claim(
         report.entries_already_seen += 1
         pending.seen_links.setdefault(entry_id, set()).add(source.name)
         return
-    origin = Origin(
-        feed=source.name,
-        outlet=source.publisher,
-        language=source.language,
-        country=source.country,
-        entry_url=entry.url,
-        entry_title=entry.title,
-        entry_published=_iso(entry.published) if entry.published else "",
-    )
-    claims[entry_id] = _Claim(entry_id, origin, {source.name})
+    claims[entry_id] = _Claim(entry_id, Origin.for_entry(source, entry), {source.name})
 
 
 def _fetch_and_build(
@@ -437,7 +429,7 @@ def run_replay(start: datetime, end: datetime, es: Elasticsearch, options: Pipel
             try:
                 parsed = parse_feed(
                     response.content,
-                    source=_source_from_metadata(meta, response.url),
+                    source=source_from_metadata(meta, response.url),
                     base_url=response.final_url,
                     content_type=response.content_type,
                     max_entries=options.feeds.max_entries_per_feed,

@@ -45,7 +45,7 @@ from ingest.documents import Origin
 from ingest.errors import FetchError
 from ingest.feeds import load_feed_sources, parse_feed
 from ingest.fetching import Fetcher, Response
-from ingest.pipeline import _iso, _source_metadata
+from ingest.pipeline import source_metadata
 from ingest.urls import document_id
 from tests.conftest import ES_URL, ROOT
 
@@ -59,7 +59,7 @@ INTERVAL = timedelta(minutes=15)
 # Backfills only cover intervals that have ended: the captures are dated yesterday.
 WINDOW_START = datetime.now(UTC).replace(hour=10, minute=0, second=0, microsecond=0) - timedelta(days=1)
 FEED_FETCHED_AT = WINDOW_START + timedelta(minutes=3)
-PAGE_FETCHED_AT = WINDOW_START + timedelta(minutes=20)
+PAGE_FETCHED_AT = WINDOW_START + timedelta(minutes=4)
 HEALTH_TIMEOUT = 120.0
 RUN_TIMEOUT = 300.0
 TERMINAL = {"success", "failed"}
@@ -113,7 +113,7 @@ def corpus(tmp_path: Path) -> Corpus:
         feeds_file = server.render_feeds_file(tmp_path / "feeds.toml")
         for source in load_feed_sources(feeds_file):
             response = fetcher.get(source.url, kind="feed")
-            _archive(archive, response, FEED_FETCHED_AT, _source_metadata(source))
+            _archive(archive, response, FEED_FETCHED_AT, source_metadata(source))
             feeds += 1
             parsed = parse_feed(
                 response.content,
@@ -128,15 +128,7 @@ def corpus(tmp_path: Path) -> Corpus:
                 if entry_id in fetched:  # the live pipeline fetches an article listed by two feeds once
                     continue
                 fetched.add(entry_id)
-                origin = Origin(  # as pipeline._ingest_entry builds it
-                    feed=source.name,
-                    outlet=source.publisher,
-                    language=source.language,
-                    country=source.country,
-                    entry_url=entry.url,
-                    entry_title=entry.title,
-                    entry_published=_iso(entry.published) if entry.published else "",
-                )
+                origin = Origin.for_entry(source, entry)
                 try:
                     page = fetcher.get(entry.url, kind="page")
                 except FetchError as exc:  # the corpus lists one missing page (404): not archived, as live
