@@ -15,8 +15,8 @@ class IngestError(Exception):
     """Base class of every error raised by :mod:`ingest`."""
 
 
-class ConfigurationError(IngestError):
-    """Settings or seed files are invalid: fix the configuration, a retry will not help."""
+class ConfigurationError(IngestError, ValueError):
+    """Settings, seed files or run parameters are invalid: fix them, a retry will not help."""
 
 
 # --- per-item problems: skip, record, count -------------------------------------------------------------

@@ -30,7 +30,7 @@ from ingest import dedup, extraction, indexing
 from ingest.archive import Archive
 from ingest.config import PipelineOptions
 from ingest.documents import Origin, article_url, build_article
-from ingest.errors import FetchError, ItemSkipped
+from ingest.errors import ConfigurationError, FetchError, ItemSkipped
 from ingest.feeds import FeedEntry, FeedSource, load_feed_sources, parse_feed
 from ingest.fetching import Fetcher, Response
 from ingest.state import StateStore
@@ -100,7 +100,7 @@ class BatchReport:
 def resolve_mode(mode: str, *, run_type: str | None) -> str:
     """``auto`` replays the archive for backfill runs and polls live otherwise."""
     if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
+        raise ConfigurationError(f"mode must be one of {MODES}, not {mode!r}")
     if mode != "auto":
         return mode
     return "replay" if run_type == "backfill" else "live"
@@ -119,14 +119,14 @@ def plan_batches(
     resolved = resolve_mode(mode, run_type=run_type)
     if resolved == "replay":
         if start is None or end is None:
-            raise ValueError("replay needs a time window (start and end)")
+            raise ConfigurationError("replay needs a time window (start and end)")
         return [{"mode": "replay", "start": _iso(start), "end": _iso(end)}]
     sources = load_feed_sources(options.feeds.feeds_file)
     if feed_names:
         wanted = set(feed_names)
         unknown = wanted - {s.name for s in sources}
         if unknown:
-            raise ValueError(f"unknown feeds: {sorted(unknown)}")
+            raise ConfigurationError(f"unknown feeds: {sorted(unknown)}")
         sources = [s for s in sources if s.name in wanted]
     size = max(1, options.feeds.batch_size)
     return [{"mode": "live", "feeds": [asdict(s) for s in sources[i : i + size]]} for i in range(0, len(sources), size)]

@@ -13,7 +13,7 @@ from elasticsearch import Elasticsearch
 from ingest import pipeline
 from ingest.config import PipelineOptions
 from ingest.devserver import SampleServer
-from ingest.errors import IndexingError
+from ingest.errors import ConfigurationError, IndexingError
 from ingest.feeds import load_feed_sources
 from tests.conftest import ROOT
 
@@ -116,5 +116,5 @@ def test_plan_splits_feeds_into_batches(pipeline_options: PipelineOptions) -> No
         end=datetime(2026, 1, 2, tzinfo=UTC),
     )
     assert backfill == [{"mode": "replay", "start": "2026-01-01T00:00:00+00:00", "end": "2026-01-02T00:00:00+00:00"}]
-    with pytest.raises(ValueError, match="unknown feeds"):
+    with pytest.raises(ConfigurationError, match="unknown feeds"):
         pipeline.plan_batches(options, mode="live", feed_names=["no-such-feed"])
