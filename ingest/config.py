@@ -124,7 +124,7 @@ class StoryOptions:
     #: Candidate stories must have been active within this many days of the article.
     window_days: float = 45.0
     #: Minimum combined score to join an existing story rather than start a new one.
-    join_threshold: float = 0.33
+    join_threshold: float = 0.36
     use_embeddings: bool = True
     #: An article scoring at least this against two stories merges them (the smaller into the larger).
     merge_threshold: float = 0.8
@@ -152,7 +152,10 @@ class StoryOptions:
     entity_idf_terms: int = 5000
     #: Entity evidence is also at least (sum of the weights of shared non-country entities) / entity_distinct_full
     #: (0 = off): two shared specific ids (a company and a threat actor) are strong evidence.
-    entity_distinct_full: float = 0.0
+    entity_distinct_full: float = 2.0
+    #: Strong lexical evidence alone also counts: score >= lexical_alone * lexical evidence (0 = off; off by
+    #: default: it let close neighbours such as Greek debt / Greek elections merge on shared vocabulary).
+    lexical_alone: float = 0.0
     #: E5 cosine similarities sit in a narrow band: below ``embedding_low`` is no evidence, ``embedding_high``
     #: and above is full evidence (linear in between).
     embedding_low: float = 0.84

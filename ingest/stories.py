@@ -16,11 +16,26 @@ Algorithm (greedy, single pass, documented so that results can be reasoned about
      to the story that already holds it, counts unchanged).
 
    A second request (``mget``) loads the candidate story documents found only through member articles.
-3. Each candidate story is scored: a weighted mean of lexical evidence (``mlt / lexical_full``, capped at 1),
-   entity evidence (weighted share of the article's entity ids that the story carries; country ids weigh
-   less than organisations, companies and people) and embedding evidence (cosine to the centroid mapped
-   from [embedding_low, embedding_high] to [0, 1]); the weights are re-normalised over the evidence that
-   exists (no embedding, no entities). Strong lexical evidence alone is enough (``max(lexical, mean)``).
+3. Each candidate story is scored: a weighted mean of lexical evidence, entity evidence and embedding evidence
+   (cosine to the centroid mapped from [embedding_low, embedding_high] to [0, 1]); the weights are
+   re-normalised over the evidence that exists (no embedding, no entities).
+
+   * Lexical (anti-chaining): the mean of the ``k`` best member ratios ``mlt / lexical_full`` (capped at 1) over
+     the story's members in the article's language ``n``, ``k = max(lexical_members, ceil(sqrt(n)))`` capped at
+     ``n`` and ``lexical_members_max``: one similar member of a large story is weak evidence, so a story cannot
+     grow by chaining through its most peripheral member. Members in other languages do not dilute it.
+     Strong lexical evidence alone is enough (``score >= lexical_alone * lexical``).
+   * Entities: the weighted share of the article's entity ids that the story carries (an id in a quarter of
+     its articles or more counts fully), or, if higher, the distinctive overlap: the summed weight of shared
+     non-country ids over ``entity_distinct_full`` (two shared specific ids, such as a company and a threat
+     actor, are full evidence however many other ids the article names). Weights: entity kind (countries,
+     regions and cities count less) times distinctiveness ``ln(N/df) / ln(1/entity_idf_full)`` in [idf_floor, 1],
+     from one terms aggregation over the articles index per :meth:`StoryGrouper.assign_pending` call (only
+     with at least ``entity_idf_min_docs`` articles indexed: smaller indices give no usable frequencies).
+   * Across languages (the story has no member in the article's language) there is no lexical evidence and two
+     independent signals must agree: embedding evidence > 0 and entity evidence >= ``cross_min_entities``
+     (without embeddings: entity evidence >= ``cross_min_entities_alone``); otherwise the score is 0.
+
    The score is then multiplied by the time decay ``(1 - w) + w * exp(-gap / decay_days)``.
 4. The article joins the best story scoring ``>= join_threshold`` or founds a new one with the
    deterministic id ``"st-" + doc_id``. When the two best stories both score ``>= merge_threshold`` they are
@@ -29,7 +44,8 @@ Algorithm (greedy, single pass, documented so that results can be reasoned about
 5. The article (``story_id``, ``story_score``, ``story_assigned_at``, ``embedding``) and the story document
    are written in one bulk request and both aliases are refreshed, so the next article sees them.
 
-ES requests per article: msearch 1, mget 0-1 (+1 per merged redirect), bulk 1, refresh 1 (see ``stats``).
+ES requests per article: msearch 1, mget 0-1 (+1 per merged redirect), bulk 1, refresh 1 (see ``stats``); per
+call: the pending scan (1 per 500 articles) and the entity document-frequency aggregation (1).
 Order: arrival order matters only as it does for any single-pass clustering: an article that bridges two
 stories found earlier merges them, one that arrives before its bridge founds its own story. Replaying the
 same articles in the same order gives the same story ids; re-processing an article never duplicates it.
@@ -216,9 +232,7 @@ def idf_weights(doc_freq: Mapping[str, int], docs: int, options: StoryOptions) -
     if docs < options.entity_idf_min_docs or not 0.0 < options.entity_idf_full < 1.0:
         return {}
     full = math.log(1.0 / options.entity_idf_full)
-    return {
-        e: min(1.0, max(options.idf_floor, math.log(docs / max(df, 1)) / full)) for e, df in doc_freq.items()
-    }
+    return {e: min(1.0, max(options.idf_floor, math.log(docs / max(df, 1)) / full)) for e, df in doc_freq.items()}
 
 
 def lexical_evidence(mlt_ratios: Sequence[float], same_language: int, options: StoryOptions) -> float:
@@ -278,7 +292,7 @@ def combine(cand: _Candidate, *, has_entities: bool, has_embedding: bool, option
         parts.append((options.weight_embedding, cand.embedding))
     total_w = sum(w for w, _ in parts)
     mean = sum(w * v for w, v in parts) / total_w if total_w else 0.0
-    return max(mean, cand.lexical * 0.9)
+    return max(mean, cand.lexical * options.lexical_alone)
 
 
 class StoryGrouper:

@@ -16,6 +16,8 @@ from ingest.stories import (
     content_terms,
     embedding_evidence,
     entity_evidence,
+    idf_weights,
+    lexical_evidence,
     time_decay,
 )
 
@@ -58,7 +60,10 @@ def test_combine_renormalises_over_available_evidence() -> None:
     text_only = combine(cand, has_entities=False, has_embedding=False, options=OPTS)
     assert text_only == pytest.approx(0.2)
     strong_text = _Candidate(story={}, lexical=1.0)
-    assert combine(strong_text, has_entities=True, has_embedding=True, options=OPTS) >= 0.9
+    # off by default: strong text alone is the weighted mean; with lexical_alone it is enough by itself
+    assert combine(strong_text, has_entities=True, has_embedding=True, options=OPTS) == pytest.approx(0.6)
+    alone = replace(OPTS, lexical_alone=0.9)
+    assert combine(strong_text, has_entities=True, has_embedding=True, options=alone) == pytest.approx(0.9)
 
 
 def test_merge_order_is_deterministic() -> None:
@@ -91,3 +96,47 @@ def test_bcubed_perfect_split_and_lumped() -> None:
 
 def test_options_are_overridable() -> None:
     assert replace(OPTS, join_threshold=0.9).join_threshold == 0.9
+
+
+def test_distinctive_entity_overlap_counts_however_many_ids_the_article_names() -> None:
+    story = {"company:sony": 4, "actor:guardians-of-peace": 4, "country:kp": 4}
+    article = ["company:sony", "actor:guardians-of-peace", "country:us", "org:un", "org:fbi", "country:cn"]
+    share_only = entity_evidence(article, story, 4)
+    with_distinct = entity_evidence(article, story, 4, distinct_full=2.0)
+    assert share_only < 0.5
+    assert with_distinct == pytest.approx(1.0)
+    # shared countries alone are no distinctive overlap
+    assert entity_evidence(["country:kp", "country:us"], story, 4, distinct_full=2.0) == pytest.approx(
+        entity_evidence(["country:kp", "country:us"], story, 4)
+    )
+
+
+def test_idf_weights_rare_ids_count_fully_and_need_enough_documents() -> None:
+    opts = replace(OPTS, entity_idf_full=0.02, idf_floor=0.1, entity_idf_min_docs=100)
+    idf = idf_weights({"country:us": 500, "company:sony": 10, "org:un": 1000}, 1000, opts)
+    assert idf["company:sony"] == 1.0
+    assert idf["org:un"] == pytest.approx(0.1)
+    assert 0.1 < idf["country:us"] < 0.5
+    assert idf_weights({"company:sony": 10}, 50, opts) == {}
+    weighted = entity_evidence(["country:us", "company:sony"], {"country:us": 3}, 3, idf)
+    assert weighted < entity_evidence(["country:us", "company:sony"], {"country:us": 3}, 3)
+
+
+def test_lexical_evidence_needs_more_members_of_larger_stories() -> None:
+    one_match = [0.25]  # one member as similar as lexical_full, the others not at all
+    assert lexical_evidence(one_match, 1, OPTS) == pytest.approx(1.0)
+    small, large = lexical_evidence(one_match, 3, OPTS), lexical_evidence(one_match, 36, OPTS)
+    assert small == pytest.approx(1 / 3)
+    assert large == pytest.approx(1 / 6)  # k = ceil(sqrt(36)) = 6
+    assert lexical_evidence(one_match, 0, OPTS) == 0.0
+
+
+def test_cross_language_needs_two_agreeing_signals() -> None:
+    agree = _Candidate(story={}, entities=0.8, embedding=0.3, cosine=0.87, same_language=0)
+    no_embedding_support = _Candidate(story={}, entities=0.9, embedding=0.0, cosine=0.80, same_language=0)
+    weak_entities = _Candidate(story={}, entities=0.1, embedding=0.9, cosine=0.91, same_language=0)
+    assert combine(agree, has_entities=True, has_embedding=True, options=OPTS) > OPTS.join_threshold
+    assert combine(no_embedding_support, has_entities=True, has_embedding=True, options=OPTS) == 0.0
+    assert combine(weak_entities, has_entities=True, has_embedding=True, options=OPTS) == 0.0
+    entities_alone = _Candidate(story={}, entities=0.9, same_language=0)
+    assert combine(entities_alone, has_entities=True, has_embedding=False, options=OPTS) > OPTS.join_threshold
