@@ -536,3 +536,14 @@ def test_seed_article(tagger: Tagger) -> None:
     for tag_name in result.tags:
         named.update(result.evidence[tag_name]["entities"])
     assert {"North Korea", "United States", "FBI", "Sony"} <= named
+
+
+def test_german_ueber_is_not_the_company_uber() -> None:
+    """Matching runs on accent-folded text, where "Über" becomes "Uber": the company alias is English-only."""
+    tagger = Tagger()
+    german = tagger.tag(
+        title="Über die Angriffe", body="Über die Angriffe auf Sony berichtete die Zeitung.", language="de"
+    )
+    assert "company:uber" not in german.entities
+    english = tagger.tag(title="Uber hacked", body="Uber said hackers stole data of 57 million riders.", language="en")
+    assert "company:uber" in english.entities
