@@ -79,6 +79,10 @@ def _xcom(run_id: str, task_id: str) -> Any:
         return XComModel.deserialize_value(row)
 
 
+def _doc_for(docs: dict[str, dict[str, Any]], by_url: dict[str, dict[str, Any]], url: str) -> Any:
+    return docs.get(document_id(url)) or by_url.get(url)
+
+
 def _all_docs(es: Elasticsearch, alias: str) -> dict[str, dict[str, Any]]:
     es.indices.refresh(index=alias)
     hits = es.search(index=alias, size=1000, query={"match_all": {}})["hits"]["hits"]
@@ -99,7 +103,7 @@ def test_dag_indexes_the_sample_corpus_once(
     missing = []
     for article in expected:
         url = sample_server.base_url + article["path"]
-        doc = docs.get(document_id(url)) or by_url.get(url)
+        doc = _doc_for(docs, by_url, url)
         if doc is None:
             missing.append(article["path"])
             continue
@@ -111,6 +115,14 @@ def test_dag_indexes_the_sample_corpus_once(
         assert set(article.get("feeds", [])) <= set(doc["feeds"]), article["path"]
         assert doc["story_id"], article["path"]
     assert not missing, f"not indexed: {missing}"
+
+    # The product's promise: the Sony hack, covered over six weeks by five outlets in two languages, is one
+    # story, and nothing else is in it (not even the North Korea human-rights story of the same weeks).
+    story_of = {a["path"]: _doc_for(docs, by_url, sample_server.base_url + a["path"])["story_id"] for a in expected}
+    sony = {story_of[a["path"]] for a in expected if a["story"] == "sony-hack"}
+    assert len(sony) == 1, f"the Sony hack is split into {len(sony)} stories"
+    intruders = [a["path"] for a in expected if a["story"] != "sony-hack" and story_of[a["path"]] in sony]
+    assert not intruders, f"unrelated articles in the Sony story: {intruders}"
     # nothing but the manifest's articles: no boilerplate pages, no duplicates of one article under two ids
     assert len(docs) == len(expected)
 
