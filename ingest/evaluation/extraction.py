@@ -134,6 +134,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     options = ExtractionOptions(favor_precision=not args.recall_mode)
     root = shared_dir()
+    if not (root / "eval").is_dir():
+        print(f"evaluation data not found under {root} (set NEWS_SHARED_DIR)")
+        return 2
     started = time.perf_counter()
     sh = scrapinghub(root / "eval" / "scrapinghub-article-extraction-benchmark", options)
     fu = fundus(root / "eval" / "fundus-parser-testdata", options)

@@ -9,20 +9,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections import Counter
 from pathlib import Path
 
-from ingest.config import PROJECT_ROOT
 from ingest.errors import FeedParseError
+from ingest.evaluation import shared_dir
 from ingest.feeds import FeedSource, parse_feed
 
 SOURCE = FeedSource(name="eval", url="https://example.org/feed", language="en", country="", publisher="eval")
 
 
 def default_root() -> Path:
-    shared = Path(os.environ.get("NEWS_SHARED_DIR", PROJECT_ROOT.parent / "shared"))
+    shared = shared_dir()
     return shared / "eval" / "real-feeds"
 
 

@@ -34,13 +34,13 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from elasticsearch import Elasticsearch
 
 from ingest.config import DATA_DIR, PROJECT_ROOT, IndexOptions, StoryOptions, options_from_env
 from ingest.embeddings import Embedder, default_embedder
+from ingest.evaluation import shared_dir
 from ingest.stories import Assignment, StoryGrouper
 
 logger = logging.getLogger(__name__)
@@ -136,10 +136,6 @@ def bulk_index(es: Elasticsearch, alias: str, docs: Sequence[Mapping[str, Any]],
             bad = [i for i in resp["items"] if i["index"].get("error")][:3]
             raise RuntimeError(f"bulk indexing failed: {bad}")
     es.indices.refresh(index=alias)
-
-
-def shared_dir() -> Path:
-    return Path(os.environ.get("NEWS_SHARED_DIR", PROJECT_ROOT.parent / "shared"))
 
 
 def entity_function() -> Callable[[str, str, str], list[str]]:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
 import random
 import re
 import sys
@@ -32,7 +31,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ingest.config import PROJECT_ROOT, TaggingOptions
+from ingest.config import TaggingOptions
+from ingest.evaluation import shared_dir
 from ingest.tagging import Tagger, TagResult
 
 CASIE_ATTACK = {"Databreach": "data_breach", "Phishing": "phishing", "Ransom": "ransomware"}
@@ -80,10 +80,6 @@ class Doc:
     home: str | None = None  # the outlet's country, when known
     holdout: bool = False  # in the held-out split (reported apart, never dumped by --errors)
     result: TagResult | None = field(default=None, repr=False)
-
-
-def shared_dir() -> Path:
-    return Path(os.environ.get("NEWS_SHARED_DIR", PROJECT_ROOT.parent / "shared"))
 
 
 def eval_dir() -> Path:
