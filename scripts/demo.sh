@@ -12,6 +12,9 @@ PY="${ROOT}/.venv/bin/python"
 AIRFLOW="${ROOT}/.venv/bin/airflow"
 ES_PORT="${ES_PORT:-9200}"
 DAG_ID="${DEMO_DAG_ID:-news_ingest}"
+# A fixed port keeps the sample articles' URLs, and so their document ids, the same from one demo to the next:
+# a second `make demo` then updates the same documents instead of indexing copies under new URLs.
+DEMO_PORT="${DEMO_PORT:-18765}"
 T0=${SECONDS}
 
 step() { printf '==> [+%ss] %s\n' "$((SECONDS - T0))" "$*"; }
@@ -54,7 +57,7 @@ step "index templates and aliases (ingest.cli setup-index)"
 
 step "serving the sample corpus (seeds/sample) on 127.0.0.1"
 rm -f "${NEWS_FEEDS_FEEDS_FILE}"
-"${PY}" -m ingest.cli serve-sample --port 0 --write-feeds "${NEWS_FEEDS_FEEDS_FILE}" >var/demo-server.log 2>&1 &
+"${PY}" -m ingest.cli serve-sample --port "${DEMO_PORT}" --write-feeds "${NEWS_FEEDS_FEEDS_FILE}" >var/demo-server.log 2>&1 &
 server_pid=$!
 for _ in $(seq 1 300); do
     [[ -s "${NEWS_FEEDS_FEEDS_FILE}" ]] && break
