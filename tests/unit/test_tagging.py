@@ -547,3 +547,11 @@ def test_german_ueber_is_not_the_company_uber() -> None:
     assert "company:uber" not in german.entities
     english = tagger.tag(title="Uber hacked", body="Uber said hackers stole data of 57 million riders.", language="en")
     assert "company:uber" in english.entities
+
+
+def test_mrs_obama_is_michelle_not_barack() -> None:
+    tagger = Tagger()
+    assert tagger.tag(title="", body="Mrs. Obama visited a school in Chicago.", language="en").entities == (
+        "person:michelle-obama",
+    )
+    assert "person:barack-obama" in tagger.tag(title="", body="Obama signed the bill.", language="en").entities
