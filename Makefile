@@ -83,7 +83,8 @@ eval-tagging: venv ## tagging precision/recall on CASIE, 10kGNAD, WikiRef
 eval-stories: venv es-start ## story grouping on WikiRef220
 	$(PY) -m ingest.evaluation.stories
 
-bench: venv es-start ## throughput benchmark
+bench: venv ## story-grouping latency with 1k/10k/100k articles indexed (needs a 1 GB-heap node: `make es-stop` first)
+	ES_HEAP=$${ES_HEAP:-1g} scripts/es.sh start
 	$(PY) -m ingest.evaluation.bench
 
 clean: ## remove run state and tool caches (var/, .pytest_cache, ...); keeps .venv and downloads
