@@ -34,7 +34,7 @@ import tomllib
 import unicodedata
 from bisect import bisect_right
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -193,8 +193,8 @@ def _lower_regex(body: str) -> str:
     return "".join(out)
 
 
-def _close_paren(text: str, start: int) -> int:
-    """Index of the parenthesis closing the one at ``start`` (-1 if none), skipping escapes and classes."""
+def _structure(text: str, start: int = 0) -> Iterator[tuple[int, str, int]]:
+    """``(index, char, paren depth after it)`` for every regex character outside escapes and classes."""
     depth = 0
     in_class = False
     i = start
@@ -207,42 +207,21 @@ def _close_paren(text: str, start: int) -> int:
             in_class = ch != "]"
         elif ch == "[":
             in_class = True
-        elif ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-            if depth == 0:
-                return i
+        else:
+            depth += (ch == "(") - (ch == ")")
+            yield i, ch, depth
         i += 1
-    return -1
+
+
+def _close_paren(text: str, start: int) -> int:
+    """Index of the parenthesis closing the one at ``start`` (-1 if none), skipping escapes and classes."""
+    return next((i for i, ch, depth in _structure(text, start) if ch == ")" and depth == 0), -1)
 
 
 def _split_top(text: str) -> list[str]:
     """Split on ``|`` outside parentheses and classes."""
-    parts: list[str] = []
-    depth = 0
-    in_class = False
-    last = 0
-    i = 0
-    while i < len(text):
-        ch = text[i]
-        if ch == "\\":
-            i += 2
-            continue
-        if in_class:
-            in_class = ch != "]"
-        elif ch == "[":
-            in_class = True
-        elif ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-        elif ch == "|" and depth == 0:
-            parts.append(text[last:i])
-            last = i + 1
-        i += 1
-    parts.append(text[last:])
-    return parts
+    cuts = [i for i, ch, depth in _structure(text) if ch == "|" and depth == 0]
+    return [text[a + 1 : b] for a, b in zip([-1, *cuts], [*cuts, len(text)], strict=True)]
 
 
 def _simple_literal(text: str) -> str:
@@ -266,15 +245,12 @@ def _leading_literals(core: str, case_sensitive: bool) -> tuple[str, ...]:
             return ()
         i = j + 1
     rest = core[i:]
-    if len(_split_top(rest)) > 1:
-        alternatives = _split_top(rest)
-    elif rest.startswith("(?:"):
+    alternatives = _split_top(rest)
+    if len(alternatives) == 1 and rest.startswith("(?:"):
         j = _close_paren(rest, 0)
         if j < 0 or rest[j + 1 : j + 2] in ("?", "*", "{"):
             return ()
         alternatives = _split_top(rest[3:j])
-    else:
-        alternatives = [rest]
     literals = [_simple_literal(a) for a in alternatives]
     if not all(literals):
         return ()
