@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ingest.config import VERSION
-from ingest.extraction import Extracted
+from ingest.extraction import Extracted, parse_datetime
 from ingest.feeds import FeedEntry, FeedSource
 from ingest.urls import canonical_url, document_id, normalize_url
 
@@ -90,7 +90,7 @@ def build_article(
 ) -> dict[str, Any]:
     """Assemble the document; ``doc_id`` is derived from the normalised canonical URL."""
     normalized = normalize_url(url)
-    published = best_published(extracted, _parse(origin.entry_published))
+    published = best_published(extracted, parse_datetime(origin.entry_published))
     body = extracted.body
     doc: dict[str, Any] = {
         "doc_id": document_id(url),
@@ -128,12 +128,6 @@ def best_published(extracted: Extracted, from_feed: datetime | None) -> datetime
     if from_feed is not None and not extracted.published_has_time and abs(from_feed - page) <= timedelta(hours=36):
         return from_feed
     return page
-
-
-def _parse(value: str) -> datetime | None:
-    from ingest.extraction import parse_datetime
-
-    return parse_datetime(value) if value else None
 
 
 def _iso(value: datetime | None) -> str | None:
