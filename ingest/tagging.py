@@ -268,6 +268,19 @@ def _terms_for(spec: Mapping[str, Any], key: str, lang: str) -> list[str]:
     return out
 
 
+def _with_genitives(terms: list[str], lang: str) -> list[str]:
+    """German names take a genitive -s ("Angolas Präsident", "Merkels Kurs"): a plain-word alias also matches
+    with it, so the gazetteer need not spell every genitive out."""
+    if lang != "de":
+        return terms
+    extra = [
+        f"{t}s"
+        for t in terms
+        if len(t) >= 4 and t.isalpha() and _simple_literal(t) == t and not t.endswith(("s", "x", "z", "ß"))
+    ]
+    return [*terms, *(e for e in extra if e not in terms)]
+
+
 def _is_word(ch: str) -> bool:
     return ch.isalnum() or ch == "_"
 
@@ -531,7 +544,10 @@ def _load_gazetteer(path: Path) -> _Gazetteer:
         )
         aliases[eid] = MappingProxyType(
             {
-                lang: (tuple(_terms_for(spec, "aliases", lang)), tuple(_terms_for(spec, "cs_aliases", lang)))
+                lang: (
+                    tuple(_with_genitives(_terms_for(spec, "aliases", lang), lang)),
+                    tuple(_terms_for(spec, "cs_aliases", lang)),
+                )
                 for lang in LANGUAGES
             }
         )

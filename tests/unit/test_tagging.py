@@ -252,14 +252,33 @@ def test_home_country_is_not_evidence_of_relations(tagger: Tagger) -> None:
     assert "states" not in at_home.evidence["geopolitics"]["groups"]
 
 
-def test_politics_inside_one_country_is_not_geopolitics(tagger: Tagger) -> None:
+def test_a_foreign_states_national_politics_is_geopolitics_only_when_home_is_known(tagger: Tagger) -> None:
+    """Political risk abroad (a foreign government, its elections) counts; the same text for an outlet whose home
+    country is unknown, or is that country, is domestic politics and does not."""
     text = (
         "Rom – Der italienische Ministerpräsident hat nach dem Streit mit der Opposition im Parlament eine "
         "Regierungsumbildung angekündigt. Die Regierung will die Minister bis Freitag benennen."
     )
-    result = tagger.tag(title="", body=text, language="de", home_country="at")
-    assert "geopolitics" not in result.tags
-    assert "politics" in result.evidence["geopolitics"]["groups"]
+    abroad = tagger.tag(title="", body=text, language="de", home_country="at")
+    assert "geopolitics" in abroad.tags
+    groups = abroad.evidence["geopolitics"]["groups"]
+    assert groups["foreign_lead"]["hits"] and groups["national_politics"]["hits"]
+    assert "geopolitics" not in tagger.tag(title="", body=text, language="de").tags
+    assert "geopolitics" not in tagger.tag(title="", body=text, language="de", home_country="it").tags
+
+
+def test_a_foreign_state_named_once_next_to_one_politics_word_is_not_enough(tagger: Tagger) -> None:
+    text = (
+        "Rom – Der Bürgermeister hat am Montag die neue Straßenbahnlinie eröffnet. Der Präsident des "
+        "Verkehrsverbunds lobte die kurze Bauzeit, Fahrgäste freuten sich über die dichteren Intervalle."
+    )
+    assert "geopolitics" not in tagger.tag(title="", body=text, language="de", home_country="at").tags
+
+
+def test_german_genitive_names_are_recognised(tagger: Tagger) -> None:
+    ids = tagger.entity_ids("Angolas Präsident und Merkels Kurs", "de")
+    assert "country:ao" in ids and "person:angela-merkel" in ids
+    assert "country:ao" not in tagger.entity_ids("Angolas president", "en")
 
 
 def _geo(tagger: Tagger, **kwargs: str) -> dict[str, Any]:
