@@ -143,6 +143,17 @@ class StoryOptions:
     #: and entity evidence >= cross_min_entities (without embeddings: entity evidence >= cross_min_entities_alone).
     cross_min_entities: float = 0.4
     cross_min_entities_alone: float = 0.6
+    #: Shared entities say who is involved, not that it is the same matter: within one language a join also needs
+    #: content evidence, the mean of the lexical and (when vectors exist) embedding evidence, of at least this
+    #: (0 = off). Without it, the Obamas, a phone maker's products or one country's crises chain into one story.
+    content_min: float = 0.4
+    #: ... unless the article shares specific, distinctive entities with the story: a shared_specific_mass (sum
+    #: of idf x coverage over shared non-place entities: a hacked studio, a threat actor) of at least this. Rare
+    #: names tie follow-ups together even when their wording differs; a president or a phone maker does not.
+    content_bypass_specific: float = 1.5
+    #: Entities count toward that mass only with an idf of at least this (with the defaults above: named in at
+    #: most ~4 % of the indexed articles); all count while the index is too small for idf.
+    content_bypass_rare_idf: float = 0.8
     #: Entity weights times their distinctiveness in the articles index: an entity in at most entity_idf_full
     #: of the articles counts fully, one in all of them idf_floor (log scale in between); needs at least
     #: entity_idf_min_docs indexed articles (fewer: no IDF); entity_idf_terms = ids counted (terms aggregation).

@@ -149,6 +149,7 @@ class _Candidate:
     decay: float = 1.0
     score: float = 0.0
     same_language: int = 1
+    specific: float = 0.0  # shared_specific_mass
 
 
 @lru_cache(maxsize=1)
@@ -215,12 +216,27 @@ def entity_evidence(
         return share
     # distinctive overlap: shared specific entities (a company and a threat actor, ...) are evidence however many
     # other entities the article names
-    distinct = sum(
-        weights[e] * min(1.0, 4.0 * story_counts.get(e, 0) / max(story_size, 1))
-        for e in entities
-        if e.split(":", 1)[0] not in _GENERIC_ENTITY_WEIGHT
-    )
+    distinct = shared_specific_mass(entities, story_counts, story_size, idf)
     return max(share, min(1.0, distinct / distinct_full))
+
+
+def shared_specific_mass(
+    article_entities: Iterable[str],
+    story_counts: Mapping[str, int],
+    story_size: int,
+    idf: Mapping[str, float] | None = None,
+    rare_idf: float = 0.0,
+) -> float:
+    """How many rare, specific entities the article shares with the story: over shared non-place entities whose
+    ``idf`` is at least ``rare_idf`` (all of them when no idf is known), the sum of ``idf`` times how much of the
+    story carries them (fully from a quarter of its articles on)."""
+    total = 0.0
+    for e in set(article_entities):
+        count = story_counts.get(e, 0)
+        weight = idf.get(e, 1.0) if idf else 1.0
+        if count and weight >= rare_idf and e.split(":", 1)[0] not in _GENERIC_ENTITY_WEIGHT:
+            total += weight * min(1.0, 4.0 * count / max(story_size, 1))
+    return total
 
 
 def idf_weights(doc_freq: Mapping[str, int], docs: int, options: StoryOptions) -> dict[str, float]:
@@ -275,7 +291,9 @@ def combine(cand: _Candidate, *, has_entities: bool, has_embedding: bool, option
 
     Without a member in the article's language (``same_language == 0``) there is no lexical evidence, and two
     independent signals must agree: embedding evidence > 0 and entity evidence >= ``cross_min_entities``
-    (without embeddings: entity evidence >= ``cross_min_entities_alone``); otherwise the score is 0.
+    (without embeddings: entity evidence >= ``cross_min_entities_alone``); otherwise the score is 0. Within one
+    language the content evidence (mean of lexical and embedding evidence) must reach ``content_min``, unless the
+    shared specific entities weigh ``content_bypass_specific`` or more.
     """
     cross = cand.same_language == 0
     embedded = has_embedding and cand.cosine is not None
@@ -284,6 +302,10 @@ def combine(cand: _Candidate, *, has_entities: bool, has_embedding: bool, option
             if cand.embedding <= 0.0 or cand.entities < options.cross_min_entities:
                 return 0.0
         elif cand.entities < options.cross_min_entities_alone:
+            return 0.0
+    else:
+        content = (cand.lexical + cand.embedding) / 2 if embedded else cand.lexical
+        if content < options.content_min and cand.specific < options.content_bypass_specific:
             return 0.0
     parts = [] if cross else [(options.weight_lexical, cand.lexical)]
     if has_entities:
@@ -500,7 +522,7 @@ class StoryGrouper:
         if logger.isEnabledFor(logging.DEBUG):
             for c in candidates[:3]:
                 logger.debug(
-                    "%s -> %s score=%.3f lex=%.3f ent=%.3f emb=%.3f cos=%s decay=%.3f",
+                    "%s -> %s score=%.3f lex=%.3f ent=%.3f emb=%.3f cos=%s decay=%.3f specific=%.2f",
                     doc_id,
                     c.story["story_id"],
                     c.score,
@@ -509,6 +531,7 @@ class StoryGrouper:
                     c.embedding,
                     c.cosine,
                     c.decay,
+                    c.specific,
                 )
 
         best = candidates[0] if candidates and candidates[0].score >= self.options.join_threshold else None
@@ -668,9 +691,9 @@ class StoryGrouper:
         cand.same_language = same
         if same:
             cand.lexical = lexical_evidence(mlt_ratios, same, o)
-        cand.entities = entity_evidence(
-            entities, state.get("entity_counts") or {}, size, self._idf, o.entity_distinct_full
-        )
+        counts = state.get("entity_counts") or {}
+        cand.entities = entity_evidence(entities, counts, size, self._idf, o.entity_distinct_full)
+        cand.specific = shared_specific_mass(entities, counts, size, self._idf, o.content_bypass_rare_idf)
         centroid = story.get("centroid")
         if vector and centroid:
             cand.cosine = cosine(vector, centroid)

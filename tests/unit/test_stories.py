@@ -18,6 +18,7 @@ from ingest.stories import (
     entity_evidence,
     idf_weights,
     lexical_evidence,
+    shared_specific_mass,
     time_decay,
 )
 
@@ -57,13 +58,39 @@ def test_combine_renormalises_over_available_evidence() -> None:
     w = OPTS.weight_lexical + OPTS.weight_entities + OPTS.weight_embedding
     expected = (0.2 * OPTS.weight_lexical + 0.9 * OPTS.weight_entities + 0.8 * OPTS.weight_embedding) / w
     assert with_all == pytest.approx(expected)
-    text_only = combine(cand, has_entities=False, has_embedding=False, options=OPTS)
+    no_gate = replace(OPTS, content_min=0.0)
+    text_only = combine(cand, has_entities=False, has_embedding=False, options=no_gate)
     assert text_only == pytest.approx(0.2)
     strong_text = _Candidate(story={}, lexical=1.0)
     # off by default: strong text alone is the weighted mean; with lexical_alone it is enough by itself
     assert combine(strong_text, has_entities=True, has_embedding=True, options=OPTS) == pytest.approx(0.6)
     alone = replace(OPTS, lexical_alone=0.9)
     assert combine(strong_text, has_entities=True, has_embedding=True, options=alone) == pytest.approx(0.9)
+
+
+def test_shared_entities_without_shared_content_do_not_join() -> None:
+    """Same people, different matter (a president's biography vs his wife's speeches): entity evidence alone is
+    not enough within one language; rare specific names shared with the story are."""
+    cand = _Candidate(story={}, lexical=0.3, entities=1.0, embedding=0.4, cosine=0.87)
+    assert OPTS.content_min > (0.3 + 0.4) / 2
+    assert combine(cand, has_entities=True, has_embedding=True, options=OPTS) == 0.0
+    rare = replace(cand, specific=OPTS.content_bypass_specific)
+    assert combine(rare, has_entities=True, has_embedding=True, options=OPTS) > OPTS.join_threshold
+    agreeing = replace(cand, lexical=0.4, embedding=0.6)
+    assert combine(agreeing, has_entities=True, has_embedding=True, options=OPTS) > OPTS.join_threshold
+    # across languages there is no lexical evidence: the two-signal rule applies instead of the content gate
+    cross = replace(cand, lexical=0.0, same_language=0)
+    assert combine(cross, has_entities=True, has_embedding=True, options=OPTS) > 0.0
+
+
+def test_shared_specific_mass_counts_rare_non_place_entities() -> None:
+    story = {"company:sony-pictures": 4, "actor:guardians-of-peace": 1, "person:barack-obama": 4, "country:kp": 4}
+    article = ["company:sony-pictures", "actor:guardians-of-peace", "person:barack-obama", "country:kp", "org:x"]
+    # no idf yet (small index): every shared non-place entity counts, scaled by story coverage (1 of 4 = full)
+    assert shared_specific_mass(article, story, 4) == pytest.approx(3.0)
+    idf = {"company:sony-pictures": 1.0, "actor:guardians-of-peace": 0.9, "person:barack-obama": 0.4}
+    assert shared_specific_mass(article, story, 4, idf, rare_idf=0.8) == pytest.approx(1.9)
+    assert shared_specific_mass(article, story, 8, idf, rare_idf=0.8) == pytest.approx(1.0 + 0.9 * 0.5)
 
 
 def test_merge_order_is_deterministic() -> None:
