@@ -263,6 +263,7 @@ def test_a_foreign_states_national_politics_is_geopolitics_only_when_home_is_kno
     assert "geopolitics" in abroad.tags
     groups = abroad.evidence["geopolitics"]["groups"]
     assert groups["foreign_lead"]["hits"] and groups["national_politics"]["hits"]
+    assert "geopolitics.government_change" in abroad.subtopics  # a reshuffle is a change of power
     assert "geopolitics" not in tagger.tag(title="", body=text, language="de").tags
     assert "geopolitics" not in tagger.tag(title="", body=text, language="de", home_country="it").tags
 
