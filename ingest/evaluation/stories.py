@@ -8,9 +8,9 @@ Corpora (each run in its own ``eval-stories-<random>-*`` indices, deleted at the
     (it reports the events of 20 December 2014); it is streamed with 2014-12-21 and, for the record, the
     result with the header date is printed too.
 (b) WikiRef220 (``../shared/eval``; ``NEWS_SHARED_DIR`` overrides), no timestamps: files sorted by name and
-    shuffled with ``random.Random(220)``; the i-th article gets ``2016-01-01 + i * 2h`` (all within one
-    window, so time plays no part). Event-like labels must each form one story, topic-like labels may split
-    but never mix.
+    shuffled with ``random.Random(220)`` (``--wikiref-seed`` for another order); the i-th article gets
+    ``2016-01-01 + i * 2h`` (all within one window, so time plays no part). Event-like labels must each form
+    one story, topic-like labels may split but never mix.
 (c) CASIE (1,000 cyber articles 2017-2019) in date order: how many stories form; the largest are printed.
 
 Metrics: B-cubed precision/recall/F1 (Bagga & Baldwin) and pairwise F1. Entities come from
@@ -244,12 +244,14 @@ def sample_docs(entities: Callable[[str, str, str], list[str]]) -> tuple[list[di
     return docs, gold
 
 
-def wikiref_docs(entities: Callable[[str, str, str], list[str]]) -> tuple[list[dict[str, Any]], dict[str, str]] | None:
+def wikiref_docs(
+    entities: Callable[[str, str, str], list[str]], seed: int = 220
+) -> tuple[list[dict[str, Any]], dict[str, str]] | None:
     folder = shared_dir() / "eval" / "wikiref-news-topic-clusters" / "WikiRef220"
     if not folder.exists():
         return None
     files = sorted(p.name for p in folder.glob("*.txt"))
-    random.Random(220).shuffle(files)
+    random.Random(seed).shuffle(files)
     start = datetime(2016, 1, 1, tzinfo=UTC)
     docs, gold = [], {}
     for i, name in enumerate(files):
@@ -304,6 +306,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--casie-limit", type=int, default=None, help="only the first N CASIE articles")
     parser.add_argument("--skip-casie", action="store_true")
     parser.add_argument("--skip-wikiref", action="store_true")
+    parser.add_argument("--wikiref-seed", type=int, default=220, help="shuffle seed of the WikiRef stream order")
     parser.add_argument("--keep", action="store_true", help="keep the eval indices for inspection")
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
@@ -366,7 +369,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
 
         # (b) WikiRef220
-        wiki = None if args.skip_wikiref else wikiref_docs(entities)
+        wiki = None if args.skip_wikiref else wikiref_docs(entities, args.wikiref_seed)
         if wiki is None:
             print(
                 "\n(b) WikiRef220: skipped" + ("" if args.skip_wikiref else " (not found under the shared directory)")
@@ -380,7 +383,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             events = bcubed(gold, pred, [d for d, g in gold.items() if g in EVENT_LABELS])
             print(
                 f"\n(b) WikiRef220: {len(docs)} articles in {time.perf_counter() - t0:.1f}s "
-                f"(order: sorted file names shuffled with seed 220, dates 2016-01-01 + 2h each)"
+                f"(order: sorted file names shuffled with seed {args.wikiref_seed}, dates 2016-01-01 + 2h each)"
             )
             print(f"  all 220:      {_fmt(overall)}")
             print(f"  event labels: {_fmt(events)}")
