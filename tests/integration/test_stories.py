@@ -19,6 +19,7 @@ from ingest.stories import StoryGrouper
 pytestmark = pytest.mark.integration
 TEMPLATES = DATA_DIR / "templates"
 
+#: Entity lists are exactly what ingest.tagging extracts from title + lead + body (checked below).
 SONY = ["company:sony", "country:kp", "country:us", "org:fbi"]
 ARTICLES: list[dict[str, Any]] = [
     {
@@ -31,7 +32,7 @@ ARTICLES: list[dict[str, Any]] = [
         "body": "Sony Pictures Entertainment employees found their computers showing a red skeleton and a message "
         "from a group calling itself the Guardians of Peace. The studio shut down its network after the hack. "
         "The hackers threatened to release internal Sony Pictures data, including unreleased films and emails.",
-        "entities": ["company:sony"],
+        "entities": ["actor:guardians-of-peace", "company:sony"],
     },
     {
         "doc_id": "a2",
@@ -44,7 +45,7 @@ ARTICLES: list[dict[str, Any]] = [
         "executives and embarrassing internal emails. Unreleased Sony Pictures films appeared on file sharing "
         "sites. Investigators are examining whether North Korea, angered by the film The Interview, "
         "is behind the hack.",
-        "entities": ["company:sony", "country:kp"],
+        "entities": ["actor:guardians-of-peace", "company:sony", "country:kp"],
     },
     {
         "doc_id": "a3",
@@ -56,7 +57,7 @@ ARTICLES: list[dict[str, Any]] = [
         "body": "The FBI said on Friday that the North Korean government was responsible for the hack of Sony "
         "Pictures Entertainment, which leaked emails and films and led the studio to cancel the release of The "
         "Interview, a comedy about a plot to kill Kim Jong Un. President Obama said the United States would respond.",
-        "entities": SONY,
+        "entities": [*SONY, "person:barack-obama", "person:kim-jong-un"],
     },
     {
         "doc_id": "d1",
@@ -69,7 +70,7 @@ ARTICLES: list[dict[str, Any]] = [
         "body": "Die USA hatten Nordkorea offiziell der Hackerattacke auf Sony Pictures beschuldigt, die mit dem Film "
         "The Interview über ein fiktives Attentat auf Kim Jong Un in Verbindung steht. Die Bundespolizei FBI hält "
         "an ihrer Schlussfolgerung fest, dass Pjöngjang hinter dem Angriff steckt.",
-        "entities": SONY,
+        "entities": [*SONY, "person:kim-jong-un"],
     },
     {
         "doc_id": "x1",
@@ -81,7 +82,7 @@ ARTICLES: list[dict[str, Any]] = [
         "body": "South Korea's military said North Korea fired two short-range ballistic missiles into the sea off "
         "its east coast on Saturday, the latest in a series of weapons tests condemned by Seoul and Tokyo. The "
         "launches came as joint military drills began.",
-        "entities": ["country:kp", "country:kr", "country:jp"],
+        "entities": ["country:jp", "country:kp", "country:kr"],
     },
     {
         "doc_id": "x2",
@@ -95,6 +96,15 @@ ARTICLES: list[dict[str, Any]] = [
         "entities": [],
     },
 ]
+
+
+def test_fixture_entities_are_what_the_tagger_extracts() -> None:
+    from ingest.tagging import Tagger
+
+    tagger = Tagger()
+    for a in ARTICLES:
+        found = tagger.tag(title=a["title"], body=f"{a['lead']} {a['body']}", language=a["language"]).entities
+        assert sorted(a["entities"]) == list(found), a["doc_id"]
 
 
 def _options(**kw: Any) -> StoryOptions:
