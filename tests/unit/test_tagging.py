@@ -575,3 +575,22 @@ def test_mrs_obama_is_michelle_not_barack() -> None:
         "person:michelle-obama",
     )
     assert "person:barack-obama" in tagger.tag(title="", body="Obama signed the bill.", language="en").entities
+
+
+def test_programme_listings_do_not_make_a_story(tagger: Tagger) -> None:
+    """A TV guide strings unrelated blurbs together: a mountain summit in one, a terracotta army in the next and a
+    Canadian nature film in a third are not a story about relations between states."""
+    blurbs = [
+        "17.30 DOKUMENTATION Des Kaisers ewige Armee: Chinas Terrakotta-Krieger und ihr Geheimnis.",
+        "18.30 MAGAZIN Heute konkret: Urlaub am Gipfel, Wandern in den Alpen.",
+        "19.30 DOKUREIHE Kanadas Nationalparks: Bären, Elche und die Taiga.",
+        "20.15 SPIELFILM Die Geiselnahme: Ein Kommissar ermittelt in Wien.",
+        "21.45 TALK Zu Gast ist der Präsident des Alpenvereins.",
+        "22.30 REPORTAGE Der Krieg der Bauern gegen die Preise.",
+        "23.15 SPIELFILM Liebe in Wien.",
+    ]
+    listing = tagger.tag(title="", body=" ".join(blurbs), language="de", home_country="at")
+    assert "geopolitics" not in listing.tags
+    assert listing.evidence["geopolitics"]["groups"]["listing"]["score"] < 0
+    prose = tagger.tag(title="", body=" ".join(b.split(" ", 2)[2] for b in blurbs), language="de", home_country="at")
+    assert listing.scores["geopolitics"] < prose.scores["geopolitics"]
