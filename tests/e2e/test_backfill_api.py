@@ -382,7 +382,7 @@ def _xcom(server: Standalone, run_id: str, task_id: str) -> Any:
     return json.loads(value) if isinstance(value, str) else value
 
 
-def _avoid_schedule_boundary(server: Standalone, margin: timedelta = timedelta(seconds=100)) -> None:
+def _avoid_schedule_boundary(server: Standalone, margin: timedelta = timedelta(seconds=180)) -> None:
     """If the next 15-minute boundary (a new live run) is less than ``margin`` away, let that run come and go
     first: its ``group_stories`` would otherwise run next to the backfill's, on the backfill's articles."""
     now = datetime.now(UTC)
@@ -449,7 +449,19 @@ def test_backfill_from_the_api_replays_the_archive(
     summary = _xcom(server, run["dag_run_id"], "summarize")
     assert summary["feeds"] == corpus.feeds and summary["pages_fetched"] == corpus.pages, summary
     assert summary["articles_built"] == summary["created"] == len(corpus.expected), summary
-    assert summary["stories"]["assigned"] == len(corpus.expected), summary
+    # Grouping is global (whichever run's group_stories comes first assigns every pending article): a live run
+    # started at a 15-minute boundary during the backfill may have grouped the backfill's articles. Each article
+    # is assigned exactly once over all runs.
+    _wait_for_live_runs(server)
+    live_assigned = {
+        r["dag_run_id"]: _xcom(server, r["dag_run_id"], "group_stories")["assigned"]
+        for r in _runs(server, "scheduled")
+        if r["state"] == "success"
+    }
+    assert summary["stories"]["assigned"] + sum(live_assigned.values()) == len(corpus.expected), (
+        summary,
+        live_assigned,
+    )
 
     docs = _all_docs(es, articles)
     assert sorted(docs) == sorted(corpus.expected), "the articles are not exactly the corpus's good pages"
