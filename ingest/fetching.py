@@ -32,7 +32,7 @@ import threading
 import time
 import zlib
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
@@ -499,17 +499,7 @@ class Fetcher:
                 fetched_at=response.fetched_at,
                 metadata=metadata,
             )
-            response = Response(
-                url=response.url,
-                final_url=response.final_url,
-                status=response.status,
-                headers=response.headers,
-                content=response.content,
-                fetched_at=response.fetched_at,
-                kind=response.kind,
-                archive_ref=ref,
-                request_headers=response.request_headers,
-            )
+            response = replace(response, archive_ref=ref)
         return response
 
     # --- robots -----------------------------------------------------------------------------------------

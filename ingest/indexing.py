@@ -94,6 +94,23 @@ def ensure_indices(es: Elasticsearch, options: IndexOptions) -> list[str]:
     return created
 
 
+def create_indices(es: Elasticsearch, options: IndexOptions) -> None:
+    """Concrete indices with the template mappings behind ``options``' aliases, installing no index template:
+    throwaway indices of tests and evaluations, which :func:`drop_indices` removes."""
+    for spec in specs(options):
+        body = load_template(spec.template)["template"]
+        es.indices.create(
+            index=spec.index, settings=body["settings"], mappings=body["mappings"], aliases={spec.alias: {}}
+        )
+
+
+def drop_indices(es: Elasticsearch, options: IndexOptions) -> None:
+    """Delete the concrete indices and the index templates behind ``options``' aliases (missing ones are fine)."""
+    for spec in specs(options):
+        es.options(ignore_status=404).indices.delete(index=spec.index)
+        es.options(ignore_status=404).indices.delete_index_template(name=f"{spec.alias}-template")
+
+
 def existing_sources(
     es: Elasticsearch, alias: str, ids: Sequence[str], fields: Sequence[str]
 ) -> dict[str, dict[str, Any]]:

@@ -276,7 +276,7 @@ def _with_genitives(terms: list[str], lang: str) -> list[str]:
     extra = [
         f"{t}s"
         for t in terms
-        if len(t) >= 4 and t.isalpha() and _simple_literal(t) == t and not t.endswith(("s", "x", "z", "ß"))
+        if len(t) >= 4 and t.isalpha() and not t.endswith(("s", "x", "z", "ß"))  # letters only: no regex syntax
     ]
     return [*terms, *(e for e in extra if e not in terms)]
 

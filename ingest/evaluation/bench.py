@@ -30,7 +30,8 @@ from typing import Any
 from elasticsearch import Elasticsearch, helpers
 
 from ingest.config import IndexOptions, StoryOptions
-from ingest.evaluation.stories import casie_docs, create_indices, drop_indices, wikiref_docs
+from ingest.evaluation.stories import casie_docs, wikiref_docs
+from ingest.indexing import create_indices, drop_indices
 from ingest.stories import StoryGrouper
 
 DIMS = 384

@@ -21,7 +21,6 @@ Metrics: B-cubed precision/recall/F1 (Bagga & Baldwin) and pairwise F1. Entities
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import random
@@ -38,9 +37,10 @@ from typing import Any
 
 from elasticsearch import Elasticsearch
 
-from ingest.config import DATA_DIR, PROJECT_ROOT, IndexOptions, StoryOptions, options_from_env
+from ingest.config import PROJECT_ROOT, IndexOptions, StoryOptions, options_from_env
 from ingest.embeddings import Embedder, default_embedder
 from ingest.evaluation import shared_dir
+from ingest.indexing import create_indices, drop_indices
 from ingest.stories import Assignment, StoryGrouper
 
 logger = logging.getLogger(__name__)
@@ -109,20 +109,6 @@ def bcubed(gold: Mapping[str, str], pred: Mapping[str, str], items: Iterable[str
 
 
 # --- Elasticsearch scaffolding ------------------------------------------------------------------------------
-
-
-def create_indices(es: Elasticsearch, opts: IndexOptions) -> None:
-    """Concrete indices with the project's template mappings behind ``opts``' aliases (no global templates)."""
-    for alias, name in ((opts.articles_alias, "news-articles"), (opts.stories_alias, "news-stories")):
-        body = json.loads((DATA_DIR / "templates" / f"{name}.json").read_text("utf-8"))["template"]
-        es.indices.create(
-            index=f"{alias}-v1", settings=body["settings"], mappings=body["mappings"], aliases={alias: {}}
-        )
-
-
-def drop_indices(es: Elasticsearch, opts: IndexOptions) -> None:
-    for alias in (opts.articles_alias, opts.stories_alias):
-        es.options(ignore_status=404).indices.delete(index=f"{alias}-v1")
 
 
 def bulk_index(es: Elasticsearch, alias: str, docs: Sequence[Mapping[str, Any]], chunk: int = 500) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from elasticsearch import Elasticsearch
 
-from ingest import pipeline
+from ingest import indexing, pipeline
 from ingest.config import PipelineOptions
 from ingest.devserver import SampleServer
 from ingest.errors import ConfigurationError, IndexingError
@@ -74,9 +74,7 @@ def test_replay_rebuilds_the_same_documents(pipeline_options: PipelineOptions, e
         report = pipeline.run_batch({"mode": "replay", "start": start.isoformat(), "end": end.isoformat()}, es, options)
         replayed = _docs(es, replay_index.articles_alias)
     finally:
-        for alias in (replay_index.articles_alias, replay_index.stories_alias):
-            es.options(ignore_status=404).indices.delete(index=f"{alias}-v1")
-            es.options(ignore_status=404).indices.delete_index_template(name=f"{alias}-template")
+        indexing.drop_indices(es, replay_index)
     assert report["created"] == len(live)
     assert replayed.keys() == live.keys()
     for doc_id, doc in live.items():
@@ -90,8 +88,6 @@ def test_replay_rebuilds_the_same_documents(pipeline_options: PipelineOptions, e
 def test_elasticsearch_outage_fails_the_batch_and_loses_nothing(
     pipeline_options: PipelineOptions, es: Elasticsearch
 ) -> None:
-    from ingest import indexing
-
     dead = indexing.client(replace(pipeline_options.index, es_url="http://127.0.0.1:9"), max_retries=0)
     with pytest.raises(IndexingError):
         _live(pipeline_options, dead)

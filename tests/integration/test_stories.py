@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
@@ -11,13 +10,13 @@ from typing import Any
 import pytest
 from elasticsearch import Elasticsearch
 
-from ingest.config import DATA_DIR, IndexOptions, StoryOptions
+from ingest.config import IndexOptions, StoryOptions
 from ingest.embeddings import default_embedder
 from ingest.errors import ItemSkipped
+from ingest.indexing import create_indices, drop_indices
 from ingest.stories import StoryGrouper
 
 pytestmark = pytest.mark.integration
-TEMPLATES = DATA_DIR / "templates"
 
 #: Entity lists are exactly what ingest.tagging extracts from title + lead + body (checked below).
 SONY = ["company:sony", "country:kp", "country:us", "org:fbi"]
@@ -109,20 +108,6 @@ def test_fixture_entities_are_what_the_tagger_extracts() -> None:
 
 def _options(**kw: Any) -> StoryOptions:
     return replace(StoryOptions(), **kw)
-
-
-def create_indices(es: Elasticsearch, opts: IndexOptions) -> None:
-    """Concrete indices with the project's template mappings behind the test aliases (no global templates)."""
-    for alias, name in ((opts.articles_alias, "news-articles"), (opts.stories_alias, "news-stories")):
-        body = json.loads((TEMPLATES / f"{name}.json").read_text("utf-8"))["template"]
-        es.indices.create(
-            index=f"{alias}-v1", settings=body["settings"], mappings=body["mappings"], aliases={alias: {}}
-        )
-
-
-def drop_indices(es: Elasticsearch, opts: IndexOptions) -> None:
-    for alias in (opts.articles_alias, opts.stories_alias):
-        es.options(ignore_status=404).indices.delete(index=f"{alias}-v1")
 
 
 @pytest.fixture
