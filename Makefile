@@ -58,7 +58,7 @@ demo: venv es-start ## run the pipeline end to end on the bundled sample corpus,
 	scripts/demo.sh
 
 lint: venv ## ruff check
-	$(VENV)/bin/ruff check ingest dags plugins tests
+	$(VENV)/bin/ruff check ingest evaluation dags plugins tests scripts
 
 typecheck: venv ## mypy (strict, config in pyproject.toml)
 	$(VENV)/bin/mypy
@@ -69,23 +69,23 @@ test: venv es-start lint typecheck ## lint + typecheck + the whole pytest suite 
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 
 eval-extraction: venv ## extraction quality: scrapinghub benchmark body F1, fundus gold fields
-	$(PY) -m ingest.evaluation.extraction
+	$(PY) -m evaluation.extraction
 
 eval-feeds: venv ## feed-parsing robustness on ../shared/eval/real-feeds
-	$(PY) -m ingest.evaluation.feeds
+	$(PY) -m evaluation.feeds
 
 eval-faults: venv es-start ## fault injection (slow/broken servers, ES down)
-	$(PY) -m ingest.evaluation.faults
+	$(PY) -m evaluation.faults
 
 eval-tagging: venv ## tagging precision/recall on CASIE, 10kGNAD, WikiRef
-	$(PY) -m ingest.evaluation.tagging
+	$(PY) -m evaluation.tagging
 
 eval-stories: venv es-start ## story grouping on WikiRef220
-	$(PY) -m ingest.evaluation.stories
+	$(PY) -m evaluation.stories
 
 bench: venv ## story-grouping latency with 1k/10k/100k articles indexed (needs a 1 GB-heap node: `make es-stop` first)
 	ES_HEAP=$${ES_HEAP:-1g} scripts/es.sh start
-	$(PY) -m ingest.evaluation.bench
+	$(PY) -m evaluation.bench
 
 clean: ## remove run state and tool caches (var/, .pytest_cache, ...); keeps .venv and downloads
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache build dist

@@ -7,13 +7,10 @@ Settings come from the environment (``NEWS_<STAGE>_<FIELD>``, see :mod:`ingest.c
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import json
 import logging
-import signal
 import sys
-import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -79,10 +76,6 @@ def _parser() -> argparse.ArgumentParser:
     c = sub.add_parser("feed-health", help="polling state of each feed")
     c.set_defaults(func=_feed_health)
 
-    c = sub.add_parser("serve-sample", help="serve the bundled sample corpus on 127.0.0.1 until interrupted")
-    c.add_argument("--port", type=int, default=0)
-    c.add_argument("--write-feeds", type=Path, required=True, help="write the feed list pointing at the server")
-    c.set_defaults(func=_serve_sample)
     return p
 
 
@@ -172,21 +165,6 @@ def _feed_health(args: argparse.Namespace, options: PipelineOptions) -> int:
                 f"{feed.url}\tfailures={feed.consecutive_failures}\tlast_success={feed.last_success_at}"
                 f"\tlast_error={feed.last_error or '-'}"
             )
-    return 0
-
-
-def _serve_sample(args: argparse.Namespace, options: PipelineOptions) -> int:
-    from ingest.devserver import SampleServer
-
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with SampleServer(port=args.port) as server:
-        tmp = args.write_feeds.with_suffix(".tmp")
-        server.render_feeds_file(tmp)
-        tmp.replace(args.write_feeds)  # atomic: readers never see a half-written file
-        print(f"serving the sample corpus at {server.base_url}; feeds in {args.write_feeds}", flush=True)
-        with contextlib.suppress(KeyboardInterrupt):
-            stop.wait()
     return 0
 
 

@@ -57,7 +57,7 @@ step "index templates and aliases (ingest.cli setup-index)"
 
 step "serving the sample corpus (seeds/sample) on 127.0.0.1"
 rm -f "${NEWS_FEEDS_FEEDS_FILE}"
-"${PY}" -m ingest.cli serve-sample --port "${DEMO_PORT}" --write-feeds "${NEWS_FEEDS_FEEDS_FILE}" >var/demo-server.log 2>&1 &
+"${PY}" -m evaluation.devserver --port "${DEMO_PORT}" --feeds-out "${NEWS_FEEDS_FEEDS_FILE}" >var/demo-server.log 2>&1 &
 server_pid=$!
 for _ in $(seq 1 300); do
     [[ -s "${NEWS_FEEDS_FEEDS_FILE}" ]] && break

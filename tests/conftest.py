@@ -23,8 +23,8 @@ import pytest
 if TYPE_CHECKING:
     from elasticsearch import Elasticsearch
 
+    from evaluation.devserver import SampleServer
     from ingest.config import IndexOptions, PipelineOptions
-    from ingest.devserver import SampleServer
 
 ROOT = Path(__file__).resolve().parent.parent
 _AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="news-ingest-airflow-"))
@@ -89,7 +89,7 @@ def index_options(es: Elasticsearch) -> Iterator[IndexOptions]:
 @pytest.fixture
 def sample_server() -> Iterator[SampleServer]:
     """The bundled sample corpus served on 127.0.0.1."""
-    from ingest.devserver import SampleServer
+    from evaluation.devserver import SampleServer
 
     with SampleServer() as server:
         yield server

@@ -38,9 +38,9 @@ import httpx
 import pytest
 from elasticsearch import Elasticsearch
 
+from evaluation.devserver import SampleServer
 from ingest.archive import Archive
 from ingest.config import ArchiveOptions, FeedOptions, FetchOptions, IndexOptions
-from ingest.devserver import SampleServer
 from ingest.documents import Origin
 from ingest.errors import FetchError
 from ingest.feeds import load_feed_sources, parse_feed

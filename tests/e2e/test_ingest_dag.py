@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from elasticsearch import Elasticsearch
 
+from evaluation.devserver import SampleServer
 from ingest.config import PipelineOptions
-from ingest.devserver import SampleServer
 from ingest.urls import document_id
 from tests.conftest import ROOT
 

@@ -7,11 +7,11 @@ from typing import Any
 import pytest
 from elasticsearch import Elasticsearch
 
+from evaluation.faultserver import article_text
 from ingest import indexing
 from ingest.config import IndexOptions
 from ingest.dedup import link_near_duplicates
 from ingest.errors import IndexingError
-from ingest.evaluation.faultserver import article_text
 
 pytestmark = pytest.mark.integration
 

@@ -7,7 +7,7 @@ import re
 import pytest
 from elasticsearch import Elasticsearch
 
-from ingest.evaluation import faults
+from evaluation import faults
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from elasticsearch import Elasticsearch
 
+from evaluation.devserver import SampleServer
 from ingest import indexing, pipeline
 from ingest.config import PipelineOptions
-from ingest.devserver import SampleServer
 from ingest.errors import ConfigurationError, IndexingError
 from ingest.feeds import load_feed_sources
 from tests.conftest import ROOT

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from evaluation.faultserver import article_text
 from ingest.dedup import BANDS, JACCARD_THRESHOLD, jaccard, lsh_bands, shingles
-from ingest.evaluation.faultserver import article_text
 
 pytestmark = pytest.mark.unit
 

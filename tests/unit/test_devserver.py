@@ -1,4 +1,4 @@
-"""ingest.devserver.SampleServer against a small site written by the test, plus the bundled Latin-1 feed."""
+"""evaluation.devserver.SampleServer against a small site written by the test, plus the bundled Latin-1 feed."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ import feedparser
 import httpx
 import pytest
 
+from evaluation.devserver import SampleServer
 from ingest.config import PROJECT_ROOT
-from ingest.devserver import SampleServer
 
 pytestmark = pytest.mark.unit
 

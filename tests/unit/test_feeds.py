@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from evaluation.faultserver import BILLION_LAUGHS, XXE, XXE_PARAMETER, rss
 from ingest.errors import ConfigurationError, FeedParseError
-from ingest.evaluation.faultserver import BILLION_LAUGHS, XXE, XXE_PARAMETER, rss
 from ingest.feeds import FeedSource, check_entities, load_feed_sources, parse_feed
 
 pytestmark = pytest.mark.unit

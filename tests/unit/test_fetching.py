@@ -13,10 +13,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from evaluation.faultserver import FaultServer
 from ingest.archive import Archive
 from ingest.config import ArchiveOptions, FetchOptions
 from ingest.errors import BlockedURL, FetchError
-from ingest.evaluation.faultserver import FaultServer
 from ingest.fetching import AddressGuard, Fetcher, RateLimited, Response, decode_body
 
 pytestmark = pytest.mark.unit

@@ -27,8 +27,8 @@ import lxml.html
 import pytest
 import trafilatura
 
+from evaluation.devserver import SampleServer
 from ingest.config import PROJECT_ROOT, ExtractionOptions
-from ingest.devserver import SampleServer
 from tests.conftest import shared_path
 
 pytestmark = pytest.mark.unit

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from evaluation.stories import bcubed
 from ingest.config import StoryOptions
-from ingest.evaluation.stories import bcubed
 from ingest.stories import (
     StoryGrouper,
     _Candidate,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ingest.evaluation import tagging as evaluation
+from evaluation import tagging as evaluation
 
 pytestmark = pytest.mark.unit
 

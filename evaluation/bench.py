@@ -1,4 +1,4 @@
-"""Story grouping benchmark: ``python -m ingest.evaluation.bench`` (make bench; ES must run).
+"""Story grouping benchmark: ``python -m evaluation.bench`` (make bench; ES must run).
 
 Per-article grouping latency (median, p95) and ES requests per article with 1k, 10k and 100k articles already
 grouped. The background corpus is a replay of real text (CASIE + WikiRef220 from ``../shared/eval``; bodies
@@ -29,8 +29,8 @@ from typing import Any
 
 from elasticsearch import Elasticsearch, helpers
 
+from evaluation.stories import casie_docs, wikiref_docs
 from ingest.config import IndexOptions, StoryOptions
-from ingest.evaluation.stories import casie_docs, wikiref_docs
 from ingest.indexing import create_indices, drop_indices
 from ingest.stories import StoryGrouper
 

@@ -1,4 +1,4 @@
-"""Story grouping evaluation: ``python -m ingest.evaluation.stories`` (make eval-stories; ES must run).
+"""Story grouping evaluation: ``python -m evaluation.stories`` (make eval-stories; ES must run).
 
 Corpora (each run in its own ``eval-stories-<random>-*`` indices, deleted at the end):
 
@@ -37,9 +37,9 @@ from typing import Any
 
 from elasticsearch import Elasticsearch
 
+from evaluation import shared_dir
 from ingest.config import PROJECT_ROOT, IndexOptions, StoryOptions, options_from_env
 from ingest.embeddings import Embedder, default_embedder
-from ingest.evaluation import shared_dir
 from ingest.indexing import create_indices, drop_indices
 from ingest.stories import Assignment, StoryGrouper
 

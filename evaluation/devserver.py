@@ -17,17 +17,19 @@ a client sent. Tests can also replace or add single responses with :meth:`Sample
         feeds_toml = server.render_feeds_file(tmp_path)
         ...
 
-Run it by hand with ``python -m ingest.devserver --port 8000 --feeds-out /tmp/feeds.toml``.
+Run it by hand with ``python -m evaluation.devserver --port 8000 --feeds-out /tmp/feeds.toml``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import logging
 import mimetypes
 import posixpath
 import re
+import signal
 import threading
 from dataclasses import dataclass
 from email.utils import formatdate, parsedate_to_datetime
@@ -303,24 +305,24 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Serve the sample corpus until interrupted (for the demo)."""
-    parser = argparse.ArgumentParser(prog="python -m ingest.devserver", description=main.__doc__)
+    """Serve the sample corpus until interrupted or terminated (for the demo)."""
+    parser = argparse.ArgumentParser(prog="python -m evaluation.devserver", description=main.__doc__)
     parser.add_argument("--root", type=Path, default=DEFAULT_ROOT)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--feeds-out", type=Path, help="write the feeds file with the real base URL here")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    server = SampleServer(args.root, args.host, args.port).start()
-    if args.feeds_out is not None:
-        logger.info("feeds file written to %s", server.render_feeds_file(args.feeds_out))
     stop = threading.Event()
-    try:
-        stop.wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.stop()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with SampleServer(args.root, args.host, args.port) as server:
+        if args.feeds_out is not None:
+            tmp = args.feeds_out.with_suffix(".tmp")
+            server.render_feeds_file(tmp)
+            tmp.replace(args.feeds_out)  # atomic: a reader polling for the file never sees half of it
+            logger.info("serving %s; feeds file written to %s", server.base_url, args.feeds_out)
+        with contextlib.suppress(KeyboardInterrupt):
+            stop.wait()
 
 
 if __name__ == "__main__":

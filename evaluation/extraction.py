@@ -6,7 +6,7 @@
 * fundus parser test data (German-heavy, 40 countries): title agreement, publish-date agreement (same day) and
   body token F1 against the reviewed gold.
 
-``python -m ingest.evaluation.extraction`` ends with one ``key=value`` line.
+``python -m evaluation.extraction`` ends with one ``key=value`` line.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from evaluation import shared_dir
 from ingest.config import ExtractionOptions
 from ingest.errors import ExtractionError
-from ingest.evaluation import shared_dir
 from ingest.extraction import Extracted, extract, parse_datetime
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)

@@ -1,6 +1,6 @@
 """Tagging evaluation on real labelled news, read in place from ``../shared/eval`` (``NEWS_SHARED_DIR`` overrides).
 
-Run ``python -m ingest.evaluation.tagging [--errors N]``. Data and labels:
+Run ``python -m evaluation.tagging [--errors N]``. Data and labels:
 
 * cyberattack positives: CASIE articles with at least one Databreach, Phishing or Ransom event (English);
   gold subtopics from the event types (Databreach → data_breach, Phishing → phishing, Ransom → ransomware,
@@ -31,8 +31,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from evaluation import shared_dir
 from ingest.config import TaggingOptions
-from ingest.evaluation import shared_dir
 from ingest.tagging import Tagger, TagResult
 
 CASIE_ATTACK = {"Databreach": "data_breach", "Phishing": "phishing", "Ransom": "ransomware"}
@@ -387,7 +387,7 @@ def _dump_errors(docs: list[Doc], n: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ingest.evaluation.tagging", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m evaluation.tagging", description=__doc__.split("\n")[0])
     parser.add_argument("--errors", type=int, default=0, metavar="N", help="dump N misclassified examples per class")
     parser.add_argument("--data", type=Path, default=None, help="evaluation folder (default: ../shared/eval)")
     args = parser.parse_args(argv)

@@ -13,8 +13,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+from evaluation import shared_dir
 from ingest.errors import FeedParseError
-from ingest.evaluation import shared_dir
 from ingest.feeds import FeedSource, parse_feed
 
 SOURCE = FeedSource(name="eval", url="https://example.org/feed", language="en", country="", publisher="eval")

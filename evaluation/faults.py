@@ -1,6 +1,6 @@
 """``make eval-faults``: the live pipeline against a misbehaving server, with an Elasticsearch outage.
 
-1. The fault server (:mod:`ingest.evaluation.faultserver`) serves N good articles through two feeds (the same
+1. The fault server (:mod:`evaluation.faultserver`) serves N good articles through two feeds (the same
    articles reached twice, once with tracking parameters; some also as syndicated copies on other URLs), pages
    in ISO-8859-1/Windows-1252 with wrong or missing charsets, M faulty pages (HTTP errors, timeouts, a
    trickling server, resets, redirect loops, oversized bodies, a gzip bomb, non-HTML types, robots-forbidden
@@ -32,10 +32,10 @@ from typing import Any
 
 from elasticsearch import Elasticsearch
 
+from evaluation.faultserver import SSRF_TARGETS, FaultServer
 from ingest import indexing
 from ingest.config import PipelineOptions
 from ingest.errors import InfrastructureError
-from ingest.evaluation.faultserver import SSRF_TARGETS, FaultServer
 from ingest.feeds import FeedSource
 from ingest.urls import document_id
 
