@@ -24,9 +24,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from datasketch import MinHash
-from elasticsearch import ApiError, Elasticsearch, TransportError
+from elasticsearch import Elasticsearch
 
-from ingest.errors import IndexingError
+from ingest.elastic import call
+from ingest.errors import IndexMissing, RequestRejected
 
 logger = logging.getLogger(__name__)
 
@@ -101,19 +102,17 @@ def _search_candidates(es: Elasticsearch, alias: str, bands: Sequence[str]) -> d
     for start in range(0, len(unique), _TERMS_PER_QUERY):
         chunk = unique[start : start + _TERMS_PER_QUERY]
         try:
-            resp = es.search(
+            resp = call(
+                f"near-duplicate search on {alias}",
+                es.search,
                 index=alias,
                 query={"terms": {"lsh_bands": chunk}},
                 size=_MAX_HITS,
                 source_includes=["body", "published_at", "near_duplicates", "duplicate_of", "is_duplicate"],
                 sort=["_doc"],
             )
-        except ApiError as exc:
-            if getattr(exc, "status_code", None) == 404:
-                return found  # no index yet: nothing stored to compare with
-            raise IndexingError(f"near-duplicate search on {alias} failed: {exc}") from exc
-        except TransportError as exc:
-            raise IndexingError(f"near-duplicate search on {alias} failed: {exc}") from exc
+        except IndexMissing:
+            return found  # no index yet: nothing stored to compare with
         hits = resp["hits"]["hits"]
         if len(hits) >= _MAX_HITS:
             logger.warning("near-duplicate search hit the %d candidate cap; some links may be missed", _MAX_HITS)
@@ -231,16 +230,13 @@ def _update_partners(es: Elasticsearch, alias: str, updates: list[dict[str, Any]
     for update in updates:
         operations.append({"update": {"_index": alias, "_id": update["_id"], "retry_on_conflict": 3}})
         operations.append({"doc": update["doc"]})
-    try:
-        resp = es.bulk(operations=operations)
-    except (ApiError, TransportError) as exc:
-        raise IndexingError(f"updating near-duplicate partners in {alias} failed: {exc}") from exc
+    resp = call(f"updating near-duplicate partners in {alias}", es.bulk, operations=operations)
     if resp.get("errors"):
         errors = [item["update"] for item in resp["items"] if item.get("update", {}).get("status", 200) >= 300]
         # a partner deleted meanwhile (404) is not a loss; anything else is
         serious = [e for e in errors if e.get("status") != 404]
         if serious:
-            raise IndexingError(
+            raise RequestRejected(
                 f"{len(serious)} near-duplicate partner updates were rejected by {alias}",
                 failed=len(serious),
                 errors=[{"id": e.get("_id"), "status": e.get("status"), "error": e.get("error")} for e in serious],

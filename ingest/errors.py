@@ -70,12 +70,35 @@ class InfrastructureError(IngestError):
 
 
 class IndexingError(InfrastructureError):
-    """Elasticsearch was unavailable or rejected documents that must not be dropped."""
+    """Elasticsearch was unavailable or rejected documents that must not be dropped.
 
-    def __init__(self, message: str, *, failed: int = 0, errors: list[dict[str, object]] | None = None) -> None:
+    Raised through the one seam that maps the client's exceptions (:mod:`ingest.elastic`).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        failed: int = 0,
+        errors: list[dict[str, object]] | None = None,
+        status: int | None = None,
+    ) -> None:
         super().__init__(message)
         self.failed = failed
         self.errors = errors or []
+        self.status = status
+
+
+class ElasticsearchUnavailable(IndexingError):
+    """No connection, a timeout, or the node is overloaded (429/503): try again later."""
+
+
+class IndexMissing(IndexingError):
+    """The alias or index does not exist: ``news-ingest setup-index`` (or the DAG's first task) creates it."""
+
+
+class RequestRejected(IndexingError):
+    """Elasticsearch refused the request or documents (mapping conflict, write block, permissions)."""
 
 
 class ArchiveError(InfrastructureError):

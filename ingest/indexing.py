@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from elasticsearch import ApiError, Elasticsearch, TransportError, helpers
+from elasticsearch import Elasticsearch, helpers
 
 from ingest.config import DATA_DIR, IndexOptions
-from ingest.errors import IndexingError
+from ingest.elastic import call, mapped
+from ingest.errors import RequestRejected
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +77,7 @@ def ensure_indices(es: Elasticsearch, options: IndexOptions) -> list[str]:
     Returns the concrete index names.
     """
     created = []
-    try:
+    with mapped("setting up indices"):
         for spec in specs(options):
             body = load_template(spec.template)
             body["index_patterns"] = [f"{spec.alias}-v*"]
@@ -89,8 +90,6 @@ def ensure_indices(es: Elasticsearch, options: IndexOptions) -> list[str]:
                 es.indices.put_alias(index=spec.index, name=spec.alias, is_write_index=True)
             created.append(spec.index)
             logger.info("created index %s behind alias %s", spec.index, spec.alias)
-    except (ApiError, TransportError) as exc:
-        raise IndexingError(f"could not set up indices: {exc}") from exc
     return created
 
 
@@ -117,10 +116,9 @@ def existing_sources(
     """Fetch selected fields of documents that already exist (for merging list fields)."""
     if not ids:
         return {}
-    try:
-        resp = es.mget(index=alias, ids=list(ids), source_includes=list(fields))
-    except (ApiError, TransportError) as exc:
-        raise IndexingError(f"mget failed: {exc}") from exc
+    resp = call(
+        f"reading stored documents from {alias}", es.mget, index=alias, ids=list(ids), source_includes=list(fields)
+    )
     return {d["_id"]: d.get("_source", {}) for d in resp["docs"] if d.get("found")}
 
 
@@ -165,7 +163,7 @@ def bulk_upsert(
         for doc in docs
     )
     results: Counter[str] = Counter()
-    try:
+    with mapped(f"bulk request to {alias}"):
         for ok, item in helpers.streaming_bulk(
             es,
             actions,
@@ -188,13 +186,11 @@ def bulk_upsert(
                     report.errors.append(
                         {"id": info.get("_id"), "status": info.get("status"), "error": info.get("error")}
                     )
-    except (ApiError, TransportError, helpers.BulkIndexError) as exc:
-        raise IndexingError(f"bulk request to {alias} failed: {exc}", failed=len(docs)) from exc
     report.created, report.updated, report.noop = results["created"], results["updated"], results["noop"]
     if report.failed:
         for err in report.errors[:5]:
             logger.error("bulk item rejected: %s", err)
-        raise IndexingError(
+        raise RequestRejected(
             f"{report.failed} of {len(docs)} documents were rejected by {alias}",
             failed=report.failed,
             errors=report.errors,
@@ -204,7 +200,4 @@ def bulk_upsert(
 
 
 def refresh(es: Elasticsearch, alias: str) -> None:
-    try:
-        es.indices.refresh(index=alias)
-    except (ApiError, TransportError) as exc:
-        raise IndexingError(f"refresh of {alias} failed: {exc}") from exc
+    call(f"refreshing {alias}", es.indices.refresh, index=alias)

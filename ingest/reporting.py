@@ -7,12 +7,18 @@ from typing import Any
 from elasticsearch import Elasticsearch
 
 from ingest.config import IndexOptions
+from ingest.elastic import mapped
 
 _FACETS = ("outlet", "language", "tags", "subtopics", "feeds")
 
 
 def index_summary(es: Elasticsearch, options: IndexOptions, *, top_stories: int = 8) -> dict[str, Any]:
     """Counts per facet, story counts and the largest stories with their languages and outlets."""
+    with mapped("index summary"):
+        return _summary(es, options, top_stories)
+
+
+def _summary(es: Elasticsearch, options: IndexOptions, top_stories: int) -> dict[str, Any]:
     es.indices.refresh(index=f"{options.articles_alias},{options.stories_alias}")
     resp = es.search(
         index=options.articles_alias,

@@ -64,11 +64,12 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from elasticsearch import ApiError, Elasticsearch, TransportError
+from elasticsearch import Elasticsearch
 
 from ingest.config import IndexOptions, StoryOptions
+from ingest.elastic import call
 from ingest.embeddings import Embedder, cosine, embedding_text, normalise
-from ingest.errors import IndexingError, ItemSkipped
+from ingest.errors import IndexingError, ItemSkipped, RequestRejected
 
 logger = logging.getLogger(__name__)
 
@@ -406,16 +407,15 @@ class StoryGrouper:
         if story is None:
             raise ItemSkipped(f"story {story_id} not found", reason="not_found")
         resolved = str(story["story_id"])
-        try:
-            resp = self.es.search(
-                index=self.index.articles_alias,
-                query={"term": {"story_id": resolved}},
-                sort=[{"published_at": {"order": "asc", "missing": "_last"}}, {"doc_id": "asc"}],
-                size=max_articles,
-                source_excludes=["body", "embedding", "tag_evidence", "lsh_bands"],
-            )
-        except (ApiError, TransportError) as exc:
-            raise IndexingError(f"related lookup failed: {exc}") from exc
+        resp = call(
+            "related lookup",
+            self.es.search,
+            index=self.index.articles_alias,
+            query={"term": {"story_id": resolved}},
+            sort=[{"published_at": {"order": "asc", "missing": "_last"}}, {"doc_id": "asc"}],
+            size=max_articles,
+            source_excludes=["body", "embedding", "tag_evidence", "lsh_bands"],
+        )
         articles = [h["_source"] for h in resp["hits"]["hits"]]
         story_public = {k: v for k, v in story.items() if k not in ("grouping_state", "centroid")}
         return RelatedStory(resolved, story_public, articles, url_or_id, redirects)
@@ -909,7 +909,7 @@ class StoryGrouper:
             failed = [i for i in resp["items"] if next(iter(i.values())).get("error")]
             for item in failed[:5]:
                 logger.error("story grouping write rejected: %s", item)
-            raise IndexingError(f"{len(failed)} story grouping writes were rejected", failed=len(failed))
+            raise RequestRejected(f"{len(failed)} story grouping writes were rejected", failed=len(failed))
         if refresh:
             self._call(self.es.indices.refresh, index=[self.index.articles_alias, self.index.stories_alias])
 
@@ -938,7 +938,4 @@ class StoryGrouper:
 
     def _call(self, fn: Any, **kwargs: Any) -> Any:
         self.stats.queries += 1
-        try:
-            return fn(**kwargs)
-        except (ApiError, TransportError) as exc:
-            raise IndexingError(f"story grouping request failed: {exc}") from exc
+        return call("story grouping request", fn, **kwargs)
