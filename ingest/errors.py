@@ -10,6 +10,8 @@ Two families, because the scheduler must treat them differently:
 
 from __future__ import annotations
 
+import logging
+
 
 class IngestError(Exception):
     """Base class of every error raised by :mod:`ingest`."""
@@ -23,9 +25,17 @@ class ConfigurationError(IngestError, ValueError):
 
 
 class ItemSkipped(IngestError):
-    """A single feed, page or document was dropped. ``reason`` is a short, stable, countable code."""
+    """A single feed, page or document was dropped. ``reason`` is a short, stable, countable code.
+
+    ``permanent`` says whether trying the same item again later can help: a permanent skip (a 404, a page
+    that is not an article) marks the item done; a transient one (a timeout, a 503) is retried on a later
+    poll with backoff and quarantined after a cap. ``log_level`` is how loudly one occurrence is logged.
+    Both are properties of the exception class (subclasses override them), never of a list of reason strings.
+    """
 
     reason: str = "skipped"
+    permanent: bool = False
+    log_level: int = logging.WARNING
 
     def __init__(self, message: str, *, reason: str | None = None, url: str | None = None) -> None:
         super().__init__(message)
@@ -43,6 +53,29 @@ class FetchError(ItemSkipped):
 
     reason = "fetch_error"
 
+    @property
+    def permanent(self) -> bool:  # type: ignore[override]  # transitional: becomes one subclass per family
+        return self.reason in _PERMANENT_FETCH_REASONS
+
+
+_PERMANENT_FETCH_REASONS = frozenset(
+    {
+        "http_404",
+        "http_410",
+        "unsupported_content_type",
+        "blocked_url",
+        "blocked_address",
+        "blocked_scheme",
+        "robots_disallowed",
+        "no_content",
+        "too_large",
+        "decompression_bomb",
+        "redirect_loop",
+        "too_many_redirects",
+        "unsupported_encoding",
+    }
+)
+
 
 class BlockedURL(FetchError):
     """The URL points at a scheme or address the SSRF guard refuses, or robots.txt disallows it."""
@@ -57,9 +90,48 @@ class FeedParseError(ItemSkipped):
 
 
 class ExtractionError(ItemSkipped):
-    """trafilatura found no usable article text on the page."""
+    """trafilatura found no usable article text on the page (the same page gives the same result)."""
 
     reason = "extraction_error"
+    permanent = True
+
+
+class ExtractionTimeout(ExtractionError):
+    """Extraction of one page went over its time or size budget; the worker was recycled."""
+
+    reason = "extraction_timeout"
+    log_level = logging.ERROR
+
+
+class InternalError(ItemSkipped):
+    """An unexpected exception inside one item's step (our bug, or a library's on hostile input).
+
+    Contained so that the rest of the batch goes on; transient, so the item is retried a few times and then
+    quarantined with this reason instead of failing every later run. ``reason`` is ``internal_error:<Type>``.
+    """
+
+    reason = "internal_error"
+    log_level = logging.ERROR
+
+    def __init__(self, exc: BaseException, *, url: str | None = None) -> None:
+        super().__init__(f"{type(exc).__name__}: {exc}", reason=f"internal_error:{type(exc).__name__}", url=url)
+
+
+def contain(exc: BaseException, *, url: str | None = None) -> ItemSkipped:
+    """The one error boundary of per-item steps: what an exception raised while handling one item becomes.
+
+    An :class:`ItemSkipped` stays itself; an :class:`InfrastructureError` (and anything that is not an
+    :class:`Exception`, such as ``KeyboardInterrupt``) is re-raised, so the task fails and Airflow retries
+    it; any other exception becomes an :class:`InternalError` skip. Use it as
+    ``except Exception as exc: report.skip(contain(exc, url=url), ...)``.
+    """
+    if isinstance(exc, ItemSkipped):
+        if url is not None and exc.url is None:
+            exc.url = url
+        return exc
+    if isinstance(exc, InfrastructureError) or not isinstance(exc, Exception):
+        raise exc
+    return InternalError(exc, url=url)
 
 
 # --- infrastructure: raise so that Airflow retries ------------------------------------------------------

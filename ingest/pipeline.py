@@ -40,25 +40,6 @@ from ingest.urls import document_id
 logger = logging.getLogger(__name__)
 
 MODES = ("auto", "live", "replay")
-#: Skip reasons that will not change on the next poll: the entry is marked seen and not fetched again.
-PERMANENT_REASONS = frozenset(
-    {
-        "http_404",
-        "http_410",
-        "unsupported_content_type",
-        "blocked_url",
-        "blocked_address",
-        "blocked_scheme",
-        "robots_disallowed",
-        "no_content",
-        "body_too_short",
-        "too_large",
-        "decompression_bomb",
-        "redirect_loop",
-        "too_many_redirects",
-        "unsupported_encoding",
-    }
-)
 MAX_RECORDED_ERRORS = 100
 
 
@@ -330,7 +311,7 @@ def _fetch_all(
             url = claim.origin.entry_url
             if skipped is not None:
                 report.skip(skipped, stage="page")
-                if skipped.reason in PERMANENT_REASONS:
+                if skipped.permanent:
                     pending.seen.extend((claim.entry_id, url, feed) for feed in sorted(claim.feeds))
                 continue
             assert doc is not None
