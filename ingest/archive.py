@@ -249,6 +249,14 @@ class Archive:
             yield from batch
             hour += timedelta(hours=1)
 
+    def records(self, path: str, record_ids: set[str]) -> list[tuple[Response, dict[str, str]]]:
+        """The response records of one WARC file with these WARC-Record-IDs (in file order)."""
+        return [
+            item
+            for item in self._read_file(path, datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC), None)
+            if item[0].archive_ref is not None and item[0].archive_ref.record_id in record_ids
+        ]
+
     def _read_file(
         self, path: str, start: datetime, end: datetime, kind: str | None
     ) -> list[tuple[Response, dict[str, str]]]:

@@ -99,21 +99,14 @@ def _run(args: argparse.Namespace, options: PipelineOptions) -> int:
         from dataclasses import replace
 
         options = replace(options, feeds=replace(options.feeds, feeds_file=args.feeds_file))
-    es = _es(options)
-    reports = [
-        pipeline.run_batch(spec, es, options)
-        for spec in pipeline.plan_batches(options, mode="live", feed_names=args.feed)
-    ]
-    stories = None if args.no_stories else pipeline.group_stories(es, options)
-    print(json.dumps(pipeline.summarize(reports, stories), indent=2, sort_keys=True))
-    return 0
+    summary = pipeline.run(_es(options), options, feed_names=args.feed, stories=not args.no_stories)
+    print(json.dumps(summary, indent=2, sort_keys=True))
+    return 1 if pipeline.health_problems(summary, options.health) else 0
 
 
 def _replay(args: argparse.Namespace, options: PipelineOptions) -> int:
-    es = _es(options)
-    specs = pipeline.plan_batches(options, mode="replay", start=args.start, end=args.end)
-    reports = [pipeline.run_batch(spec, es, options) for spec in specs]
-    print(json.dumps(pipeline.summarize(reports), indent=2, sort_keys=True))
+    summary = pipeline.replay(args.start, args.end, _es(options), options, stories=False)
+    print(json.dumps(summary, indent=2, sort_keys=True))
     return 0
 
 

@@ -88,7 +88,6 @@ class ArchiveOptions:
     """Where raw captures go: a local folder or any fsspec URL (s3://, gs://, ...)."""
 
     root: str = str(PROJECT_ROOT / "var" / "archive")
-    enabled: bool = True
     #: A writer starts a new WARC file after this many bytes (and whenever the fetch hour changes).
     max_file_bytes: int = 256 * 1024 * 1024
 
@@ -101,6 +100,40 @@ class ExtractionOptions:
     include_comments: bool = False
     #: Pages whose extracted body is shorter than this are skipped as "no article".
     min_body_chars: int = 150
+    #: Budget per page. trafilatura's XPath passes grow superlinearly with the element count (a 2 MB page of
+    #: inline tags took 157 s), so a page over the size or element budget is skipped as "extraction_too_large"
+    #: before it is parsed, and one that still takes longer than ``timeout_seconds`` is killed with its worker
+    #: process and skipped as "extraction_timeout".
+    max_html_bytes: int = 4 * 1024 * 1024
+    max_elements: int = 60_000
+    timeout_seconds: float = 30.0
+
+
+@dataclass(frozen=True)
+class ProcessOptions:
+    """Deriving documents from the archive: the worker pool that extracts, tags and builds them."""
+
+    #: Worker processes (extraction is CPU-bound and trafilatura's compiled XPath objects are not safe to share
+    #: between threads). 0 = one per CPU core.
+    workers: int = 0
+    #: A worker is replaced after this many pages, which bounds the memory trafilatura/lxml may leak.
+    max_pages_per_worker: int = 500
+    #: Pages handed to the pool ahead of the one being collected (per worker): keeps every core busy while
+    #: the parent indexes.
+    prefetch_per_worker: int = 8
+    #: Documents are deduplicated and bulk-indexed in groups of this many (bounded memory on a day's replay).
+    index_batch: int = 500
+    #: Fan-out of one processing run: a window is split into chunks of this many hours (one mapped task each).
+    chunk_hours: int = 6
+
+
+@dataclass(frozen=True)
+class HealthOptions:
+    """When a run is not green: failures beyond these shares of what was attempted fail the run's check."""
+
+    max_feed_failure_share: float = 0.5
+    max_page_failure_share: float = 0.5
+    max_extraction_failure_share: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -209,6 +242,8 @@ class PipelineOptions:
     state: StateOptions = field(default_factory=StateOptions)
     archive: ArchiveOptions = field(default_factory=ArchiveOptions)
     extraction: ExtractionOptions = field(default_factory=ExtractionOptions)
+    process: ProcessOptions = field(default_factory=ProcessOptions)
+    health: HealthOptions = field(default_factory=HealthOptions)
     tagging: TaggingOptions = field(default_factory=TaggingOptions)
     stories: StoryOptions = field(default_factory=StoryOptions)
     index: IndexOptions = field(default_factory=IndexOptions)
@@ -234,6 +269,8 @@ _STAGES: dict[str, type[Any]] = {
         StateOptions,
         ArchiveOptions,
         ExtractionOptions,
+        ProcessOptions,
+        HealthOptions,
         TaggingOptions,
         StoryOptions,
         IndexOptions,

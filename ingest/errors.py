@@ -47,6 +47,17 @@ class ItemSkipped(IngestError):
         base = super().__str__()
         return f"{self.reason}: {base}" if self.url is None else f"{self.reason}: {base} ({self.url})"
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # Skips cross process boundaries (the extraction workers): keep the class, whatever its __init__ takes.
+        return (_rebuild_skip, (type(self), self.args, dict(self.__dict__)))
+
+
+def _rebuild_skip(cls: type[ItemSkipped], args: tuple[object, ...], state: dict[str, object]) -> ItemSkipped:
+    exc = cls.__new__(cls)
+    exc.args = args
+    exc.__dict__.update(state)
+    return exc
+
 
 class FetchError(ItemSkipped):
     """An HTTP fetch failed (status, timeout, size cap, content type, refused address...)."""
@@ -100,6 +111,13 @@ class ExtractionTimeout(ExtractionError):
     """Extraction of one page went over its time or size budget; the worker was recycled."""
 
     reason = "extraction_timeout"
+    log_level = logging.ERROR
+
+
+class WorkerCrashed(ItemSkipped):
+    """The worker process handling one page died (a native crash in a C extension); it was replaced."""
+
+    reason = "worker_crashed"
     log_level = logging.ERROR
 
 

@@ -25,6 +25,7 @@ _DATE_PARAMS = {
     "outputformat": "%Y-%m-%dT%H:%M:%S%z",
 }
 _LANG_ATTR = re.compile(rb"<html[^>]*?\blang\s*=\s*[\"']?([A-Za-z]{2,3})", re.IGNORECASE)
+_START_TAG = re.compile(r"<[A-Za-z]")
 #: Below this probability the text-based language guess yields to the page's declared language.
 _MIN_LANG_CONFIDENCE = 0.9
 
@@ -49,6 +50,7 @@ class Extracted:
 def extract(html: str, *, url: str, options: ExtractionOptions | None = None) -> Extracted:
     """Extract one article; raise :class:`ExtractionError` when the page holds no article text."""
     options = options or ExtractionOptions()
+    check_budget(html, url=url, options=options)
     import trafilatura  # lazy: heavy import
 
     try:
@@ -85,6 +87,24 @@ def extract(html: str, *, url: str, options: ExtractionOptions | None = None) ->
         site_name=_clean(getattr(doc, "sitename", None)) or None,
         url=_clean(getattr(doc, "url", None)) or None,
     )
+
+
+def check_budget(html: str, *, url: str, options: ExtractionOptions) -> None:
+    """Refuse a page too big to parse in bounded time (size in bytes, elements counted as start tags)."""
+    size = len(html.encode("utf-8", "surrogatepass"))
+    if size > options.max_html_bytes:
+        raise ExtractionError(
+            f"page of {size} bytes is over the extraction budget of {options.max_html_bytes}",
+            reason="extraction_too_large",
+            url=url,
+        )
+    elements = len(_START_TAG.findall(html))
+    if elements > options.max_elements:
+        raise ExtractionError(
+            f"page of {elements} elements is over the extraction budget of {options.max_elements}",
+            reason="extraction_too_large",
+            url=url,
+        )
 
 
 def lead_of(body: str, limit: int = 600) -> str:

@@ -111,11 +111,14 @@ def drop_indices(es: Elasticsearch, options: IndexOptions) -> None:
 
 
 def existing_sources(
-    es: Elasticsearch, alias: str, ids: Sequence[str], fields: Sequence[str]
+    es: Elasticsearch, alias: str, ids: Sequence[str], fields: Sequence[str] | None
 ) -> dict[str, dict[str, Any]]:
-    """Fetch selected fields of documents that already exist (for merging list fields)."""
+    """Fetch selected fields (``None``: all) of documents that already exist (for merging list fields)."""
     if not ids:
         return {}
+    if fields is None:
+        resp = call(f"reading stored documents from {alias}", es.mget, index=alias, ids=list(ids))
+        return {d["_id"]: d.get("_source", {}) for d in resp["docs"] if d.get("found")}
     resp = call(
         f"reading stored documents from {alias}", es.mget, index=alias, ids=list(ids), source_includes=list(fields)
     )
@@ -151,13 +154,16 @@ def bulk_upsert(
     if not docs:
         return report
     now = datetime.now(UTC).isoformat()
+    # ``indexed_at`` (first indexed) only goes into the upsert body: re-deriving an unchanged article is then a
+    # no-op for Elasticsearch (nothing is rewritten), and the result counts tell what a backfill changed.
+    stamped = alias == options.articles_alias
     actions = (
         {
             "_op_type": "update",
             "_index": alias,
             "_id": doc[id_field],
-            "doc": {**doc, "indexed_at": now} if alias == options.articles_alias else dict(doc),
-            "doc_as_upsert": True,
+            "doc": dict(doc),
+            "upsert": {**doc, "indexed_at": now} if stamped else dict(doc),
             "retry_on_conflict": 3,
         }
         for doc in docs

@@ -23,7 +23,7 @@ def dagbag() -> object:
 
 def test_no_import_errors(dagbag: object) -> None:
     assert dagbag.import_errors == {}  # type: ignore[attr-defined]
-    assert "news_ingest" in dagbag.dags  # type: ignore[attr-defined]
+    assert set(dagbag.dags) == {"news_poll", "news_process", "news_stories"}  # type: ignore[attr-defined]
 
 
 def test_every_dag_has_tags_retries_and_docs(dagbag: object) -> None:
@@ -34,19 +34,74 @@ def test_every_dag_has_tags_retries_and_docs(dagbag: object) -> None:
             assert task.retries >= 1, f"{dag_id}.{task.task_id} has no retries"
 
 
-def test_ingest_dag_has_a_real_time_schedule(dagbag: object) -> None:
-    """Backfills need real data intervals: a timedelta schedule, not an empty cron interval."""
-    from datetime import UTC, datetime, timedelta
-
+def _serialized(dag: object) -> object:
     from airflow.serialization.serialized_objects import DagSerialization
 
-    dag = dagbag.dags["news_ingest"]  # type: ignore[attr-defined]
-    core = DagSerialization.from_dict(DagSerialization.to_dict(dag))
-    interval = core.timetable.infer_manual_data_interval(run_after=datetime(2026, 11, 20, 12, 7, tzinfo=UTC))
+    return DagSerialization.from_dict(DagSerialization.to_dict(dag))
+
+
+def test_poll_dag_has_real_15_minute_intervals(dagbag: object) -> None:
+    """Each poll run owns a real data interval, and the UI describes the schedule in words."""
+    from datetime import timedelta
+
+    import pendulum
+
+    dag = dagbag.dags["news_poll"]  # type: ignore[attr-defined]
+    core = _serialized(dag)
+    interval = core.timetable.infer_manual_data_interval(run_after=pendulum.datetime(2026, 11, 20, 12, 7, tz="UTC"))  # type: ignore[attr-defined]
     assert interval.end - interval.start == timedelta(minutes=15)
+    assert "15" in core.timetable.description  # type: ignore[attr-defined]
     assert not dag.catchup
-    assert {t.task_id for t in dag.tasks} == {"plan", "ingest_batch", "group_stories", "summarize"}
-    assert dag.get_task("group_stories").upstream_task_ids == {"ingest_batch"}
+    assert [o.name for o in dag.get_task("announce").outlets] == ["news_captures"]
+    assert dag.get_task("capture").map_index_template
+
+
+def test_process_dag_is_asset_triggered_and_backfillable_by_day(dagbag: object) -> None:
+    from datetime import timedelta
+
+    import pendulum
+
+    dag = dagbag.dags["news_process"]  # type: ignore[attr-defined]
+    core = _serialized(dag)
+    interval = core.timetable.infer_manual_data_interval(run_after=pendulum.datetime(2026, 11, 20, 12, 7, tz="UTC"))  # type: ignore[attr-defined]
+    assert interval.end - interval.start == timedelta(days=1)
+    assert "news_captures" in str(core.timetable.asset_condition)  # type: ignore[attr-defined]
+    assert [o.name for o in dag.get_task("announce").outlets] == ["news_articles"]
+    stories = dagbag.dags["news_stories"]  # type: ignore[attr-defined]
+    assert "news_articles" in str(_serialized(stories).timetable.asset_condition)  # type: ignore[attr-defined]
+
+
+def test_params_offer_real_feed_names_and_nothing_is_falsely_required(dagbag: object) -> None:
+    import tomllib
+
+    names = sorted(f["name"] for f in tomllib.loads((ROOT / "seeds" / "feeds.toml").read_text("utf-8"))["feed"])
+    for dag_id in ("news_poll", "news_process"):
+        params = dagbag.dags[dag_id].params  # type: ignore[attr-defined]
+        feeds = params.get_param("feeds")
+        assert feeds.schema["items"]["enum"] == names
+        assert set(feeds.schema["values_display"]) == set(names)
+        assert feeds.value == []  # optional: empty means every feed
+        for key in params:
+            param = params.get_param(key)
+            assert param.schema.get("section"), f"{dag_id}.{key} has no section"
+            assert param.schema.get("description_md"), f"{dag_id}.{key} has no description"
+            param.resolve()  # the defaults are valid: nothing is required that has no default
+
+
+def test_only_infrastructure_errors_are_retried(dagbag: object) -> None:
+    from airflow.sdk import RetryAction
+
+    from ingest.errors import ConfigurationError, IndexingError, StateStoreError
+    from ingest.pipeline import RunUnhealthy
+
+    for dag in dagbag.dags.values():  # type: ignore[attr-defined]
+        for task in dag.tasks:
+            policy = task.retry_policy
+            assert policy is not None, task.task_id
+            assert policy.evaluate(IndexingError("down"), 1, 4).action == RetryAction.RETRY
+            assert policy.evaluate(StateStoreError("locked"), 1, 4).action == RetryAction.RETRY
+            assert policy.evaluate(ConfigurationError("bad feed"), 1, 4).action == RetryAction.FAIL
+            assert policy.evaluate(RunUnhealthy(["8 of 8 feeds failed"]), 1, 4).action == RetryAction.FAIL
 
 
 @pytest.mark.parametrize("dag_file", sorted((ROOT / "dags").glob("*.py")), ids=lambda p: p.name)

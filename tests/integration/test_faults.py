@@ -18,7 +18,7 @@ def test_fault_scenario_loses_nothing(es: Elasticsearch, capsys: pytest.CaptureF
     final = re.search(r"served=(\d+) faults=(\d+) indexed=(\d+) lost=(\d+) duplicates=(\d+)", out)
     assert final, out
     served, fault_count, indexed, lost, duplicates = map(int, final.groups())
-    assert "raised IndexingError" in out
+    assert "raised ElasticsearchUnavailable" in out
     assert lost == 0
     assert fault_count == len(faults.FAULTY_PAGES) + len(faults.HOSTILE_FEEDS) + len(faults.SSRF_TARGETS)
     assert indexed == served - fault_count

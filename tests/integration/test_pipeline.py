@@ -15,6 +15,7 @@ from ingest import indexing, pipeline
 from ingest.config import PipelineOptions
 from ingest.errors import ConfigurationError, IndexingError
 from ingest.feeds import load_feed_sources
+from ingest.ledger import Ledger
 from tests.conftest import ROOT
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -71,46 +72,83 @@ def test_replay_rebuilds_the_same_documents(pipeline_options: PipelineOptions, e
     )
     options = replace(pipeline_options, index=replay_index)
     try:
-        report = pipeline.run_batch({"mode": "replay", "start": start.isoformat(), "end": end.isoformat()}, es, options)
+        summary = pipeline.replay(start, end, es, options, stories=False)
         replayed = _docs(es, replay_index.articles_alias)
     finally:
         indexing.drop_indices(es, replay_index)
-    assert report["created"] == len(live)
+    assert summary["created"] == len(live)
     assert replayed.keys() == live.keys()
     for doc_id, doc in live.items():
         assert replayed[doc_id] == doc, doc_id
 
     # A window before the capture replays nothing.
-    empty = pipeline.run_replay(start - timedelta(days=1), start - timedelta(hours=1), es, pipeline_options)
-    assert empty.pages_fetched == 0
+    empty = pipeline.replay(start - timedelta(days=1), start - timedelta(hours=1), es, pipeline_options, stories=False)
+    assert empty["pages_read"] == 0
 
 
-def test_elasticsearch_outage_fails_the_batch_and_loses_nothing(
+def test_elasticsearch_outage_mid_run_loses_nothing(pipeline_options: PipelineOptions, es: Elasticsearch) -> None:
+    """Indices exist, then writes are refused (a write block): the run raises, its capture stays pending in the
+    ledger, and the next run (the feeds now unchanged) indexes every article exactly once."""
+    (articles_index, *_) = indexing.ensure_indices(es, pipeline_options.index)
+    es.indices.put_settings(index=articles_index, settings={"index.blocks.write": True})
+    try:
+        with pytest.raises(IndexingError):
+            _live(pipeline_options, es)
+    finally:
+        es.indices.put_settings(index=articles_index, settings={"index.blocks.write": False})
+    assert _docs(es, pipeline_options.index.articles_alias) == {}
+    with Ledger(pipeline_options.state) as ledger:
+        (pending,) = ledger.pending()
+    assert pending.captures > 20
+
+    retry = _live(pipeline_options, es, now=datetime.now(UTC) + timedelta(days=1))
+    assert retry.pages_fetched == 0  # nothing is fetched again: the archive holds the captures
+    docs = _docs(es, pipeline_options.index.articles_alias)
+    assert retry.created == len(docs) == pending.captures - retry.skips_in(("extract", "derive"))
+    with Ledger(pipeline_options.state) as ledger:
+        assert ledger.pending() == []
+
+
+def test_processing_a_window_again_changes_nothing(pipeline_options: PipelineOptions, es: Elasticsearch) -> None:
+    start = datetime.now(UTC) - timedelta(seconds=1)
+    first = _live(pipeline_options, es)
+    end = datetime.now(UTC) + timedelta(seconds=1)
+    before = _docs(es, pipeline_options.index.articles_alias)
+    again = pipeline.replay(start, end, es, pipeline_options, stories=False)
+    assert again["created"] == again["updated"] == 0
+    assert again["unchanged"] == first.created
+    assert _docs(es, pipeline_options.index.articles_alias) == before
+
+
+def test_backfill_by_publish_time_rederives_through_archive_references(
     pipeline_options: PipelineOptions, es: Elasticsearch
 ) -> None:
-    dead = indexing.client(replace(pipeline_options.index, es_url="http://127.0.0.1:9"), max_retries=0)
-    with pytest.raises(IndexingError):
-        _live(pipeline_options, dead)
-    # Nothing was marked as done: the retry fetches and indexes every article.
-    retry = _live(pipeline_options, es)
-    assert retry.created == len(_docs(es, pipeline_options.index.articles_alias)) > 20
-    assert retry.entries_already_seen < retry.entries
+    _live(pipeline_options, es)
+    docs = _docs(es, pipeline_options.index.articles_alias)
+    published = sorted(d["published_at"] for d in docs.values() if d.get("published_at"))
+    start, end = datetime.fromisoformat(published[0]), datetime.fromisoformat(published[len(published) // 2])
+    expected = {
+        k for k, d in docs.items() if d.get("published_at") and start <= datetime.fromisoformat(d["published_at"]) < end
+    }
+    summary = pipeline.replay(start, end, es, pipeline_options, by="publish", stories=False)
+    assert summary["articles_built"] == len(expected) > 0
+    assert summary["unchanged"] == len(expected)
+    assert summary["pages_read"] == len(expected)
 
 
 def test_plan_splits_feeds_into_batches(pipeline_options: PipelineOptions) -> None:
     options = replace(pipeline_options, feeds=replace(pipeline_options.feeds, batch_size=3))
-    specs = pipeline.plan_batches(options, mode="auto", run_type="scheduled")
+    specs = pipeline.plan_capture(options)
     sources = load_feed_sources(options.feeds.feeds_file)
     assert [len(s["feeds"]) for s in specs] == [3] * (len(sources) // 3) + (
         [len(sources) % 3] if len(sources) % 3 else []
     )
-    backfill = pipeline.plan_batches(
-        options,
-        mode="auto",
-        run_type="backfill",
-        start=datetime(2026, 1, 1, tzinfo=UTC),
-        end=datetime(2026, 1, 2, tzinfo=UTC),
-    )
-    assert backfill == [{"mode": "replay", "start": "2026-01-01T00:00:00+00:00", "end": "2026-01-02T00:00:00+00:00"}]
+    day = pipeline.plan_window(datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 2, tzinfo=UTC), options)
+    assert [(s["start"], s["end"]) for s in day] == [
+        (f"2026-01-01T{h:02d}:00:00+00:00", f"2026-01-0{1 + (h + 6) // 24}T{(h + 6) % 24:02d}:00:00+00:00")
+        for h in (0, 6, 12, 18)
+    ]
     with pytest.raises(ConfigurationError, match="unknown feeds"):
-        pipeline.plan_batches(options, mode="live", feed_names=["no-such-feed"])
+        pipeline.plan_capture(options, feed_names=["no-such-feed"])
+    with pytest.raises(ConfigurationError, match="not after its start"):
+        pipeline.plan_window(datetime(2026, 1, 2, tzinfo=UTC), datetime(2026, 1, 1, tzinfo=UTC), options)

@@ -1,4 +1,4 @@
-"""Pure parts of the pipeline: mode resolution, reports, summaries, environment options."""
+"""Pure parts of the pipeline: the error boundary, reports, summaries, health, environment options."""
 
 from __future__ import annotations
 
@@ -6,30 +6,39 @@ from pathlib import Path
 
 import pytest
 
-from ingest.config import PipelineOptions
-from ingest.errors import ConfigurationError, FetchError
-from ingest.pipeline import BatchReport, resolve_mode, summarize
+from ingest.config import HealthOptions, PipelineOptions
+from ingest.errors import ConfigurationError, FetchError, InternalError, StateStoreError, contain
+from ingest.pipeline import BatchReport, RunUnhealthy, check_health, health_problems, summarize
 
 pytestmark = pytest.mark.unit
 
 
-@pytest.mark.parametrize(
-    ("mode", "run_type", "expected"),
-    [
-        ("auto", "scheduled", "live"),
-        ("auto", "manual", "live"),
-        ("auto", "backfill", "replay"),
-        ("live", "backfill", "live"),
-        ("replay", "manual", "replay"),
-    ],
-)
-def test_mode_resolution(mode: str, run_type: str, expected: str) -> None:
-    assert resolve_mode(mode, run_type=run_type) == expected
+def test_unhealthy_runs_are_named() -> None:
+    options = HealthOptions()
+    all_feeds_failed = {"feeds_polled": 8, "feeds_failed": 8, "skipped": {"feed:timeout": 8}}
+    assert health_problems(all_feeds_failed, options) == ["8 of 8 feeds failed (100% > 50%)"]
+    with pytest.raises(RunUnhealthy, match="8 of 8 feeds"):
+        check_health(all_feeds_failed, options)
+    some_pages = {"feeds_polled": 8, "pages_attempted": 10, "skipped": {"page:http_404": 2, "page:timeout": 1}}
+    assert health_problems(some_pages, options) == []
+    assert health_problems(some_pages, HealthOptions(max_page_failure_share=0.2)) == [
+        "3 of 10 pages failed (30% > 20%)"
+    ]
+    extraction = {"pages_read": 4, "skipped": {"extract:extraction_timeout": 2, "derive:internal_error:KeyError": 1}}
+    assert health_problems(extraction, options) == ["3 of 4 extractions failed (75% > 50%)"]
+    assert health_problems({}, options) == []  # nothing attempted is not a failure
 
 
-def test_unknown_mode_is_a_configuration_error() -> None:
-    with pytest.raises(ConfigurationError):
-        resolve_mode("sometimes", run_type=None)
+def test_contain_turns_any_item_error_into_a_skip_and_lets_infrastructure_through() -> None:
+    skip = contain(KeyError("title"), url="http://a.example/1")
+    assert isinstance(skip, InternalError)
+    assert (skip.reason, skip.url, skip.permanent) == ("internal_error:KeyError", "http://a.example/1", False)
+    page = FetchError("HTTP 404", reason="http_404")
+    assert contain(page, url="http://a.example/2") is page and page.url == "http://a.example/2"
+    with pytest.raises(StateStoreError):
+        contain(StateStoreError("disk full"))
+    with pytest.raises(KeyboardInterrupt):
+        contain(KeyboardInterrupt())
 
 
 def test_skips_are_counted_by_stage_and_reason() -> None:

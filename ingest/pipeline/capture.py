@@ -1,0 +1,255 @@
+"""Capture: poll feeds, fetch the new articles they list, archive every response. No Elasticsearch here.
+
+The archive is the source of truth: what is captured is derived into documents by :mod:`.derive`, live right
+after the capture (the asset event of the poll DAG, or ``news-ingest run``) and again in any backfill. Feed
+validators and "seen" marks are committed only once the batch's pages are archived, and the batch is recorded
+in the capture ledger, so a batch that fails half-way is fetched again and a capture is never lost between the
+two steps.
+
+Every per-item step (feed fetch and parse, entry URL, fetch and redirects) runs inside the one error boundary
+(:func:`ingest.errors.contain`): whatever it raises becomes a counted skip with a stable reason; only
+infrastructure errors (archive, state store) leave the batch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import uuid
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from ingest.archive import Archive
+from ingest.config import PipelineOptions
+from ingest.documents import Origin
+from ingest.errors import FetchError, ItemSkipped, contain
+from ingest.feeds import FeedEntry, FeedSource, parse_feed
+from ingest.fetching import Fetcher, Response
+from ingest.ledger import CaptureBatch, Ledger
+from ingest.pipeline.reports import BatchReport
+from ingest.state import StateStore
+from ingest.urls import document_id
+
+logger = logging.getLogger(__name__)
+
+
+def source_metadata(source: FeedSource) -> dict[str, str]:
+    """What a feed capture carries in the archive, so that processing knows its source."""
+    return {
+        "feed": source.name,
+        "feed-url": source.url,
+        "outlet": source.publisher,
+        "language": source.language,
+        "country": source.country,
+    }
+
+
+def source_from_metadata(meta: dict[str, str], url: str) -> FeedSource:
+    return FeedSource(
+        name=meta.get("feed", ""),
+        url=meta.get("feed-url", url),
+        language=meta.get("language", ""),
+        country=meta.get("country", ""),
+        publisher=meta.get("outlet", ""),
+    )
+
+
+@dataclass
+class _Claim:
+    """A new article to fetch, and every feed of this batch that lists it."""
+
+    entry_id: str
+    origin: Origin
+    feeds: set[str]
+
+
+@dataclass
+class _Pending:
+    """State changes held back until the batch's pages are archived."""
+
+    feed_successes: list[tuple[str, Response, str, float | None]] = field(default_factory=list)
+    seen: list[tuple[str, str, str]] = field(default_factory=list)
+
+
+@dataclass
+class _Fetched:
+    claim: _Claim
+    response: Response | None = None
+    skipped: ItemSkipped | None = None
+
+
+def capture(
+    sources: Sequence[FeedSource],
+    options: PipelineOptions,
+    *,
+    now: datetime | None = None,
+    batch_id: str | None = None,
+) -> BatchReport:
+    """Poll ``sources`` once, fetch and archive every new article they list; no documents are built here.
+
+    Feeds are polled one after another; new pages are fetched by ``FetchOptions.workers`` threads (I/O bound;
+    the fetcher keeps its per-host limits). Returns the batch report with its capture-time window.
+    """
+    now = now or datetime.now(UTC)
+    report = BatchReport(stage="capture", batch_id=batch_id or f"cap-{uuid.uuid4().hex[:16]}", feeds=len(sources))
+    pending = _Pending()
+    with (
+        StateStore(options.state) as state,
+        Archive(options.archive) as archive,
+        Fetcher(options.fetch, archive) as fetcher,
+    ):
+        claims: dict[str, _Claim] = {}
+        for source in sources:
+            for entry in _poll(source, fetcher, state, report, pending, now, options.feeds.max_entries_per_feed):
+                _claim(entry, source, state, report, claims)
+        for fetched in _fetch_pages(list(claims.values()), fetcher, options.fetch.workers):
+            _settle(fetched, report, pending)
+    # the archive is closed (every record flushed): now the batch may be marked done
+    with StateStore(options.state) as state:
+        for url, response, content_hash, ttl in pending.feed_successes:
+            state.record_success(url, response, content_hash=content_hash, ttl_seconds=ttl, now=now)
+        for doc_id, url, feed in pending.seen:
+            state.mark_article(doc_id, url, feed, now=now)
+    if report.captures and report.window_start:
+        with Ledger(options.state) as ledger:
+            ledger.record(
+                CaptureBatch(
+                    report.batch_id,
+                    datetime.fromisoformat(report.window_start),
+                    datetime.fromisoformat(report.window_end),
+                    report.captures,
+                ),
+                now=now,
+            )
+    logger.info("capture batch %s done: %s", report.batch_id, report.brief())
+    return report
+
+
+def _note_archived(response: Response, report: BatchReport) -> None:
+    """Widen the batch's capture window by one archived response."""
+    if response.archive_ref is None:
+        return
+    start = response.fetched_at.astimezone(UTC)
+    report.widen_window(
+        start.isoformat(timespec="microseconds"), (start + timedelta(microseconds=1)).isoformat(timespec="microseconds")
+    )
+
+
+def _poll(
+    source: FeedSource,
+    fetcher: Fetcher,
+    state: StateStore,
+    report: BatchReport,
+    pending: _Pending,
+    now: datetime,
+    max_entries: int,
+) -> Iterator[FeedEntry]:
+    due, why = state.is_due(source.url, now)
+    if not due:
+        report.feeds_not_due += 1
+        logger.info("feed %s not due: %s", source.name, why)
+        return
+    report.feeds_polled += 1
+    try:
+        response = fetcher.get(
+            source.url,
+            kind="feed",
+            headers=state.conditional_headers(source.url),
+            metadata=source_metadata(source),
+        )
+        _note_archived(response, report)
+        if response.not_modified:
+            report.feeds_not_modified += 1
+            state.record_not_modified(source.url, response, now=now)
+            return
+        content_hash = hashlib.sha256(response.content).hexdigest()
+        previous = state.feed(source.url)
+        if previous is not None and previous.content_hash == content_hash:
+            report.feeds_not_modified += 1
+            state.record_not_modified(source.url, response, now=now)
+            return
+        parsed = parse_feed(
+            response.content,
+            source=source,
+            base_url=response.final_url,
+            content_type=response.content_type,
+            max_entries=max_entries,
+        )
+    except Exception as exc:  # the error boundary: a bad feed is a counted skip, infrastructure re-raises
+        skipped = contain(exc, url=source.url)
+        report.feeds_failed += 1
+        report.skip(skipped, stage="feed")
+        state.record_failure(source.url, str(skipped), now=now, retry_after=getattr(skipped, "retry_after", None))
+        return
+    pending.feed_successes.append((source.url, response, content_hash, parsed.ttl_seconds))
+    yield from parsed.entries
+
+
+def _claim(
+    entry: FeedEntry,
+    source: FeedSource,
+    state: StateStore,
+    report: BatchReport,
+    claims: dict[str, _Claim],
+) -> None:
+    """Decide in the main thread (the state store is not shared across threads) whether to fetch ``entry``."""
+    report.entries += 1
+    try:
+        entry_id = document_id(entry.url)
+        origin = Origin.for_entry(source, entry)
+    except Exception as exc:  # a bad entry URL skips the entry, never the feed
+        report.skip(contain(exc, url=entry.url), stage="entry")
+        return
+    if entry_id in claims:  # reached through another feed of this batch: fetched once, lists both feeds
+        claims[entry_id].feeds.add(source.name)
+        report.entries_already_seen += 1
+        return
+    if state.seen_article(entry_id):
+        report.entries_already_seen += 1
+        return
+    claims[entry_id] = _Claim(entry_id, origin, {source.name})
+
+
+def _fetch_one(claim: _Claim, fetcher: Fetcher) -> _Fetched:
+    """Runs in a worker thread; infrastructure errors (the archive) propagate, anything else is a skip."""
+    try:
+        return _Fetched(
+            claim, response=fetcher.get(claim.origin.entry_url, kind="page", metadata=claim.origin.as_metadata())
+        )
+    except Exception as exc:
+        return _Fetched(claim, skipped=contain(exc, url=claim.origin.entry_url))
+
+
+def _fetch_pages(claims: list[_Claim], fetcher: Fetcher, workers: int) -> Iterator[_Fetched]:
+    if not claims:
+        return
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="fetch") as pool:
+        futures = [pool.submit(_fetch_one, claim, fetcher) for claim in claims]
+        for future in futures:
+            yield future.result()
+
+
+def _settle(fetched: _Fetched, report: BatchReport, pending: _Pending) -> None:
+    claim = fetched.claim
+    url = claim.origin.entry_url
+    report.pages_attempted += 1
+    if fetched.skipped is not None:
+        report.skip(fetched.skipped, stage="page")
+        if fetched.skipped.permanent:
+            pending.seen.extend((claim.entry_id, url, feed) for feed in sorted(claim.feeds))
+        return
+    response = fetched.response
+    assert response is not None
+    report.pages_fetched += 1
+    _note_archived(response, report)
+    if response.status != 200 or response.archive_ref is None:
+        # a 200 with an empty body (or a 304 to a page): nothing to derive later
+        report.skip(
+            FetchError(f"HTTP {response.status} without a body to archive", reason="no_content", url=url), stage="page"
+        )
+        pending.seen.extend((claim.entry_id, url, feed) for feed in sorted(claim.feeds))
+        return
+    report.captures += 1
+    pending.seen.extend((claim.entry_id, url, feed) for feed in sorted(claim.feeds))
