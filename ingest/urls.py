@@ -96,6 +96,9 @@ def url_host(url: str) -> str:
     return _strip_host((urlsplit(url).hostname or "").lower())
 
 
+_HEAD_END = re.compile(r"</head\s*>|<body[\s>]", re.IGNORECASE)
+
+
 class _CanonicalParser(HTMLParser):
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
@@ -143,8 +146,10 @@ def canonical_url(html: str, page_url: str) -> str | None:
     None when absent, not http(s), or pointing at a home page while the page itself is an article.
     """
     parser = _CanonicalParser()
+    # canonical links, og:url and <base> live in the head: parsing the whole page cost more than extraction
+    head_end = _HEAD_END.search(html, 0, 500_000)
     try:
-        parser.feed(html[:500_000])
+        parser.feed(html[: head_end.start() if head_end else 500_000])
         parser.close()
     except (AssertionError, ValueError):  # pragma: no cover - HTMLParser is tolerant
         logger.debug("canonical: HTML parser gave up on %s", page_url)

@@ -236,5 +236,6 @@ __all__ = [
     "select_sources",
     "source_from_metadata",
     "source_metadata",
+    "sources_of",
     "summarize",
 ]

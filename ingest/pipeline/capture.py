@@ -89,8 +89,9 @@ def capture(
 ) -> BatchReport:
     """Poll ``sources`` once, fetch and archive every new article they list; no documents are built here.
 
-    Feeds are polled one after another; new pages are fetched by ``FetchOptions.workers`` threads (I/O bound;
-    the fetcher keeps its per-host limits). Returns the batch report with its capture-time window.
+    Feeds and then their new pages are fetched by ``FetchOptions.workers`` threads (I/O bound; the fetcher keeps
+    its per-host limits); the state store is only used from the calling thread. Returns the batch report with
+    its capture-time window.
     """
     now = now or datetime.now(UTC)
     report = BatchReport(stage="capture", batch_id=batch_id or f"cap-{uuid.uuid4().hex[:16]}", feeds=len(sources))
@@ -101,8 +102,8 @@ def capture(
         Fetcher(options.fetch, archive) as fetcher,
     ):
         claims: dict[str, _Claim] = {}
-        for source in sources:
-            for entry in _poll(source, fetcher, state, report, pending, now, options.feeds.max_entries_per_feed):
+        for source, polled in _fetch_feeds(sources, fetcher, state, report, now, options.fetch.workers):
+            for entry in _read_feed(source, polled, state, report, pending, now, options.feeds.max_entries_per_feed):
                 _claim(entry, source, state, report, claims)
         for fetched in _fetch_pages(list(claims.values()), fetcher, options.fetch.workers):
             _settle(fetched, report, pending)
@@ -137,28 +138,63 @@ def _note_archived(response: Response, report: BatchReport) -> None:
     )
 
 
-def _poll(
-    source: FeedSource,
+@dataclass
+class _Polled:
+    response: Response | None = None
+    failure: BaseException | None = None
+
+
+def _fetch_feeds(
+    sources: Sequence[FeedSource],
     fetcher: Fetcher,
+    state: StateStore,
+    report: BatchReport,
+    now: datetime,
+    workers: int,
+) -> Iterator[tuple[FeedSource, _Polled]]:
+    """Conditional GETs of every due feed, ``workers`` at a time (the fetcher keeps its per-host limits).
+
+    The state store is read here, in the calling thread; results come back in feed-file order.
+    """
+    due: list[tuple[FeedSource, dict[str, str]]] = []
+    for source in sources:
+        is_due, why = state.is_due(source.url, now)
+        if not is_due:
+            report.feeds_not_due += 1
+            logger.info("feed %s not due: %s", source.name, why)
+            continue
+        due.append((source, state.conditional_headers(source.url)))
+    if not due:
+        return
+    report.feeds_polled += len(due)
+
+    def get(source: FeedSource, headers: dict[str, str]) -> _Polled:
+        try:
+            return _Polled(fetcher.get(source.url, kind="feed", headers=headers, metadata=source_metadata(source)))
+        except Exception as exc:  # judged by the error boundary in the calling thread
+            return _Polled(failure=exc)
+
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="poll") as pool:
+        futures = [(source, pool.submit(get, source, headers)) for source, headers in due]
+        for source, future in futures:
+            yield source, future.result()
+
+
+def _read_feed(
+    source: FeedSource,
+    polled: _Polled,
     state: StateStore,
     report: BatchReport,
     pending: _Pending,
     now: datetime,
     max_entries: int,
 ) -> Iterator[FeedEntry]:
-    due, why = state.is_due(source.url, now)
-    if not due:
-        report.feeds_not_due += 1
-        logger.info("feed %s not due: %s", source.name, why)
-        return
-    report.feeds_polled += 1
+    """The new entries of one polled feed (none when it is unchanged or failed)."""
     try:
-        response = fetcher.get(
-            source.url,
-            kind="feed",
-            headers=state.conditional_headers(source.url),
-            metadata=source_metadata(source),
-        )
+        if polled.failure is not None:
+            raise polled.failure
+        response = polled.response
+        assert response is not None
         _note_archived(response, report)
         if response.not_modified:
             report.feeds_not_modified += 1

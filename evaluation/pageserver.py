@@ -1,0 +1,126 @@
+"""A small static HTTP server on 127.0.0.1 for benchmarks: a mapping of paths to bodies, with ETag/304.
+
+The benchmarks serve real pages of ``../shared/eval`` from memory through it (nothing is written into the
+project), behind feeds generated here, so that the pipeline fetches them the way it fetches a publisher.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from email.utils import formatdate
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+from xml.sax.saxutils import escape
+
+
+@dataclass(frozen=True)
+class Resource:
+    body: bytes
+    content_type: str
+
+    @property
+    def etag(self) -> str:
+        return '"' + hashlib.sha256(self.body).hexdigest()[:16] + '"'
+
+
+def rss(title: str, links: list[tuple[str, str]]) -> bytes:
+    """An RSS 2.0 document listing ``(title, url)`` items."""
+    items = "".join(
+        f"<item><title>{escape(t)}</title><link>{escape(u)}</link><guid>{escape(u)}</guid>"
+        f"<pubDate>{formatdate(1_700_000_000 + i * 60, usegmt=True)}</pubDate></item>"
+        for i, (t, u) in enumerate(links)
+    )
+    return (
+        f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>{escape(title)}</title>'
+        f"<link>http://127.0.0.1/</link><description>benchmark feed</description>{items}</channel></rss>"
+    ).encode()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        resource = self.server.resources.get(self.path.split("?", 1)[0])
+        with self.server.lock:
+            self.server.hits += 1
+        if resource is None:
+            self._reply(404, b"not found", "text/plain")
+            return
+        if self.headers.get("If-None-Match") == resource.etag:
+            with self.server.lock:
+                self.server.not_modified += 1
+            self.send_response(304)
+            self.send_header("ETag", resource.etag)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        self._reply(200, resource.body, resource.content_type, etag=resource.etag)
+
+    def _reply(self, status: int, body: bytes, content_type: str, *, etag: str | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        if etag:
+            self.send_header("ETag", etag)
+        self.end_headers()
+        self.wfile.write(body)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128
+
+    def __init__(self, resources: Mapping[str, Resource]) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.resources = dict(resources)
+        self.lock = threading.Lock()
+        self.hits = 0
+        self.not_modified = 0
+
+
+class PageServer:
+    """``with PageServer({"/a.html": Resource(...)}) as server: server.url("/a.html")``."""
+
+    def __init__(self, resources: Mapping[str, Resource]) -> None:
+        self._server = _Server(resources)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="pageserver", daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def url(self, path: str) -> str:
+        return self.base_url + path
+
+    @property
+    def hits(self) -> int:
+        return self._server.hits
+
+    @property
+    def not_modified(self) -> int:
+        return self._server.not_modified
+
+    def reset_counts(self) -> None:
+        with self._server.lock:
+            self._server.hits = self._server.not_modified = 0
+
+    def add(self, path: str, resource: Resource) -> None:
+        self._server.resources[path] = resource
+
+    def __enter__(self) -> PageServer:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._server.shutdown()
+        self._server.server_close()
