@@ -46,12 +46,20 @@ if str(ROOT / "plugins") not in sys.path:
 ES_URL = os.environ.get("NEWS_INDEX_ES_URL", "http://127.0.0.1:9200")
 
 
+#: CI sets this: a test that needs ../shared then fails instead of skipping when the data is missing.
+REQUIRE_SHARED = os.environ.get("NEWS_REQUIRE_SHARED", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
 def shared_path(*parts: str) -> Path:
-    """A path under the read-only shared data (``../shared`` or ``$NEWS_SHARED_DIR``), or skip the test."""
+    """A path under the read-only shared data (``../shared`` or ``$NEWS_SHARED_DIR``); skip the test when it is
+    missing, or fail it when ``NEWS_REQUIRE_SHARED=1`` (CI: a green run must not hide missing data)."""
     base = Path(os.environ.get("NEWS_SHARED_DIR", ROOT.parent / "shared"))
     path = base.joinpath(*parts)
     if not path.exists():
-        pytest.skip(f"shared data not available: {path} (set NEWS_SHARED_DIR)")
+        message = f"shared data not available: {path} (set NEWS_SHARED_DIR)"
+        if REQUIRE_SHARED:
+            pytest.fail(f"{message}; NEWS_REQUIRE_SHARED=1 makes this a failure")
+        pytest.skip(message)
     return path
 
 
