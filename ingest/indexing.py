@@ -81,7 +81,10 @@ def ensure_indices(es: Elasticsearch, options: IndexOptions) -> list[str]:
         for spec in specs(options):
             body = load_template(spec.template)
             body["index_patterns"] = [f"{spec.alias}-v*"]
-            es.indices.put_index_template(name=f"{spec.alias}-template", **body)
+            name = f"{spec.alias}-template"
+            if _installed_version(es, name) != body.get("version"):  # written once per template version
+                es.indices.put_index_template(name=name, **body)
+                logger.info("installed index template %s version %s", name, body.get("version"))
             if es.indices.exists_alias(name=spec.alias):
                 continue
             if not es.indices.exists(index=spec.index):
@@ -91,6 +94,12 @@ def ensure_indices(es: Elasticsearch, options: IndexOptions) -> list[str]:
             created.append(spec.index)
             logger.info("created index %s behind alias %s", spec.index, spec.alias)
     return created
+
+
+def _installed_version(es: Elasticsearch, name: str) -> object:
+    found = es.options(ignore_status=404).indices.get_index_template(name=name)
+    templates = found.get("index_templates") or []
+    return templates[0]["index_template"].get("version") if templates else None
 
 
 def create_indices(es: Elasticsearch, options: IndexOptions) -> None:

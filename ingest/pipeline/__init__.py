@@ -61,6 +61,7 @@ def process_batch(spec: ProcessSpec, es: Elasticsearch, options: PipelineOptions
     """
     stages = set(spec.get("stages") or STAGES)
     write = "index" in stages
+    indexing.ensure_indices(es, options.index)  # templates are only rewritten when their version changes
     label = ",".join(spec["batch_ids"]) or f"{spec['by']}:{spec['start']}..{spec['end']}"
     if "extract" in stages:
         report = derive(selection_of(spec), es, options, batch_id=label, write=write)

@@ -79,7 +79,6 @@ def derive(
 ) -> BatchReport:
     """Derive and index the documents of ``selection`` from the archive (``write=False``: only count what
     would be created, updated or left unchanged)."""
-    indexing.ensure_indices(es, options.index)
     report = BatchReport(stage="process", batch_id=batch_id, dry_run=not write)
     sink = _index if write else _compare
     with Archive(options.archive) as archive:
@@ -240,7 +239,6 @@ def retag(
     taxonomy or gazetteer change needs. Only documents whose tag fields change are rewritten."""
     from ingest.tagging import Tagger
 
-    indexing.ensure_indices(es, options.index)
     report = BatchReport(stage="retag", batch_id=batch_id, dry_run=not write)
     tagger = Tagger(options.tagging)
     field = "fetched_at" if selection.by == "capture" else "published_at"
