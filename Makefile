@@ -17,7 +17,7 @@ export UV_COMPILE_BYTECODE_TIMEOUT ?= 600
 PYTEST_PATHS ?= tests
 PYTEST_ARGS ?=
 
-.PHONY: help venv es-fetch es-start es-stop es-status demo test lint typecheck \
+.PHONY: help venv es-fetch es-start es-stop es-status demo test lint typecheck kibana-objects \
 	eval-extraction eval-feeds eval-faults eval-tagging eval-stories bench clean distclean
 
 help: ## list the targets
@@ -56,6 +56,10 @@ es-status: ## print the local Elasticsearch health
 
 demo: venv es-start ## run the pipeline end to end on the bundled sample corpus, then print a summary
 	scripts/demo.sh
+
+kibana-objects: venv ## regenerate ingest/data/kibana/saved_objects.ndjson from ingest/kibana/content.py
+	$(PY) -m ingest.kibana write
+	$(PY) -m ingest.kibana check
 
 lint: venv ## ruff check
 	$(VENV)/bin/ruff check ingest evaluation dags plugins tests scripts
