@@ -203,9 +203,19 @@ def _emit(*items: Any) -> None:
         raise OutputClosed() from exc
 
 
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, (set, frozenset, tuple)):
+        return sorted(value) if isinstance(value, (set, frozenset)) else list(value)
+    return str(value)
+
+
 def _print_json(data: Any) -> None:
     try:
-        sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str, ensure_ascii=False) + "\n")
+        sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=_json_default, ensure_ascii=False) + "\n")
         sys.stdout.flush()
     except BrokenPipeError as exc:
         raise OutputClosed() from exc
@@ -398,8 +408,8 @@ def replay(
     if as_json:
         _print_json(totals)
     else:
-        title = f"replay {first.isoformat()} .. {last.isoformat()}"
-        _emit(_report_table(title, totals), _stories_line(stories, skipped_why="--no-stories"))
+        window = f"window (capture time): {first.isoformat()} .. {last.isoformat()}"
+        _emit(window, _report_table("replay", totals), _stories_line(stories, skipped_why="--no-stories"))
     return ExitCode.OK
 
 
