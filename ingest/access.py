@@ -14,6 +14,7 @@ Passwords come from the environment (``ELASTIC_PASSWORD``, ``KIBANA_PASSWORD``, 
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
@@ -123,8 +124,24 @@ def apply(es: Elasticsearch, index: IndexOptions, passwords: Passwords) -> list[
     return done
 
 
+def roles_document(index: IndexOptions) -> dict[str, dict[str, Any]]:
+    """The roles as a file-realm ``roles.yml`` holds them (JSON is YAML): for nodes without a ``.security``
+    index, such as the minimal test distribution (``make test-security``)."""
+    return {WRITER_ROLE: writer_role(index), ANALYST_ROLE: analyst_role(index)}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Apply roles and users with the ``elastic`` superuser (``ELASTIC_PASSWORD``) at ``ES_URL``."""
+    """``apply`` (default): roles and users via the security API, as ``elastic`` (``ELASTIC_PASSWORD``) at
+    ``ES_URL``. ``roles-file``: print the roles as ``roles.yml`` content."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args == ["roles-file"]:
+        # one role per line, as YAML flow mappings: the file realm reads a role per top-level line
+        roles = roles_document(PipelineOptions.from_env().index)
+        sys.stdout.write("".join(f"{name}: {json.dumps(body, sort_keys=True)}\n" for name, body in roles.items()))
+        return 0
+    if args not in ([], ["apply"]):
+        sys.stderr.write("usage: python -m ingest.access [apply|roles-file]\n")
+        return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     url = os.environ.get("ES_URL", "http://elasticsearch:9200")
     try:

@@ -286,6 +286,18 @@ def test_least_privilege(resolved: dict[str, Any]) -> None:
     assert analyst["applications"] == [{"application": "kibana-.kibana", "privileges": ["read"], "resources": ["*"]}]
 
 
+def test_roles_file_is_one_role_per_line(capsys: pytest.CaptureFixture[str]) -> None:
+    """The file realm (``make test-security``) reads one role per top-level line of roles.yml."""
+    import yaml
+
+    assert access.main(["roles-file"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(":", 1)[0] for line in lines] == [access.WRITER_ROLE, access.ANALYST_ROLE]
+    parsed = yaml.safe_load("\n".join(lines))
+    assert parsed == access.roles_document(IndexOptions())
+    assert access.main(["bogus"]) == 2
+
+
 def test_passwords_are_checked_before_anything_is_sent() -> None:
     with pytest.raises(access.ConfigurationError, match="ANALYST_PASSWORD"):
         access.Passwords.from_env({"KIBANA_PASSWORD": "x" * 10, "NEWS_PIPELINE_PASSWORD": "y" * 10})
