@@ -5,15 +5,20 @@ copy). Against the real Elasticsearch: tests/integration/test_kibana.py."""
 from __future__ import annotations
 
 import json
+import threading
 import tomllib
 from dataclasses import replace
 from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from unittest.mock import patch
 
 import pytest
 
 from ingest.config import IndexOptions
+from ingest.errors import ConfigurationError
 from ingest.kibana import NDJSON_PATH, generate, load_ndjson, problems, saved_objects
+from ingest.kibana.__main__ import import_objects
 from ingest.kibana.content import DEMO_START, SONY_QUERY, STORY_URL
 from ingest.kibana.objects import Reference, SavedObject
 from ingest.kibana.validate import field_uses, lucene_fields, queries
@@ -235,3 +240,71 @@ def test_validator_rejects_an_unknown_field_in_a_saved_query() -> None:
     source["query"]["query"] = "tag:cyberattack"  # the field is `tags`
     meta = {"searchSourceJSON": json.dumps(source)}
     assert any("'tag' is not in" in p for p in problems(_swap(objects, _with_attr(search, kibanaSavedObjectMeta=meta))))
+
+
+# --- the import the compose kibana-setup service runs --------------------------------------------------------
+
+
+class _FakeKibana(ThreadingHTTPServer):
+    """Answers POST /api/saved_objects/_import like Kibana: 400 without kbn-xsrf, else what ``reply`` says."""
+
+    def __init__(self, replies: list[tuple[int, dict[str, Any]]]) -> None:
+        super().__init__(("127.0.0.1", 0), _KibanaHandler)
+        self.replies = replies
+        self.requests: list[tuple[str, dict[str, str], bytes]] = []
+
+
+class _KibanaHandler(BaseHTTPRequestHandler):
+    server: _FakeKibana
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("content-length", 0)))
+        self.server.requests.append((self.path, {k.lower(): v for k, v in self.headers.items()}, body))
+        status, reply = (
+            (400, {"message": "missing kbn-xsrf"}) if "kbn-xsrf" not in self.headers else self.server.replies.pop(0)
+        )
+        data = json.dumps(reply).encode()
+        self.send_response(status)
+        self.send_header("content-type", "application/json; charset=utf-8")
+        self.send_header("content-length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args: object) -> None:
+        return None
+
+
+def _serve(replies: list[tuple[int, dict[str, Any]]]) -> _FakeKibana:
+    server = _FakeKibana(replies)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def test_import_posts_the_ndjson_with_the_headers_kibana_needs() -> None:
+    server = _serve(
+        [(503, {"message": "Kibana server is not ready yet"}), (200, {"success": True, "successCount": 24})]
+    )
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        with patch("ingest.kibana.__main__.time.sleep"):
+            assert import_objects(url, generate(), auth=("elastic", "pw"), attempts=3) == 24
+    finally:
+        server.shutdown()
+        server.server_close()
+    (path, headers, body), *_ = server.requests[1:]
+    assert path == "/api/saved_objects/_import?overwrite=true"
+    assert headers["kbn-xsrf"] and headers["authorization"].startswith("Basic ")
+    assert headers["content-type"].startswith("multipart/form-data")
+    assert b'name="file"; filename="saved_objects.ndjson"' in body and generate().encode() in body
+
+
+def test_a_refused_import_is_an_error_with_kibanas_reasons() -> None:
+    reply = {"success": False, "errors": [{"id": "news-articles", "error": {"type": "unsupported_type"}}]}
+    server = _serve([(200, reply)])
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        with pytest.raises(ConfigurationError, match="unsupported_type"):
+            import_objects(url, generate(), auth=None, attempts=1)
+    finally:
+        server.shutdown()
+        server.server_close()
