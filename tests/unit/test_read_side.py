@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 import typer
 
-from ingest.cli import ExitCode, _exit_code, _parse_time, _window
+from ingest.cli.app import parse_time, window
+from ingest.cli.exits import ExitCode, exit_code
 from ingest.config import StateOptions
 from ingest.errors import (
     ConfigurationError,
@@ -121,16 +122,16 @@ def test_feed_health_by_name(tmp_path: Path) -> None:
 
 
 def test_dates() -> None:
-    assert _parse_time("2014-11-24", "--from") == datetime(2014, 11, 24, tzinfo=UTC)
-    assert _parse_time("2014-11-24", "--to", end_of_day=True) == datetime(2014, 11, 25, tzinfo=UTC)
-    assert _parse_time("2014-11-24T10:30", "--to", end_of_day=True) == datetime(2014, 11, 24, 10, 30, tzinfo=UTC)
-    assert _parse_time("2014-11-24T10:30:00Z", "--from") == datetime(2014, 11, 24, 10, 30, tzinfo=UTC)
-    assert _parse_time("2014-11-24T10:30+01:00", "--from") == datetime(2014, 11, 24, 9, 30, tzinfo=UTC)
+    assert parse_time("2014-11-24", "--from") == datetime(2014, 11, 24, tzinfo=UTC)
+    assert parse_time("2014-11-24", "--to", end_of_day=True) == datetime(2014, 11, 25, tzinfo=UTC)
+    assert parse_time("2014-11-24T10:30", "--to", end_of_day=True) == datetime(2014, 11, 24, 10, 30, tzinfo=UTC)
+    assert parse_time("2014-11-24T10:30:00Z", "--from") == datetime(2014, 11, 24, 10, 30, tzinfo=UTC)
+    assert parse_time("2014-11-24T10:30+01:00", "--from") == datetime(2014, 11, 24, 9, 30, tzinfo=UTC)
     with pytest.raises(typer.BadParameter, match="is not a date"):
-        _parse_time("24.11.2014", "--from")
-    assert _window("2014-11-24", "2014-11-24", ("--from", "--to"))[1] == datetime(2014, 11, 25, tzinfo=UTC)
+        parse_time("24.11.2014", "--from")
+    assert window("2014-11-24", "2014-11-24", ("--from", "--to"))[1] == datetime(2014, 11, 25, tzinfo=UTC)
     with pytest.raises(typer.BadParameter, match=r"the end \(2014-11-23\) is not after the start \(2014-11-24\)"):
-        _window("2014-11-24", "2014-11-23", ("--from", "--to"))
+        window("2014-11-24", "2014-11-23", ("--from", "--to"))
 
 
 @pytest.mark.parametrize(
@@ -147,8 +148,8 @@ def test_dates() -> None:
     ],
 )
 def test_exit_codes(exc: Exception, code: ExitCode) -> None:
-    assert _exit_code(exc)[0] == code
-    assert "\n" not in _exit_code(exc)[1]
+    assert exit_code(exc)[0] == code
+    assert "\n" not in exit_code(exc)[1]
 
 
 def test_exit_codes_are_distinct() -> None:
