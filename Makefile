@@ -17,7 +17,7 @@ export UV_COMPILE_BYTECODE_TIMEOUT ?= 600
 PYTEST_PATHS ?= tests
 PYTEST_ARGS ?=
 
-.PHONY: help venv es-fetch es-start es-stop es-status demo test lint typecheck \
+.PHONY: help venv es-fetch es-start es-stop es-status demo test test-security lint typecheck kibana-objects \
 	eval-extraction eval-feeds eval-faults eval-tagging eval-stories bench clean distclean
 
 help: ## list the targets
@@ -57,6 +57,10 @@ es-status: ## print the local Elasticsearch health
 demo: venv es-start ## run the pipeline end to end on the bundled sample corpus, then print a summary
 	scripts/demo.sh
 
+kibana-objects: venv ## regenerate ingest/data/kibana/saved_objects.ndjson from ingest/kibana/content.py
+	$(PY) -m ingest.kibana write
+	$(PY) -m ingest.kibana check
+
 lint: venv ## ruff check
 	$(VENV)/bin/ruff check ingest evaluation dags plugins tests scripts
 
@@ -67,6 +71,11 @@ test: venv es-start lint typecheck ## lint + typecheck + the whole pytest suite 
 	@echo "==> pytest $(PYTEST_PATHS) $(PYTEST_ARGS)"
 	@rc=0; $(PY) -m pytest $(PYTEST_PATHS) $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
+
+test-security: venv ## least privilege on a secured Elasticsearch of its own (port 9201, started and stopped here)
+	scripts/secure-es.sh start
+	@rc=0; env $$(scripts/secure-es.sh env) $(PY) -m pytest tests/integration/test_access.py $(PYTEST_ARGS) || rc=$$?; \
+	scripts/secure-es.sh stop; exit $$rc
 
 eval-extraction: venv ## extraction quality: scrapinghub benchmark body F1, fundus gold fields
 	$(PY) -m evaluation.extraction

@@ -97,8 +97,12 @@ def _etag(body: bytes) -> str:
 class SampleServer:
     """Serve ``<root>/site`` on 127.0.0.1 with ``{{BASE_URL}}`` substituted; see the module docstring."""
 
-    def __init__(self, root: Path = DEFAULT_ROOT, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self, root: Path = DEFAULT_ROOT, host: str = "127.0.0.1", port: int = 0, public_url: str | None = None
+    ) -> None:
         self.root = Path(root)
+        #: The address clients use when it is not ``host:port`` (a container name behind ``0.0.0.0``).
+        self.public_url = public_url.rstrip("/") if public_url else None
         self.site = self.root / "site"
         self.host = host
         self.port = port
@@ -132,7 +136,7 @@ class SampleServer:
         httpd.daemon_threads = True
         self.port = int(httpd.server_address[1])
         shown = f"[{self.host}]" if ":" in self.host else self.host
-        self._base_url = f"http://{shown}:{self.port}"
+        self._base_url = self.public_url or f"http://{shown}:{self.port}"
         self._httpd = httpd
         self._thread = threading.Thread(
             target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="sample-server", daemon=True
@@ -311,11 +315,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--feeds-out", type=Path, help="write the feeds file with the real base URL here")
+    parser.add_argument(
+        "--public-url",
+        help="base URL clients reach the server at, when it differs from http://HOST:PORT (e.g. http://sample-site:8000)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with SampleServer(args.root, args.host, args.port) as server:
+    with SampleServer(args.root, args.host, args.port, args.public_url) as server:
         if args.feeds_out is not None:
             tmp = args.feeds_out.with_suffix(".tmp")
             server.render_feeds_file(tmp)

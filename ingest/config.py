@@ -226,11 +226,23 @@ class IndexOptions:
     es_url: str = "http://127.0.0.1:9200"
     articles_alias: str = "news-articles"
     stories_alias: str = "news-stories"
+    #: Run metrics (one document per task run, see :mod:`ingest.metrics`). Unset: derived from
+    #: ``articles_alias`` (``news-articles`` -> ``news-runs``, ``test-x-articles`` -> ``test-x-runs``), so that
+    #: throwaway aliases of tests and evaluations never touch the shared ``news-runs`` index.
+    runs_alias: str | None = None
     chunk_size: int = 200
     max_chunk_bytes: int = 10 * 1024 * 1024
     max_retries: int = 5
     request_timeout: float = 30.0
     refresh: bool = False
+
+    @property
+    def runs(self) -> str:
+        """The run metrics alias (``runs_alias`` or the sibling of ``articles_alias``)."""
+        if self.runs_alias:
+            return self.runs_alias
+        base = self.articles_alias
+        return base[: -len("articles")] + "runs" if base.endswith("articles") else f"{base}-runs"
 
 
 @dataclass(frozen=True)

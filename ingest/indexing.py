@@ -67,6 +67,7 @@ def specs(options: IndexOptions) -> list[IndexSpec]:
     return [
         IndexSpec("news-articles", options.articles_alias, int(load_template("news-articles")["version"])),
         IndexSpec("news-stories", options.stories_alias, int(load_template("news-stories")["version"])),
+        IndexSpec("news-runs", options.runs, int(load_template("news-runs")["version"])),
     ]
 
 

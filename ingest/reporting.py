@@ -19,7 +19,8 @@ def index_summary(es: Elasticsearch, options: IndexOptions, *, top_stories: int 
 
 
 def _summary(es: Elasticsearch, options: IndexOptions, top_stories: int) -> dict[str, Any]:
-    es.indices.refresh(index=f"{options.articles_alias},{options.stories_alias}")
+    # Fresh counts right after a run; a read-only user (the analyst role) may not refresh, and need not.
+    es.options(ignore_status=403).indices.refresh(index=f"{options.articles_alias},{options.stories_alias}")
     resp = es.search(
         index=options.articles_alias,
         size=0,

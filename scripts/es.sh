@@ -9,7 +9,9 @@
 #
 # Environment: ES_VERSION (9.2.8), ES_PORT (9200), ES_HEAP (512m), ES_WAIT_TIMEOUT (120),
 #   ES_BASE (root: /var/lib/news-ingest, otherwise <repo>/.cache/elasticsearch), ES_RUN_USER (root: esrunner),
-#   ES_JAVA_HOME (autodetected: a JDK >= 21 under /usr/lib/jvm).
+#   ES_JAVA_HOME (autodetected: a JDK >= 21 under /usr/lib/jvm),
+#   ES_SECURITY (false; true: security on as in the compose stack, user elastic with password ES_ELASTIC_PASSWORD,
+#   plain HTTP on loopback; for `make test-security`; use its own ES_BASE and ES_PORT).
 # Elasticsearch refuses to run as root, so as root the node runs as the system user "esrunner", with its home,
 # data and logs under /var/lib/news-ingest/es-<version> (a checkout under /root is not traversable by it).
 # Only the download cache lives in the repository (.cache/downloads, git-ignored).
@@ -38,6 +40,12 @@ ES_LOGS="${ES_ROOT}/logs"
 ES_TMP="${ES_ROOT}/tmp"
 ES_PIDFILE="${ES_ROOT}/es.pid"
 ES_URL="http://127.0.0.1:${ES_PORT}"
+ES_SECURITY="${ES_SECURITY:-false}"
+CURL_AUTH=()
+if [[ "${ES_SECURITY}" == "true" ]]; then
+    [[ -n "${ES_ELASTIC_PASSWORD:-}" ]] || { echo "[es.sh] ERROR: ES_SECURITY=true needs ES_ELASTIC_PASSWORD" >&2; exit 1; }
+    CURL_AUTH=(-u "elastic:${ES_ELASTIC_PASSWORD}")
+fi
 
 log() { printf '[es.sh] %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -90,7 +98,7 @@ ensure_jdk() {
 
 health_json() {  # prints the health JSON when the node answers with yellow/green
     local body
-    body="$(curl -fsS --max-time 5 "${ES_URL}/_cluster/health" 2>/dev/null)" || return 1
+    body="$(curl -fsS --max-time 5 "${CURL_AUTH[@]}" "${ES_URL}/_cluster/health" 2>/dev/null)" || return 1
     [[ "${body}" == *'"status":"green"'* || "${body}" == *'"status":"yellow"'* ]] || return 1
     printf '%s\n' "${body}"
 }
@@ -169,6 +177,17 @@ cmd_wait() {
     return 1
 }
 
+set_bootstrap_password() {  # the elastic user's password of a secured node, from its own keystore
+    local -a as_user=()
+    [[ ${EUID} -eq 0 ]] && as_user=(runuser -u "${ES_RUN_USER}" --)
+    local -a env_vars=("ES_JAVA_HOME=$1" "ES_PATH_CONF=${ES_HOME}/config" "PATH=/usr/bin:/bin" "HOME=${ES_ROOT}")
+    if [[ ! -f "${ES_HOME}/config/elasticsearch.keystore" ]]; then
+        "${as_user[@]}" env -i "${env_vars[@]}" "${ES_HOME}/bin/elasticsearch-keystore" create >/dev/null
+    fi
+    printf '%s' "${ES_ELASTIC_PASSWORD}" | "${as_user[@]}" env -i "${env_vars[@]}" \
+        "${ES_HOME}/bin/elasticsearch-keystore" add -x -f bootstrap.password >/dev/null
+}
+
 cmd_start() {
     if health_json >/dev/null; then
         log "reusing the healthy node at ${ES_URL}"
@@ -179,7 +198,7 @@ cmd_start() {
         cmd_wait
         return
     fi
-    if curl -sS --max-time 3 -o /dev/null "${ES_URL}" 2>/dev/null; then
+    if curl -sS --max-time 3 -o /dev/null "${CURL_AUTH[@]}" "${ES_URL}" 2>/dev/null; then
         die "something unhealthy already answers on ${ES_URL}; stop it first (scripts/es.sh stop) or set ES_PORT"
     fi
     cmd_fetch
@@ -191,7 +210,6 @@ cmd_start() {
         "-Ediscovery.type=single-node"
         "-Enetwork.host=127.0.0.1"
         "-Ehttp.port=${ES_PORT}"
-        "-Expack.security.enabled=false"
         "-Ecluster.routing.allocation.disk.threshold_enabled=false"
         "-Ecluster.name=news-ingest-local"
         "-Enode.name=news-ingest-local"
@@ -200,6 +218,13 @@ cmd_start() {
         "-Eaction.destructive_requires_name=true"
     )
     has_setting_module && settings+=("-Expack.ml.enabled=false")
+    if [[ "${ES_SECURITY}" == "true" ]]; then
+        settings+=("-Expack.security.enabled=true" "-Expack.security.http.ssl.enabled=false"
+            "-Expack.security.transport.ssl.enabled=false" "-Etransport.port=$((ES_PORT + 100))")
+        set_bootstrap_password "${jdk}"
+    else
+        settings+=("-Expack.security.enabled=false")
+    fi
     log "starting Elasticsearch ${ES_VERSION} on ${ES_URL} (java: ${jdk}, user: ${ES_RUN_USER}, heap: ${ES_HEAP})"
     local started=${SECONDS}
     local -a env_vars=(
@@ -254,7 +279,7 @@ cmd_status() {
         return 0
     fi
     local body
-    if body="$(curl -sS --max-time 5 "${ES_URL}/_cluster/health" 2>/dev/null)" && [[ -n "${body}" ]]; then
+    if body="$(curl -sS --max-time 5 "${CURL_AUTH[@]}" "${ES_URL}/_cluster/health" 2>/dev/null)" && [[ -n "${body}" ]]; then
         printf '%s\n' "${body}"  # answering, but red (or an error)
         return 1
     fi

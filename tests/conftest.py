@@ -14,9 +14,9 @@ import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -90,7 +90,7 @@ def index_options(es: Elasticsearch) -> Iterator[IndexOptions]:
     names = list(es.indices.get(index=f"{prefix}-*", allow_no_indices=True))
     if names:  # wildcard deletes are refused (action.destructive_requires_name)
         es.indices.delete(index=",".join(names))
-    for alias in (options.articles_alias, options.stories_alias):
+    for alias in (options.articles_alias, options.stories_alias, options.runs):
         es.options(ignore_status=404).indices.delete_index_template(name=f"{alias}-template")
 
 
@@ -118,3 +118,54 @@ def pipeline_options(tmp_path: Path, index_options: IndexOptions, sample_server:
         archive=replace(base.archive, root=str(tmp_path / "archive")),
         index=index_options,
     )
+
+
+@dataclass(frozen=True)
+class SampleIndex:
+    """The sample corpus indexed and grouped into stories once (per test module), under unique aliases."""
+
+    options: PipelineOptions
+    base_url: str
+    #: ``[[article]]`` tables of seeds/sample/manifest.toml, with ``url`` set to the address it was served at.
+    manifest: tuple[dict[str, Any], ...]
+
+
+@pytest.fixture(scope="module")
+def sample_index(es: Elasticsearch, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SampleIndex]:
+    """Run the pipeline over the sample corpus (live poll + story grouping) into throwaway aliases."""
+    import tomllib
+
+    from evaluation.devserver import SampleServer
+    from ingest import pipeline
+    from ingest.config import IndexOptions, PipelineOptions
+    from ingest.feeds import load_feed_sources
+
+    tmp = tmp_path_factory.mktemp("sample-index")
+    prefix = f"test-{uuid.uuid4().hex[:10]}"
+    index = IndexOptions(
+        es_url=ES_URL, articles_alias=f"{prefix}-articles", stories_alias=f"{prefix}-stories", refresh=True
+    )
+    base = PipelineOptions()
+    try:
+        with SampleServer() as server:
+            feeds_file = server.render_feeds_file(tmp / "feeds.toml")
+            options = replace(
+                base,
+                feeds=replace(base.feeds, feeds_file=feeds_file),
+                fetch=replace(base.fetch, allow_hosts=("127.0.0.1",), per_host_delay=0.0),
+                state=replace(base.state, path=tmp / "state.sqlite"),
+                archive=replace(base.archive, root=str(tmp / "archive")),
+                index=index,
+            )
+            pipeline.run_live(load_feed_sources(feeds_file), es, options)
+            base_url = server.base_url
+        pipeline.group_stories(es, options)
+        es.indices.refresh(index=f"{index.articles_alias},{index.stories_alias}")
+        manifest = tomllib.loads((ROOT / "seeds" / "sample" / "manifest.toml").read_text("utf-8"))["article"]
+        yield SampleIndex(options, base_url, tuple({**a, "url": base_url + a["path"]} for a in manifest))
+    finally:
+        names = list(es.indices.get(index=f"{prefix}-*", allow_no_indices=True))
+        if names:
+            es.indices.delete(index=",".join(names))
+        for spec_alias in (index.articles_alias, index.stories_alias, index.runs):
+            es.options(ignore_status=404).indices.delete_index_template(name=f"{spec_alias}-template")

@@ -212,6 +212,8 @@ def group_stories(es: Elasticsearch, options: PipelineOptions) -> dict[str, Any]
 
 
 __all__ = [
+    "SCOPES",
+    "STAGES",
     "BatchReport",
     "CaptureSpec",
     "ProcessSpec",

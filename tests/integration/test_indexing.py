@@ -32,7 +32,9 @@ def _doc(n: int, **extra: Any) -> dict[str, Any]:
 def test_templates_and_aliases_are_created_once(es: Elasticsearch, index_options: IndexOptions) -> None:
     first = indexing.ensure_indices(es, index_options)
     second = indexing.ensure_indices(es, index_options)
-    assert sorted(first) == sorted([f"{index_options.articles_alias}-v1", f"{index_options.stories_alias}-v1"])
+    assert sorted(first) == sorted(
+        [f"{index_options.articles_alias}-v1", f"{index_options.stories_alias}-v1", f"{index_options.runs}-v1"]
+    )
     assert second == []
     aliases = es.indices.get_alias(name=index_options.articles_alias)
     assert list(aliases) == [f"{index_options.articles_alias}-v1"]
