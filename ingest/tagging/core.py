@@ -1,0 +1,153 @@
+"""The tagger: chains the stages of :mod:`ingest.tagging` for one document and assembles its result."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from ingest.config import TaggingOptions
+from ingest.tagging.data import TOP_TAGS, load_gazetteer, load_index, load_taxonomy
+from ingest.tagging.scoring import Scorer
+from ingest.tagging.text import DATELINE, DATELINE_WINDOW, Doc, normalise_language, split_zones
+
+__all__ = ["TagResult", "Tagger", "entity_ids"]
+
+
+@dataclass(frozen=True)
+class TagResult:
+    """What the tagger says about one document; :meth:`as_fields` gives the Elasticsearch fields."""
+
+    tags: tuple[str, ...]
+    subtopics: tuple[str, ...]
+    entities: tuple[str, ...]
+    entity_names: tuple[str, ...]
+    scores: Mapping[str, float]
+    evidence: Mapping[str, Any]
+    taxonomy_version: str
+
+    def as_fields(self) -> dict[str, Any]:
+        return {
+            "tags": list(self.tags),
+            "subtopics": list(self.subtopics),
+            "entities": list(self.entities),
+            "entity_names": list(self.entity_names),
+            "tag_scores": {tag: float(self.scores.get(tag, 0.0)) for tag in TOP_TAGS},
+            "tag_evidence": _plain(self.evidence),
+            "taxonomy_version": self.taxonomy_version,
+        }
+
+
+def _plain(value: Any) -> Any:
+    """Deep copy into plain JSON types (dict/list/str/int/float/bool)."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+class Tagger:
+    """Deterministic rule tagger; cheap to construct (the compiled data is cached per path)."""
+
+    def __init__(self, options: TaggingOptions | None = None) -> None:
+        self.options = options or TaggingOptions()
+        self._taxonomy = load_taxonomy(Path(self.options.taxonomy_path))
+        self._gazetteer = load_gazetteer(Path(self.options.entities_path))
+        self._index = load_index(Path(self.options.taxonomy_path), Path(self.options.entities_path))
+        self._scorer = Scorer(self._taxonomy, self._gazetteer)
+        self._thresholds = {
+            "cyberattack": self.options.cyberattack_threshold,
+            "geopolitics": self.options.geopolitics_threshold,
+        }
+
+    @property
+    def version(self) -> str:
+        """Taxonomy and gazetteer versions together; recorded on every document as ``taxonomy_version``."""
+        return f"{self._taxonomy.version}+entities.{self._gazetteer.version}"
+
+    def entity_ids(self, text: str, language: str | None = None) -> tuple[str, ...]:
+        """Canonical gazetteer ids mentioned in ``text`` (sorted, unique)."""
+        doc = Doc({"body": text}, normalise_language(language, text))
+        return tuple(sorted({h.key for h in self._scorer.entity_hits(doc, self._index[doc.lang].match(doc))}))
+
+    def tag(
+        self,
+        *,
+        title: str,
+        body: str,
+        language: str | None = None,
+        description: str = "",
+        home_country: str | None = None,
+    ) -> TagResult:
+        """Tag one document. ``home_country`` (ISO alpha-2, e.g. the outlet's) overrides the configured ones."""
+        tax = self._taxonomy
+        codes = (home_country,) if home_country else self.options.home_countries
+        home = frozenset(f"country:{c.strip().lower()}" for c in codes if c and c.strip())
+        lang = normalise_language(language, f"{title}\n{description}\n{body}")
+        doc = Doc(split_zones(title, body, description, tax.lead_chars), lang)
+        matches = self._index[lang].match(doc)
+        dateline = self._dateline(doc)
+        entity_hits = self._scorer.entity_hits(doc, matches, dateline["span"])
+        dateline = {k: v for k, v in dateline.items() if k != "span"}
+        home_dateline = bool(home and dateline["countries"] and set(dateline["countries"]) <= home)
+
+        scores: dict[str, float] = {}
+        evidence: dict[str, Any] = {"language": lang, "home": sorted(home)}
+        confidences: dict[str, float] = {}
+        for rule in tax.rules:
+            result = self._scorer.score(rule, doc, matches, entity_hits, home, home_dateline)
+            confidences[rule.name] = result.confidence
+            if rule.parent is None:
+                scores[rule.name] = result.confidence
+                evidence[rule.name] = result.evidence
+            elif result.score > 0:
+                evidence[rule.name] = result.evidence
+
+        tags = tuple(t for t in TOP_TAGS if confidences[t] >= self._thresholds[t])
+        subtopics: list[str] = []
+        for rule in tax.rules:
+            if rule.parent is None:
+                continue
+            threshold = tax.subtopic_threshold if rule.threshold is None else rule.threshold
+            if confidences[rule.name] >= threshold and (rule.standalone or rule.parent in tags):
+                subtopics.append(rule.name)
+
+        found = sorted({h.key for h in entity_hits})
+        evidence["entities"] = self._scorer.entity_evidence(entity_hits)
+        if dateline["place"]:
+            evidence["dateline"] = {**dateline, "home": home_dateline}
+        return TagResult(
+            tags=tags,
+            subtopics=tuple(subtopics),
+            entities=tuple(found),
+            entity_names=tuple(self._gazetteer.entities[e].name for e in found),
+            scores=MappingProxyType(scores),
+            evidence=evidence,
+            taxonomy_version=self.version,
+        )
+
+    def _dateline(self, doc: Doc) -> dict[str, Any]:
+        """The dateline ("Wien – ", "WASHINGTON (Reuters) - ") opening a sentence near the start of the lead, and
+        the countries its places name. Where a story is filed from says whose affairs it reports."""
+        start = doc.zone_starts[1]
+        m = DATELINE.search(doc.cased, start, start + DATELINE_WINDOW)
+        if m is None:
+            return {"place": "", "countries": [], "span": (0, 0)}
+        place = m.group("place")
+        ids = self.entity_ids(place, doc.lang)
+        countries = sorted({e for e in ids if e.startswith("country:")})
+        return {"place": place, "countries": countries, "span": m.span("place")}
+
+
+@functools.lru_cache(maxsize=4)
+def _default_tagger(options: TaggingOptions) -> Tagger:
+    return Tagger(options)
+
+
+def entity_ids(text: str, language: str | None = None) -> tuple[str, ...]:
+    """Canonical entity ids mentioned in ``text`` (sorted, unique), e.g. for cross-lingual story grouping."""
+    return _default_tagger(TaggingOptions()).entity_ids(text, language)
