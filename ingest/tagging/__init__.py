@@ -8,6 +8,7 @@ entity ids). The package only interprets them, one module per stage:
 * :mod:`~ingest.tagging.patterns`: the term-pattern compiler and the index that runs only plausible terms.
 * :mod:`~ingest.tagging.data`: taxonomy and gazetteer loading with validation (a bad file is a
   :class:`~ingest.errors.ConfigurationError`).
+* :mod:`~ingest.tagging.names`: open-vocabulary names (capitalised phrases against word-frequency lists).
 * :mod:`~ingest.tagging.scoring`: evidence groups → rule confidences, with the evidence that explains them.
 * :mod:`~ingest.tagging.core`: :class:`Tagger`, which chains them, and :class:`TagResult`.
 
@@ -17,7 +18,6 @@ It is pure and deterministic: no network, no Elasticsearch, no randomness; compi
 from __future__ import annotations
 
 from ingest.tagging.core import Tagger, TagResult, entity_ids
-from ingest.tagging.data import TOP_TAGS
 from ingest.tagging.text import fold, guess_language
 
-__all__ = ["TOP_TAGS", "TagResult", "Tagger", "entity_ids", "fold", "guess_language"]
+__all__ = ["TagResult", "Tagger", "entity_ids", "fold", "guess_language"]

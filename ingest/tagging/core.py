@@ -10,8 +10,11 @@ from types import MappingProxyType
 from typing import Any
 
 from ingest.config import TaggingOptions
-from ingest.tagging.data import TOP_TAGS, load_gazetteer, load_index, load_taxonomy
-from ingest.tagging.scoring import Scorer
+from ingest.errors import ConfigurationError
+from ingest.tagging.data import load_gazetteer, load_index, load_taxonomy
+from ingest.tagging.names import Name, NameFinder
+from ingest.tagging.patterns import Match
+from ingest.tagging.scoring import Hit, Scorer
 from ingest.tagging.text import DATELINE, DATELINE_WINDOW, Doc, normalise_language, split_zones
 
 __all__ = ["TagResult", "Tagger", "entity_ids"]
@@ -23,11 +26,16 @@ class TagResult:
 
     tags: tuple[str, ...]
     subtopics: tuple[str, ...]
+    #: canonical gazetteer ids (``country:kp``, ``org:fbi``, ``person:kim-jong-un``), sorted
     entities: tuple[str, ...]
+    #: the gazetteer's display names of ``entities``, in the same order
     entity_names: tuple[str, ...]
+    #: confidence per top tag (every tag of the taxonomy, set or not)
     scores: Mapping[str, float]
     evidence: Mapping[str, Any]
     taxonomy_version: str
+    #: open-vocabulary names the gazetteer does not know (``name:kim jong un``), sorted; see ingest/tagging/names.py
+    names: tuple[str, ...] = ()
 
     def as_fields(self) -> dict[str, Any]:
         return {
@@ -35,7 +43,8 @@ class TagResult:
             "subtopics": list(self.subtopics),
             "entities": list(self.entities),
             "entity_names": list(self.entity_names),
-            "tag_scores": {tag: float(self.scores.get(tag, 0.0)) for tag in TOP_TAGS},
+            "names": list(self.names),
+            "tag_scores": {tag: float(score) for tag, score in self.scores.items()},
             "tag_evidence": _plain(self.evidence),
             "taxonomy_version": self.taxonomy_version,
         }
@@ -59,10 +68,16 @@ class Tagger:
         self._gazetteer = load_gazetteer(Path(self.options.entities_path))
         self._index = load_index(Path(self.options.taxonomy_path), Path(self.options.entities_path))
         self._scorer = Scorer(self._taxonomy, self._gazetteer)
-        self._thresholds = {
-            "cyberattack": self.options.cyberattack_threshold,
-            "geopolitics": self.options.geopolitics_threshold,
-        }
+        self._thresholds = {tag: self.options.threshold(tag) for tag in self._taxonomy.tags}
+        unknown = sorted(set(self.options.thresholds) - set(self._taxonomy.tags))
+        if unknown:
+            raise ConfigurationError(f"thresholds for tags the taxonomy does not have: {unknown}")
+        self._finders: dict[str, NameFinder] = {}
+
+    @property
+    def tags(self) -> tuple[str, ...]:
+        """The taxonomy's top tags, in file order."""
+        return self._taxonomy.tags
 
     @property
     def version(self) -> str:
@@ -73,6 +88,12 @@ class Tagger:
         """Canonical gazetteer ids mentioned in ``text`` (sorted, unique)."""
         doc = Doc({"body": text}, normalise_language(language, text))
         return tuple(sorted({h.key for h in self._scorer.entity_hits(doc, self._index[doc.lang].match(doc))}))
+
+    def name_ids(self, text: str, language: str | None = None) -> tuple[str, ...]:
+        """Open-vocabulary name ids in ``text`` (sorted, unique; gazetteer entities excluded): the ``names`` of a
+        document whose body is ``text``."""
+        doc = Doc({"body": text}, normalise_language(language, text))
+        return tuple(sorted(n.id for n in self._names(doc, self._index[doc.lang].match(doc))))
 
     def tag(
         self,
@@ -92,6 +113,8 @@ class Tagger:
         matches = self._index[lang].match(doc)
         dateline = self._dateline(doc)
         entity_hits = self._scorer.entity_hits(doc, matches, dateline["span"])
+        names = self._names(doc, matches)
+        name_hits = [Hit(n.id, z, s, True) for n in names for z, s in zip(n.zones, n.sentences, strict=True)]
         dateline = {k: v for k, v in dateline.items() if k != "span"}
         home_dateline = bool(home and dateline["countries"] and set(dateline["countries"]) <= home)
 
@@ -99,7 +122,7 @@ class Tagger:
         evidence: dict[str, Any] = {"language": lang, "home": sorted(home)}
         confidences: dict[str, float] = {}
         for rule in tax.rules:
-            result = self._scorer.score(rule, doc, matches, entity_hits, home, home_dateline)
+            result = self._scorer.score(rule, doc, matches, entity_hits, home, home_dateline, name_hits)
             confidences[rule.name] = result.confidence
             if rule.parent is None:
                 scores[rule.name] = result.confidence
@@ -107,7 +130,7 @@ class Tagger:
             elif result.score > 0:
                 evidence[rule.name] = result.evidence
 
-        tags = tuple(t for t in TOP_TAGS if confidences[t] >= self._thresholds[t])
+        tags = tuple(t for t in tax.tags if confidences[t] >= self._thresholds[t])
         subtopics: list[str] = []
         for rule in tax.rules:
             if rule.parent is None:
@@ -118,6 +141,12 @@ class Tagger:
 
         found = sorted({h.key for h in entity_hits})
         evidence["entities"] = self._scorer.entity_evidence(entity_hits)
+        kept = self._top_names(names)
+        if kept:
+            evidence["names"] = {
+                n.id: {"surface": n.surface, "mentions": len(n.zones), **({"title": n.title} if n.title else {})}
+                for n in kept[: tax.max_surfaces]
+            }
         if dateline["place"]:
             evidence["dateline"] = {**dateline, "home": home_dateline}
         return TagResult(
@@ -128,7 +157,33 @@ class Tagger:
             scores=MappingProxyType(scores),
             evidence=evidence,
             taxonomy_version=self.version,
+            names=tuple(sorted(n.id for n in kept)),
         )
+
+    def _names(self, doc: Doc, matches: Mapping[str, list[Match]]) -> list[Name]:
+        if not self.options.names:
+            return []
+        finder = self._finders.get(doc.lang)
+        if finder is None:
+            finder = self._finders[doc.lang] = NameFinder(
+                doc.lang,
+                common_zipf=self.options.name_common_zipf,
+                rare_zipf_de=self.options.name_rare_zipf_de,
+                phrase_common_zipf_de=self.options.name_phrase_common_zipf_de,
+            )
+        spans = sorted((m.start, m.end) for owner, ms in matches.items() if owner.startswith("entity:") for m in ms)
+        covered: list[tuple[int, int]] = []
+        for s, e in spans:  # merge overlapping gazetteer matches
+            if covered and s < covered[-1][1]:
+                covered[-1] = (covered[-1][0], max(covered[-1][1], e))
+            else:
+                covered.append((s, e))
+        return finder.find(doc, covered)
+
+    def _top_names(self, names: list[Name]) -> list[Name]:
+        """The ``max_names`` most mentioned names (ties: first mentioned first)."""
+        ranked = sorted(names, key=lambda n: (-len(n.zones), n.sentences[0], n.id))
+        return ranked[: self.options.max_names]
 
     def _dateline(self, doc: Doc) -> dict[str, Any]:
         """The dateline ("Wien – ", "WASHINGTON (Reuters) - ") opening a sentence near the start of the lead, and

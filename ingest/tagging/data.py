@@ -22,8 +22,6 @@ from ingest.tagging.text import LANGUAGES, ZONES
 
 logger = logging.getLogger(__name__)
 
-TOP_TAGS: tuple[str, ...] = ("cyberattack", "geopolitics")
-
 
 @dataclass(frozen=True)
 class Entity:
@@ -77,6 +75,8 @@ class Group:
     #: hits count only in sentences where this group's hits name at least this many different actors (entities
     #: mapped to the state they act for): 2 = a relation between states, not one state's own affairs
     min_actors: int = 0
+    #: open-vocabulary names (not in the gazetteer) count as hits of this group too
+    names: bool = False
 
     def selects(self, entity: Entity) -> bool:
         return (
@@ -95,6 +95,10 @@ class Rule:
     scale: float
     threshold: float | None
     standalone: bool
+    #: what the tag or subtopic means, and what counts / does not count (required: the data is the definition)
+    definition: str = ""
+    includes: tuple[str, ...] = ()
+    excludes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -106,6 +110,11 @@ class Taxonomy:
     subtopic_threshold: float
     max_surfaces: int
     rules: tuple[Rule, ...]
+
+    @property
+    def tags(self) -> tuple[str, ...]:
+        """The top tags, in file order."""
+        return tuple(r.name for r in self.rules if r.parent is None)
 
 
 def terms_for(spec: Mapping[str, Any], key: str, lang: str) -> list[str]:
@@ -193,6 +202,7 @@ def load_gazetteer(path: Path) -> Gazetteer:
 
 
 def _parse_group(name: str, spec: Mapping[str, Any], where: str) -> Group:
+    _check_keys(spec, _GROUP_KEYS, where)
     terms = {
         lang: (tuple(terms_for(spec, "terms", lang)), tuple(terms_for(spec, "cs_terms", lang))) for lang in LANGUAGES
     }
@@ -211,6 +221,7 @@ def _parse_group(name: str, spec: Mapping[str, Any], where: str) -> Group:
         zones=_zones(spec.get("zones"), where),
         min_score=float(spec.get("min_score", 0.0)),
         min_actors=int(spec.get("min_actors", 0)),
+        names=bool(spec.get("names", False)),
     )
 
 
@@ -234,7 +245,28 @@ def _zones(value: Any, where: str) -> frozenset[str]:
     return frozenset(zones)
 
 
-def _parse_rule(name: str, spec: Mapping[str, Any], parent: str | None) -> Rule:
+_RULE_KEYS = frozenset(
+    {"scale", "require", "home_dateline_require", "threshold", "standalone", "groups", "definition", "includes",
+     "excludes"}
+)  # fmt: skip
+_GROUP_KEYS = frozenset(
+    {"weight", "entity_kinds", "entity_roles", "entity_ids", "distinct", "near", "near_window", "exclude_home",
+     "needs_home", "zones", "min_score", "min_actors", "names"}
+    | {f"{p}terms{s}" for p in ("", "cs_") for s in ("", *(f"_{lang}" for lang in LANGUAGES))}
+)  # fmt: skip
+
+
+def _check_keys(spec: Mapping[str, Any], known: frozenset[str], where: str) -> None:
+    unknown = sorted(set(spec) - known)
+    if unknown:
+        raise ConfigurationError(f"{where}: unknown keys {unknown}")
+
+
+def _parse_rule(name: str, spec: Mapping[str, Any], parent: str | None, path: Path) -> Rule:
+    _check_keys(spec, _RULE_KEYS, f"{path}: tags.{name}")
+    definition = spec.get("definition")
+    if not isinstance(definition, str) or not definition.strip():
+        raise ConfigurationError(f"{path}: tags.{name} needs a definition (what counts and what does not)")
     groups_spec = spec.get("groups", {})
     if not isinstance(groups_spec, dict) or not groups_spec:
         raise ConfigurationError(f"rule {name} has no groups")
@@ -266,6 +298,9 @@ def _parse_rule(name: str, spec: Mapping[str, Any], parent: str | None) -> Rule:
         scale=float(spec.get("scale", 5.0)),
         threshold=None if threshold is None else float(threshold),
         standalone=bool(spec.get("standalone", False)),
+        definition=" ".join(definition.split()),
+        includes=tuple(str_list(spec.get("includes"), f"{name}.includes")),
+        excludes=tuple(str_list(spec.get("excludes"), f"{name}.excludes")),
     )
 
 
@@ -279,14 +314,20 @@ def load_taxonomy(path: Path) -> Taxonomy:
     zone_weights = {z: float(scoring.get("zone_weights", {}).get(z, 1.0)) for z in ZONES}
     tags = data.get("tags", {})
     rules: list[Rule] = []
-    for tag in TOP_TAGS:
-        if tag not in tags:
-            raise ConfigurationError(f"{path}: missing [tags.{tag}]")
-        tag_spec = dict(tags[tag])
+    if not isinstance(tags, dict) or not tags:
+        raise ConfigurationError(f"{path}: no [tags.<name>] tables")
+    for tag, spec in tags.items():  # file order: the order tags are reported in
+        if not isinstance(spec, dict):
+            raise ConfigurationError(f"{path}: tags.{tag} must be a table")
+        tag_spec = dict(spec)
         subtopics = tag_spec.pop("subtopics", {})
-        rules.append(_parse_rule(tag, tag_spec, None))
+        if not isinstance(subtopics, dict):
+            raise ConfigurationError(f"{path}: tags.{tag}.subtopics must be a table of tables")
+        rules.append(_parse_rule(tag, tag_spec, None, path))
         for sub, sub_spec in sorted(subtopics.items()):
-            rules.append(_parse_rule(f"{tag}.{sub}", sub_spec, tag))
+            if not isinstance(sub_spec, dict):
+                raise ConfigurationError(f"{path}: tags.{tag}.subtopics.{sub} must be a table")
+            rules.append(_parse_rule(f"{tag}.{sub}", sub_spec, tag, path))
     return Taxonomy(
         version=version,
         zone_weights=MappingProxyType(zone_weights),

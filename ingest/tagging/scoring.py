@@ -86,9 +86,13 @@ class Scorer:
         entity_hits: list[Hit],
         home: frozenset[str],
         home_dateline: bool = False,
+        name_hits: list[Hit] | None = None,
     ) -> RuleScore:
         tax = self.taxonomy
-        if not any(f"{rule.name}/{g.name}" in matches or self.selected[(rule.name, g.name)] for g in rule.groups):
+        if not any(
+            f"{rule.name}/{g.name}" in matches or self.selected[(rule.name, g.name)] or (g.names and name_hits)
+            for g in rule.groups
+        ):
             return RuleScore(0.0, {"confidence": 0.0, "score": 0.0, "gate_met": False, "groups": {}, "entities": []})
         raw: dict[str, list[Hit]] = {}
         for group in rule.groups:
@@ -101,6 +105,8 @@ class Scorer:
                 selected = selected - home
             if selected and (home or not group.needs_home):
                 hits.extend(h for h in entity_hits if h.key in selected)
+            if group.names and name_hits:
+                hits.extend(name_hits)
             if len(group.zones) < len(ZONES):
                 hits = [h for h in hits if h.zone in group.zones]
             raw[group.name] = hits

@@ -25,6 +25,13 @@ _REPLACE: tuple[tuple[str, str], ...] = (
     ("–", "-"),
     ("—", "-"),
     ("‑", "-"),
+    ("ø", "o"),  # letters with a stroke do not decompose
+    ("Ø", "O"),
+    ("ł", "l"),
+    ("Ł", "L"),
+    ("đ", "d"),
+    ("Đ", "D"),
+    ("ı", "i"),
     ("\u00ad", ""),  # soft hyphen
     ("\u200b", ""),  # zero-width space
 )

@@ -464,6 +464,7 @@ def test_as_fields_match_the_index_mapping(tagger: Tagger) -> None:
         "subtopics",
         "entities",
         "entity_names",
+        "names",
         "tag_scores",
         "tag_evidence",
         "taxonomy_version",
@@ -498,8 +499,56 @@ def test_language_guess_when_unknown(tagger: Tagger) -> None:
 def test_thresholds_come_from_options() -> None:
     title, body = "Cyberattack on a bank", "Hackers stole customer data from the bank's servers."
     assert "cyberattack" in Tagger().tag(title=title, body=body, language="en").tags
-    strict = Tagger(TaggingOptions(cyberattack_threshold=1.01))
-    assert "cyberattack" not in strict.tag(title=title, body=body, language="en").tags
+    strict = Tagger(TaggingOptions(thresholds={"cyberattack": 1.01}))
+    result = strict.tag(title=title, body=body, language="en")
+    assert "cyberattack" not in result.tags
+    assert result.scores["cyberattack"] == Tagger().tag(title=title, body=body, language="en").scores["cyberattack"]
+    with pytest.raises(ConfigurationError, match="nope"):
+        Tagger(TaggingOptions(thresholds={"nope": 0.5}))
+
+
+def test_thresholds_from_the_environment() -> None:
+    from ingest.config import options_from_env
+
+    options = options_from_env(TaggingOptions, "NEWS_TAGGING_", {"NEWS_TAGGING_THRESHOLDS": "cyberattack=0.7"})
+    assert options.threshold("cyberattack") == 0.7
+    assert options.threshold("geopolitics") == options.default_threshold
+    with pytest.raises(ConfigurationError, match="key=value"):
+        options_from_env(TaggingOptions, "NEWS_TAGGING_", {"NEWS_TAGGING_THRESHOLDS": "0.7"})
+
+
+def test_a_third_tag_is_one_table_in_the_data(tmp_path: Path) -> None:
+    taxonomy = tmp_path / "taxonomy.toml"
+    taxonomy.write_text(
+        (DATA_DIR / "taxonomy.toml").read_text(encoding="utf-8")
+        + '\n[tags.climate]\ndefinition = "Climate change and climate policy."\nrequire = [["words"]]\n'
+        '[tags.climate.groups.words]\nweight = 3.0\nterms = ["climate change", "global warming"]\n'
+        'terms_de = ["~klimawandel*"]\n',
+        encoding="utf-8",
+    )
+    tagger = Tagger(TaggingOptions(taxonomy_path=taxonomy))
+    assert tagger.tags == ("cyberattack", "geopolitics", "climate")
+    result = tagger.tag(
+        title="Klimawandel: Gletscher schmelzen", body="Der Klimawandel beschleunigt sich.", language="de"
+    )
+    assert result.tags == ("climate",)
+    assert set(result.as_fields()["tag_scores"]) == {"cyberattack", "geopolitics", "climate"}
+
+
+def test_every_tag_and_subtopic_has_a_definition(tmp_path: Path) -> None:
+    text = (DATA_DIR / "taxonomy.toml").read_text(encoding="utf-8")
+    assert text.count("definition = ") >= 14
+    bad = tmp_path / "taxonomy.toml"
+    start = text.index("[tags.cyberattack.subtopics.ddos]")
+    block_start = text.index("definition = ", start)
+    block_end = text.index('"""', text.index('"""', block_start) + 3) + 3
+    bad.write_text(text[:block_start] + text[block_end:], encoding="utf-8")
+    with pytest.raises(ConfigurationError, match="ddos needs a definition"):
+        Tagger(TaggingOptions(taxonomy_path=bad))
+    typo = tmp_path / "typo.toml"
+    typo.write_text(text.replace("near_window = { cyber_attack = 1,", "near_windw = { cyber_attack = 1,"), "utf-8")
+    with pytest.raises(ConfigurationError, match="near_windw"):
+        Tagger(TaggingOptions(taxonomy_path=typo))
 
 
 def test_version_is_data(tmp_path: Path) -> None:
@@ -517,8 +566,8 @@ def test_version_is_data(tmp_path: Path) -> None:
 def test_bad_taxonomy_is_a_configuration_error(tmp_path: Path) -> None:
     bad = tmp_path / "taxonomy.toml"
     bad.write_text(
-        'version = "1"\n[tags.cyberattack.groups.a]\nterms = ["(unclosed"]\n'
-        '[tags.geopolitics.groups.b]\nterms = ["x"]\n',
+        'version = "1"\n[tags.cyberattack]\ndefinition = "a"\n[tags.cyberattack.groups.a]\nterms = ["(unclosed"]\n'
+        '[tags.geopolitics]\ndefinition = "b"\n[tags.geopolitics.groups.b]\nterms = ["x"]\n',
         encoding="utf-8",
     )
     with pytest.raises(ConfigurationError, match="unclosed"):

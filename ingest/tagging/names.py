@@ -1,0 +1,418 @@
+"""Open-vocabulary names: people, organisations and places the gazetteer does not know.
+
+A statistical method, no model: capitalised words and phrases are candidates, and a word-frequency list (the
+``wordfreq`` package's ``large`` lists for English and German, read offline) says which of them are ordinary
+words. English capitalises names and sentence starts, so a capitalised word inside a sentence that is not a very
+common word is a name. German capitalises every noun, so there a single word counts only when it is rare *and*
+is not a compound of known words (``Flüchtlingsobergrenze`` = ``Flüchtlings`` + ``obergrenze``) nor shaped like a
+common noun (``-ung``, ``-heit``, ...); a phrase of two or more capitalised words inside a sentence ("Hans Peter
+Doskozil", "Rotes Kreuz") counts unless all its words are very common ("Ende Juni").
+
+Ids (the ``names`` field) are language-independent strings ``name:<words>``: accent-folded (``Szijjártó`` →
+``szijjarto``, ``ß`` → ``ss``), lower-cased, hyphens and runs of spaces made one space (``Kim Jong-un`` →
+``name:kim jong un``), an English possessive ``'s`` and a German genitive ``-s`` dropped ("Doskozils Plan" →
+``name:doskozil``), leading articles and titles dropped ("Präsident", "Mr", "Außenminister"). Words that the
+gazetteer matched are not names: a gazetteer hit yields its canonical id in ``entities`` and never a duplicate
+here ("US-Präsident Donald Trump" gives ``person:donald-trump`` only).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import logging
+import math
+import re
+from bisect import bisect_right
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from ingest.tagging.text import Doc, fold
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["Name", "NameFinder", "frequencies"]
+
+#: zipf values are stored ×10 as integers; words rarer than this (zipf) are left out of the list (= unknown).
+_MIN_ZIPF = 2.0
+
+_TOKEN = re.compile(r"[^\W\d_][\w]*(?:['-][^\W_][\w]*)*")
+_ACRONYM = re.compile(r"[A-Z][A-Z0-9&]{1,5}")
+#: characters that, right before a word, make it start a (quoted or bracketed) sentence-like unit
+_OPENERS = frozenset("\"'«»“”„([:-")
+
+
+def _wordset(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+#: lower-case words allowed inside a name ("Bank of England", "Ursula von der Leyen", "Omar al-Bashir")
+_CONNECTORS: dict[str, frozenset[str]] = {
+    "en": frozenset(
+        {"of", "de", "da", "di", "del", "van", "von", "der", "den", "bin", "ibn", "al", "el", "la", "le", "du"}
+    ),
+    "de": frozenset({"von", "van", "de", "da", "di", "del", "bin", "ibn", "al", "el", "la", "le", "du"}),
+}
+#: abbreviations whose full stop does not end a sentence ("Mr. Zeman")
+_ABBREVIATIONS = frozenset(
+    {"mr", "mrs", "ms", "dr", "prof", "st", "gen", "sen", "rep", "gov", "lt", "col", "capt", "sgt", "jr"}
+)
+#: determiners that may start a name phrase but are not part of its id
+_ARTICLES = frozenset({"the", "a", "an", "der", "die", "das", "den", "dem", "des", "ein", "eine", "einer", "eines"})
+_MONTHS_DAYS = _wordset(
+    "january february march april may june july august september october november december monday tuesday "
+    "wednesday thursday friday saturday sunday januar februar marz mai juni juli oktober dezember montag dienstag "
+    "mittwoch donnerstag freitag samstag sonntag sonnabend janner"
+)
+#: titles and roles in front of a name ("President Macron", "Innenministerin Mikl-Leitner"): dropped from the id
+_TITLES = _wordset(
+    "mr mrs ms miss dr prof professor sir dame lord lady president vice prime minister chancellor secretary "
+    "general gen col colonel lt sgt capt captain king queen prince princess pope cardinal bishop archbishop rev "
+    "senator sen rep representative governor gov mayor judge justice chief ceo chairman chairwoman director "
+    "spokesman spokeswoman spokesperson ambassador commissioner premier sheikh ayatollah emir sultan crown "
+    "herr frau fraulein dr präsident prasident prasidentin kanzler kanzlerin minister ministerin staatssekretar "
+    "staatssekretarin burgermeister burgermeisterin landeshauptmann landeshauptfrau abgeordnete abgeordneter "
+    "papst kardinal konig konigin prinz prinzessin richter richterin sprecher sprecherin chef chefin trainer "
+    "kapitan general generalin botschafter botschafterin kommissar kommissarin vorsitzende vorsitzender"
+)
+#: role words ending a German compound ("Außenminister", "Parteichefin", "Regierungssprecher"): a title as well
+_TITLE_TAILS: tuple[str, ...] = (
+    "minister", "ministerin", "prasident", "prasidentin", "kanzler", "kanzlerin", "chef", "chefin", "sprecher",
+    "sprecherin", "fuhrer", "fuhrerin", "vorsitzende", "vorsitzender", "sekretar", "sekretarin", "direktor",
+    "direktorin", "botschafter", "botschafterin", "kommissar", "kommissarin", "kandidat", "kandidatin", "meister",
+    "meisterin", "hauptmann", "gouverneur", "premier", "experte", "expertin", "anwalt", "anwaltin",
+)  # fmt: skip
+#: shapes of German common nouns (rare compounds among them are no names)
+_NOUN_SUFFIXES: tuple[str, ...] = (
+    "ung", "ungen", "heit", "heiten", "keit", "keiten", "schaft", "schaften", "ismus", "tion", "tionen", "itat",
+    "itaten", "nisse", "ierung", "lich", "liche", "lichen", "ische", "ischen", "isch",
+)  # fmt: skip
+#: inflection endings a compound's parts may carry
+_INFLECTIONS: tuple[str, ...] = ("en", "n", "e", "es", "s", "er", "innen", "in")
+#: linking elements of German compounds ("Flüchtling-s-obergrenze", "Sonne-n-schein")
+_LINKS: tuple[str, ...] = ("s", "es", "n", "en", "er", "e")
+
+
+@functools.lru_cache(maxsize=4)
+def frequencies(lang: str) -> dict[str, int]:
+    """``wordfreq``'s ``large`` list for ``lang`` as folded lower-case word → zipf×10 (words from zipf 2 up).
+
+    Folded like the text it is compared with (``ü`` → ``u``); when two words fold alike the commoner counts.
+    Loaded once per process (about 0.5 s and 20-30 MB per language).
+    """
+    import wordfreq  # deferred: the list is only needed when names are extracted
+
+    out: dict[str, int] = {}
+    for word, freq in wordfreq.get_frequency_dict(lang, wordlist="large").items():
+        zipf = math.log10(freq) + 9.0
+        if zipf < _MIN_ZIPF:
+            continue
+        key = fold(word).lower() if not word.isascii() else word
+        value = round(zipf * 10)
+        if out.get(key, 0) < value:
+            out[key] = value
+    logger.debug("loaded %s word frequencies for %s", len(out), lang)
+    return out
+
+
+@dataclass(frozen=True)
+class Name:
+    """One open-vocabulary name in a document: its id, the first surface form, and where it occurs."""
+
+    id: str
+    surface: str
+    zones: tuple[str, ...]  # zone of each mention
+    sentences: tuple[int, ...]  # sentence of each mention (the document's numbering)
+    #: the title in front of the first titled mention ("prasident", "minister"), "" = none
+    title: str = ""
+
+
+@dataclass(frozen=True)
+class _Tok:
+    start: int
+    end: int
+    text: str
+    initial: bool  # starts a sentence (or a quote, a bracket, the title)
+    covered: bool  # inside a gazetteer match
+    genitive: bool = False  # a German genitive -s was cut off
+
+
+class NameFinder:
+    """Finds open-vocabulary names in a :class:`~ingest.tagging.text.Doc` of one language."""
+
+    def __init__(
+        self,
+        lang: str,
+        *,
+        common_zipf: float = 5.0,
+        rare_zipf_de: float = 3.0,
+        phrase_common_zipf_de: float = 4.6,
+        compound_part_zipf: float = 2.5,
+    ) -> None:
+        self.lang = lang
+        self.freq = frequencies(lang)
+        self.common = round(common_zipf * 10)
+        self.rare_de = round(rare_zipf_de * 10)
+        self.phrase_common_de = round(phrase_common_zipf_de * 10)
+        self.part = round(compound_part_zipf * 10)
+        self.connectors = _CONNECTORS.get(lang, frozenset())
+
+    # -- word statistics --
+
+    def zipf(self, word: str) -> int:
+        """zipf×10 of a folded word (0 = rarer than zipf 2 or unknown); hyphenated words: their rarest part."""
+        low = word.lower()
+        got = self.freq.get(low)
+        if got is not None:
+            return got
+        if "-" in low:
+            return min(self.freq.get(p, 0) for p in low.split("-") if p) if low.strip("-") else 0
+        return 0
+
+    def is_compound(self, word: str, depth: int = 0) -> bool:
+        """A German compound of known words (``grenzzaun`` = ``grenz(e)`` + ``zaun``; ``einzelstundenbasis`` =
+        ``einzel`` + ``stunden`` + ``basis``)."""
+        low = word.lower()
+        if "-" in low or len(low) < 6 or depth > 2:
+            return False
+        for i in range(3, len(low) - 2):
+            if not self._known(low[i:]):
+                continue
+            head = low[:i]
+            if self._known(head) or (len(head) >= 4 and self._known(head + "e")):
+                return True
+            if any(head.endswith(link) and self._known(head[: -len(link)]) for link in _LINKS):
+                return True
+            if depth < 2 and len(head) >= 6 and self.is_compound(head, depth + 1):
+                return True
+        return False
+
+    def _known(self, word: str) -> bool:
+        """A known word, or a known word with a German inflection ending (``stunden``, ``macherinnen``)."""
+        if len(word) < 3:
+            return False
+        freq = self.freq
+        part = self.part if len(word) > 3 else 40  # three letters: only a common word ("Rat", "Amt")
+        if freq.get(word, 0) >= part:
+            return True
+        return any(
+            word.endswith(end) and len(word) - len(end) >= 4 and freq.get(word[: -len(end)], 0) >= self.part
+            for end in _INFLECTIONS
+        )
+
+    def nounish(self, word: str, *, last: bool = True) -> bool:
+        """A German common noun rather than a name: shaped like one (``-ung``, a compound), or, as the last word
+        of a phrase, common in German and rare in English (names are shared by both lists: "Kern", "Rose";
+        nouns are not: "Anteil"). Given names before a surname ("Johanna") are often rare in English too."""
+        low = word.lower()
+        if "-" in low:  # "Handgranaten-Anschlag" is a noun, "Mikl-Leitner" a name: the last part decides
+            return self.nounish(low.rsplit("-", 1)[1], last=True)
+        if low.endswith(_NOUN_SUFFIXES) or (len(low) >= 8 and self.is_compound(low)):
+            return True
+        return last and self.zipf(low) >= 40 and frequencies("en").get(low, 0) < 30
+
+    def is_title(self, word: str) -> bool:
+        low = word.lower().rstrip(".")
+        if low in _TITLES or ("-" in low and low.rsplit("-", 1)[1] in _TITLES):
+            return True
+        return self.lang == "de" and (low in _TITLE_TAILS or (low.endswith(_TITLE_TAILS) and self.is_compound(low)))
+
+    # -- extraction --
+
+    def find(self, doc: Doc, covered: Sequence[tuple[int, int]]) -> list[Name]:
+        """Names of ``doc``; ``covered``: sorted, non-overlapping spans of gazetteer matches."""
+        text = doc.cased
+        starts = [s for s, _ in covered]
+        tokens: list[_Tok] = []
+        prev_sentence = -1
+        title_end = doc.zone_starts[1]
+        for m in _TOKEN.finditer(text):
+            s, e = m.span()
+            sentence = doc.sentence(s)
+            before = text[s - 1] if s else "\n"
+            abbreviated = (
+                bool(tokens) and tokens[-1].text.lower() in _ABBREVIATIONS and _after_stop(text[tokens[-1].end : s])
+            )
+            initial = (sentence != prev_sentence and not abbreviated) or before in _OPENERS or s < title_end
+            prev_sentence = sentence
+            k = bisect_right(starts, s) - 1
+            tokens.append(_Tok(s, e, m.group(0), initial, k >= 0 and s < covered[k][1]))
+        lower_words = {t.text for t in tokens if t.text[0].islower()}
+        found: dict[str, tuple[str, list[str], list[int], str]] = {}
+        for run in self._runs(tokens, text):
+            for segment, title in self._segments(run):
+                name = self._name(segment, lower_words)
+                if name is None:
+                    continue
+                entry = found.setdefault(name, (" ".join(t.text for t in segment), [], [], title))
+                entry[1].append(doc.zone(segment[0].start))
+                entry[2].append(doc.sentence(segment[0].start))
+                if title and not entry[3]:
+                    found[name] = (entry[0], entry[1], entry[2], title)
+        if self.lang == "de":  # one rare German word said once is more likely a rare noun than a name
+            for key in [k for k, v in found.items() if " " not in k and len(v[1]) < 2 and not v[3]]:
+                if not _ACRONYM.fullmatch(found[key][0]):
+                    del found[key]
+        # a surname alone is the person named in full elsewhere in the document ("Doskozil" → hans peter doskozil)
+        full = {key.rsplit(" ", 1)[-1]: key for key in found if " " in key}
+        for key in [k for k in found if " " not in k and k in full]:
+            _surface, zones, sentences, _title = found.pop(key)
+            target = found[full[key]]
+            target[1].extend(zones)
+            target[2].extend(sentences)
+        return [
+            Name(id=f"name:{key}", surface=v[0], zones=tuple(v[1]), sentences=tuple(v[2]), title=v[3])
+            for key, v in found.items()
+        ]
+
+    def _runs(self, tokens: list[_Tok], text: str) -> Iterable[list[_Tok]]:
+        """Maximal runs of capitalised words one space apart (connectors such as "of" or "von" inside)."""
+        run: list[_Tok] = []
+        pending: list[_Tok] = []  # connectors waiting for a capitalised word
+        for tok in tokens:
+            gap = text[(pending or run)[-1].end : tok.start] if run else ""
+            after_abbreviation = _after_stop(gap) and run[-1].text.lower() in _ABBREVIATIONS
+            adjacent = (gap == " " or after_abbreviation) and not tok.initial
+            if tok.text[0].isupper():
+                if adjacent:
+                    run.extend(pending)
+                    run.append(tok)
+                else:
+                    if run:
+                        yield run
+                    run = [tok]
+                pending = []
+            elif adjacent and self._connects(tok.text, (pending or run)[-1].text) and len(pending) < 2:
+                pending.append(tok)
+            else:
+                if run:
+                    yield run
+                run, pending = [], []
+        if run:
+            yield run
+
+    def _connects(self, word: str, before: str) -> bool:
+        """May ``word`` join two capitalised words into one name? "of" only after a common head ("Bank of
+        England", not "Sullivan of F-Secure"); "der"/"den" only after "von"/"van" ("von der Leyen")."""
+        if word in ("der", "den"):
+            return before in ("von", "van")
+        if word == "of":
+            return self.zipf(before) >= self.common - 5
+        if self.lang == "de" and word in ("von", "van") and self.nounish(before):
+            return False  # "die Partei von Kandidatin X": a noun, then a preposition
+        return word in self.connectors
+
+    def _segments(self, run: list[_Tok]) -> Iterable[tuple[list[_Tok], str]]:
+        """Split a run at gazetteer words and titles; trim articles, dates and connectors at the ends. Yields
+        each remaining segment with the title in front of it ("" = none)."""
+        segment: list[_Tok] = []
+        title = ""
+        after_entity = False
+        for tok in run:
+            low = tok.text.lower()
+            if tok.covered or self.is_title(tok.text) or low in _MONTHS_DAYS:
+                # one word right next to a gazetteer name is part of it ("Sergei" Lavrov, Kaspersky "Lab"), unless
+                # the name is a possessive ("South Korea's Yonhap")
+                if segment and not (tok.covered and len(segment) == 1):
+                    yield self._trim(segment), title
+                segment = []
+                title = low if not tok.covered and low not in _MONTHS_DAYS else ""
+                after_entity = tok.covered and not tok.text.endswith("'s")
+                continue
+            segment.append(tok)
+        if segment and not (after_entity and len(segment) == 1):
+            yield self._trim(segment), title
+
+    def _trim(self, segment: list[_Tok]) -> list[_Tok]:
+        while segment and (segment[0].text.lower() in _ARTICLES or segment[0].text in self.connectors):
+            segment = segment[1:]
+        while segment and segment[-1].text in self.connectors:
+            segment = segment[:-1]
+        # a common word starting a sentence is no part of a name ("Mit Servus TV", "Each Topic")
+        if len(segment) > 1 and segment[0].initial and self.zipf(segment[0].text) >= self.common - 5:
+            segment = segment[1:]
+        # a German genitive name before the noun it qualifies ("Doskozils Vorschlag"): the name ends there
+        # (German names ending in s, x or z take an apostrophe instead, so the s goes whatever the name's ending)
+        if self.lang == "de" and len(segment) >= 2:
+            gen, noun = segment[-2], segment[-1]
+            if (
+                len(gen.text) >= 4
+                and gen.text.endswith("s")
+                and not gen.text.endswith("ss")
+                and not gen.text.isupper()
+                and self.zipf(noun.text) >= self.rare_de
+                and not noun.text.isupper()
+            ):
+                return [*segment[:-2], dataclasses.replace(gen, text=gen.text[:-1], genitive=True)]
+        return segment
+
+    def _name(self, segment: list[_Tok], lower_words: set[str]) -> str | None:
+        """The id key of a segment, or None when it is not name-like."""
+        words = [t for t in segment if t.text not in self.connectors]
+        if not words:
+            return None
+        if len(words) == 1:
+            if not self._single(words[0], lower_words):
+                return None
+        elif not self._phrase(words, lower_words):
+            return None
+        parts = [t.text for t in segment]
+        last = parts[-1]
+        if last.endswith(("'s", "'")):
+            last = last[:-2] if last.endswith("'s") else last[:-1]
+        elif (
+            self.lang == "de"
+            and not segment[-1].genitive
+            and _genitive(last)
+            and (len(words) > 1 or self.zipf(last[:-1]) > 0 or len(last) > 6)
+        ):
+            last = last[:-1]
+        parts[-1] = last
+        key = " ".join(" ".join(parts).lower().replace("-", " ").replace("'", " ").split())
+        return key if len(key) >= 3 else None
+
+    def _single(self, tok: _Tok, lower_words: set[str]) -> bool:
+        word = tok.text
+        if _ACRONYM.fullmatch(word):
+            return self.zipf(word) < 45
+        if len(word) < 3 or word.lower() in lower_words or word.lower().rstrip("s") in lower_words:
+            return False
+        z = self.zipf(word.rstrip("'s") if word.endswith("'s") else word)
+        if self.lang == "de":
+            low = word.lower()
+            if "-" in low and self.nounish(low.rsplit("-", 1)[1]):
+                return False  # "OBIB-Mitarbeiter", "SPÖ-Mandatar": a compound noun
+            return z < self.rare_de and not low.endswith(_NOUN_SUFFIXES) and not self.is_compound(low.removesuffix("s"))
+        # English: a capitalised word inside a sentence that is not a very common word
+        return not tok.initial and z < self.common
+
+    def _phrase(self, words: list[_Tok], lower_words: set[str]) -> bool:
+        zipfs = [self.zipf(t.text.removesuffix("'s")) for t in words]
+        if any(t.text.lower() in lower_words for t in words[1:]):
+            return False
+        if self.lang == "de":
+            if all(z >= self.phrase_common_de for z in zipfs):
+                return False
+            return not any(
+                self.nounish(t.text, last=i == len(words) - 1)
+                for i, t in enumerate(words)
+                if not _ACRONYM.fullmatch(t.text)
+            )
+        # English: the last word must not be a common word, nor a sentence-initial first word ("Each Topic")
+        if zipfs[-1] >= self.common:
+            return False
+        return not (words[0].initial and zipfs[0] >= self.common - 5)
+
+
+def _genitive(word: str) -> bool:
+    return (
+        len(word) >= 4
+        and word.endswith("s")
+        and not word.endswith(("ss", "us", "is", "os", "as"))
+        and not word.isupper()
+    )
+
+
+def _after_stop(gap: str) -> bool:
+    """A full stop and white space: what separates an abbreviation from the next word ("Mr. Zeman")."""
+    return len(gap) >= 2 and gap[0] == "." and gap[1:].isspace()
