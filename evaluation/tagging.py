@@ -14,6 +14,8 @@ Data and labels:
 * cyberattack positives: CASIE articles with at least one Databreach, Phishing or Ransom event (English);
   gold subtopics from the event types (Databreach → data_breach, Phishing → phishing, Ransom → ransomware,
   Discover/PatchVulnerability → vulnerability).
+* also printed: CASIE scored by realis (positive = at least one attack event annotated "Actual"; articles whose
+  attack events are all generic or hypothetical count as negatives), closer to "an attack happened or is alleged".
 * cyberattack negatives: CASIE articles typed only DiscoverVulnerability / PatchVulnerability (security news
   without an attack: they must get the vulnerability subtopic, not the attack tag), every WikiRef220 article
   (English) and the 10kGNAD articles outside the Web desk (German). Web-desk articles are scored for cyberattack
@@ -40,7 +42,7 @@ import time
 import tomllib
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from evaluation import shared_dir
@@ -95,6 +97,8 @@ class Doc:
     cyber_gold: bool | None = None  # None = not scored for cyberattack
     geo_gold: bool | None = None  # None = not scored for geopolitics
     home: str | None = None  # the outlet's country, when known
+    #: CASIE only: at least one attack event annotated as actual (realis "Actual"), not generic or hypothetical
+    attack_actual: bool | None = None
     split: str = "tuning"
     old_holdout: bool = False  # in the older 10 % 10kGNAD held-out split (see OLD_HOLDOUT_SEED)
     result: TagResult | None = field(default=None, repr=False)
@@ -116,11 +120,9 @@ def load_casie(root: Path) -> Iterator[Doc]:
         if not src.exists():
             continue
         ann = json.loads(ann_path.read_text(encoding="utf-8"))
-        types = {
-            str(ev.get("subtype") or ev.get("type"))
-            for hopper in ann.get("cyberevent", {}).get("hopper", [])
-            for ev in hopper.get("events", [])
-        }
+        events = [ev for hopper in ann.get("cyberevent", {}).get("hopper", []) for ev in hopper.get("events", [])]
+        types = {str(ev.get("subtype") or ev.get("type")) for ev in events}
+        actual = any(ev.get("subtype") in CASIE_ATTACK and ev.get("realis") == "Actual" for ev in events)
         raw = src.read_text(encoding="utf-8", errors="replace")
         parts = {m.group(1): m.group(2).strip() for m in _TAG.finditer(raw)}
         gold = {CASIE_ATTACK[t] for t in types if t in CASIE_ATTACK}
@@ -137,6 +139,7 @@ def load_casie(root: Path) -> Iterator[Doc]:
             gold_subtopics=frozenset(gold),
             # typed only Discover/PatchVulnerability: security news without an attack
             cyber_gold=is_attack if (is_attack or types & CASIE_VULN) else None,
+            attack_actual=actual,
         )
 
 
@@ -362,6 +365,8 @@ def run(tagger: Tagger, root: Path, errors: int) -> int:
     _side_by_side(
         "  de hand-labelled Web desk", docs, "cyberattack", lambda d: d.source == "10kgnad" and d.label == "Web"
     )
+    realis = [replace(d, cyber_gold=d.attack_actual) for d in docs if d.source == "casie" and d.cyber_gold is not None]
+    _side_by_side("en CASIE, gold = an actual attack", realis, "cyberattack")
     vuln_only = [d for d in docs if d.source == "casie" and d.cyber_gold is False]
     for split in SPLITS:
         rows = [d for d in vuln_only if d.split == split]

@@ -77,6 +77,8 @@ class Group:
     min_actors: int = 0
     #: open-vocabulary names (not in the gazetteer) count as hits of this group too
     names: bool = False
+    #: hits in a sentence that also has a hit of one of these groups do not count ("an attacker could ...")
+    not_near: tuple[str, ...] = ()
 
     def selects(self, entity: Entity) -> bool:
         return (
@@ -222,6 +224,7 @@ def _parse_group(name: str, spec: Mapping[str, Any], where: str) -> Group:
         min_score=float(spec.get("min_score", 0.0)),
         min_actors=int(spec.get("min_actors", 0)),
         names=bool(spec.get("names", False)),
+        not_near=tuple(str_list(spec.get("not_near"), f"{where}.not_near")),
     )
 
 
@@ -251,7 +254,7 @@ _RULE_KEYS = frozenset(
 )  # fmt: skip
 _GROUP_KEYS = frozenset(
     {"weight", "entity_kinds", "entity_roles", "entity_ids", "distinct", "near", "near_window", "exclude_home",
-     "needs_home", "zones", "min_score", "min_actors", "names"}
+     "needs_home", "zones", "min_score", "min_actors", "names", "not_near"}
     | {f"{p}terms{s}" for p in ("", "cs_") for s in ("", *(f"_{lang}" for lang in LANGUAGES))}
 )  # fmt: skip
 
@@ -274,9 +277,9 @@ def _parse_rule(name: str, spec: Mapping[str, Any], parent: str | None, path: Pa
     known = {g.name for g in groups}
     require: list[tuple[str, ...]] = [tuple(str_list(c, f"{name}.require")) for c in spec.get("require", [])]
     for g in groups:
-        for ref in g.near:
+        for ref in (*g.near, *g.not_near):
             if ref not in known:
-                raise ConfigurationError(f"{name}.{g.name}: near refers to unknown group {ref}")
+                raise ConfigurationError(f"{name}.{g.name}: near/not_near refers to unknown group {ref}")
     for clause in require:
         for ref in clause:
             if ref not in known:

@@ -123,6 +123,9 @@ class Scorer:
                     for d in range(-group.near_window[ref], group.near_window[ref] + 1)
                 }
                 hits = [h for h in hits if h.sentence in allowed]
+            if group.not_near:
+                banned = {h.sentence for ref in group.not_near for h in raw[ref]}
+                hits = [h for h in hits if h.sentence not in banned]
             if group.min_actors:
                 hits = self.relation_hits(hits, group.min_actors)
             score = 0.0
