@@ -7,6 +7,7 @@ Everything the tagger knows lives in two versioned TOML files (``ingest/data/tax
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import tomllib
@@ -254,7 +255,7 @@ _RULE_KEYS = frozenset(
 )  # fmt: skip
 _GROUP_KEYS = frozenset(
     {"weight", "entity_kinds", "entity_roles", "entity_ids", "distinct", "near", "near_window", "exclude_home",
-     "needs_home", "zones", "min_score", "min_actors", "names", "not_near"}
+     "needs_home", "zones", "min_score", "min_actors", "names", "not_near", "terms_from"}
     | {f"{p}terms{s}" for p in ("", "cs_") for s in ("", *(f"_{lang}" for lang in LANGUAGES))}
 )  # fmt: skip
 
@@ -275,6 +276,18 @@ def _parse_rule(name: str, spec: Mapping[str, Any], parent: str | None, path: Pa
         raise ConfigurationError(f"rule {name} has no groups")
     groups = tuple(_parse_group(g, s, f"{name}.{g}") for g, s in sorted(groups_spec.items()))
     known = {g.name for g in groups}
+    # `terms_from = "<group>"`: the same terms as another group of the rule (a title/lead-only copy for a gate)
+    by_name = {g.name: g for g in groups}
+    copied: list[Group] = []
+    for g in groups:
+        source = groups_spec[g.name].get("terms_from")
+        if source is None:
+            copied.append(g)
+            continue
+        if source not in by_name or groups_spec[source].get("terms_from") is not None:
+            raise ConfigurationError(f"{name}.{g.name}: terms_from must name a group of {name} with terms of its own")
+        copied.append(dataclasses.replace(g, terms=by_name[source].terms))
+    groups = tuple(copied)
     require: list[tuple[str, ...]] = [tuple(str_list(c, f"{name}.require")) for c in spec.get("require", [])]
     for g in groups:
         for ref in (*g.near, *g.not_near):
