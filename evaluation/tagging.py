@@ -25,6 +25,8 @@ Data and labels:
   printed apart, the desk proxy (International = positive, every other desk = negative), which disagrees with the
   definition on foreign internal politics (International) and EU migration policy (Panorama); see
   ``evaluation/geopolitics_handcheck.md``.
+* fundus-parser-testdata (recent English and German news from 180 publishers, new to tagging): both tags by hand
+  labels, reported apart and pooled into the per-language figures.
 * geopolitics, English: WikiRef220 topics judged against the taxonomy's definition (``WIKIREF_GEOPOLITICS``);
   a topic whose coverage is mixed is left out.
 
@@ -95,7 +97,8 @@ class Doc:
     language: str
     title: str
     body: str
-    label: str = ""  # CASIE event set, WikiRef topic, 10kGNAD desk
+    label: str = ""  # CASIE event set, WikiRef topic, 10kGNAD desk, fundus country
+    description: str = ""
     gold_subtopics: frozenset[str] = frozenset()
     cyber_gold: bool | None = None  # None = not scored for cyberattack
     geo_gold: bool | None = None  # None = not scored for geopolitics
@@ -190,6 +193,41 @@ def load_10kgnad(root: Path) -> Iterator[Doc]:
                 geo_proxy=desk == "International",
                 home="at",  # DER STANDARD, Vienna
             )
+
+
+#: fundus country folders that are not ISO 3166 alpha-2 codes
+_FUNDUS_COUNTRIES = {"uk": "gb", "ind": "in", "isl": "is"}
+
+
+def load_fundus(root: Path) -> Iterator[Doc]:
+    """English and German pages of fundus-parser-testdata (title, summary and paragraphs from the gold JSON; the
+    outlet's country from the manifest). Unlabelled: scored only where ``tagging_labels.toml`` labels them."""
+    import py3langid
+
+    folder = root / "fundus-parser-testdata"
+    with (folder / "manifest.jsonl").open(encoding="utf-8") as fh:
+        entries = [json.loads(line) for line in fh if line.strip()]
+    for entry in entries:
+        gold = json.loads((folder / entry["gold_json"]).read_text(encoding="utf-8"))[entry["gold_key"]]
+        body = gold.get("body") or {}
+        summary = " ".join(body.get("summary") or [])
+        paragraphs = [p for section in body.get("sections") or [] for p in section.get("paragraphs") or []]
+        title = gold.get("title") or ""
+        text = "\n".join(paragraphs)
+        language = str(py3langid.classify(f"{title} {summary} {text[:1000]}")[0])
+        if language not in ("en", "de"):
+            continue
+        country = str(entry.get("country", ""))
+        yield Doc(
+            source="fundus",
+            ident=str(entry["html"]),
+            language=language,
+            title=title,
+            body=text,
+            description=summary,
+            label=country,
+            home=_FUNDUS_COUNTRIES.get(country, country) or None,
+        )
 
 
 def load_labels(path: Path = LABELS_PATH) -> dict[tuple[str, str], dict[str, bool]]:
@@ -322,12 +360,12 @@ def _why(doc: Doc, tag: str) -> str:
 def _side_by_side(label: str, docs: list[Doc], tag: str, keep: Callable[[Doc], bool] = lambda d: True) -> None:
     for split in SPLITS:
         m = measure((d for d in docs if d.split == split), tag, keep)
-        print(f"{label:<34}{split:<10} {m.line()}")
+        print(f"{label:<40}{split:<10} {m.line()}")
 
 
 def run(tagger: Tagger, root: Path, errors: int) -> int:
     docs: list[Doc] = []
-    for loader in (load_casie, load_wikiref, load_10kgnad):
+    for loader in (load_casie, load_wikiref, load_10kgnad, load_fundus):
         try:
             docs.extend(loader(root))
         except FileNotFoundError as exc:
@@ -345,8 +383,10 @@ def run(tagger: Tagger, root: Path, errors: int) -> int:
     start, cpu_start = time.perf_counter(), time.process_time()
     chars = 0
     for d in docs:
-        d.result = tagger.tag(title=d.title, body=d.body, language=d.language, home_country=d.home)
-        chars += len(d.title) + len(d.body)
+        d.result = tagger.tag(
+            title=d.title, body=d.body, language=d.language, description=d.description, home_country=d.home
+        )
+        chars += len(d.title) + len(d.body) + len(d.description)
     elapsed = max(time.perf_counter() - start, 1e-9)
     cpu = max(time.process_time() - cpu_start, 1e-9)
 
@@ -412,10 +452,10 @@ def run(tagger: Tagger, root: Path, errors: int) -> int:
     # -- geopolitics
     print("\n== geopolitics")
     _side_by_side("all", docs, "geopolitics")
-    _side_by_side("de (hand labels, else desk)", docs, "geopolitics", lambda d: d.language == "de")
+    _side_by_side("de (10kGNAD + fundus, hand labels)", docs, "geopolitics", lambda d: d.language == "de")
     proxy = [replace(d, geo_gold=d.geo_proxy) for d in docs if d.source == "10kgnad"]
     _side_by_side("de (desk proxy: International)", proxy, "geopolitics")
-    _side_by_side("en (WikiRef topics by definition)", docs, "geopolitics", lambda d: d.language == "en")
+    _side_by_side("en (WikiRef + fundus, by definition)", docs, "geopolitics", lambda d: d.language == "en")
     gnad = [d for d in docs if d.source == "10kgnad"]
     if gnad:
         design = measure(gnad, "geopolitics", lambda d: not d.old_holdout)
@@ -444,6 +484,12 @@ def run(tagger: Tagger, root: Path, errors: int) -> int:
             f"WikiRef tagged geopolitics per topic, {split}: "
             + ", ".join(f"{k} {a}/{b}" for k, (a, b) in sorted(by_topic.items()))
         )
+    fundus = [d for d in docs if d.source == "fundus"]
+    if fundus:
+        print("fundus (recent news, never used for rules before; hand labels):")
+        for lang in ("de", "en"):
+            for tag in ("geopolitics", "cyberattack"):
+                _side_by_side(f"  {lang} {tag}", fundus, tag, lambda d, lang=lang: d.language == lang)  # type: ignore[misc]
     if casie:
         n = sum(_has(d, "geopolitics") for d in casie)
         print(f"CASIE tagged geopolitics (unlabelled, for reference): {n}/{len(casie)}")
