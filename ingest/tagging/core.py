@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+from bisect import bisect_right
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +20,10 @@ from ingest.tagging.scoring import Hit, Scorer
 from ingest.tagging.text import DATELINE, DATELINE_WINDOW, Doc, normalise_language, split_zones
 
 __all__ = ["TagResult", "Tagger", "entity_ids"]
+
+#: how far (characters) a country may stand before the title of the person acting for it ("Ungarns neuer
+#: Außenminister", "the Hungarian foreign minister")
+_TITLE_REACH = 40
 
 
 @dataclass(frozen=True)
@@ -113,8 +119,10 @@ class Tagger:
         matches = self._index[lang].match(doc)
         dateline = self._dateline(doc)
         entity_hits = self._scorer.entity_hits(doc, matches, dateline["span"])
-        names = self._names(doc, matches)
-        name_hits = [Hit(n.id, z, s, True) for n in names for z, s in zip(n.zones, n.sentences, strict=True)]
+        names = self._state_actors(doc, self._names(doc, matches), matches)
+        name_hits = [
+            Hit(n.id, z, s, True, actor=n.actor) for n in names for z, s in zip(n.zones, n.sentences, strict=True)
+        ]
         dateline = {k: v for k, v in dateline.items() if k != "span"}
         home_dateline = bool(home and dateline["countries"] and set(dateline["countries"]) <= home)
 
@@ -144,7 +152,12 @@ class Tagger:
         kept = self._top_names(names)
         if kept:
             evidence["names"] = {
-                n.id: {"surface": n.surface, "mentions": len(n.zones), **({"title": n.title} if n.title else {})}
+                n.id: {
+                    "surface": n.surface,
+                    "mentions": len(n.zones),
+                    **({"title": n.title} if n.title else {}),
+                    **({"acts_for": n.actor} if n.actor else {}),
+                }
                 for n in kept[: tax.max_surfaces]
             }
         if dateline["place"]:
@@ -179,6 +192,32 @@ class Tagger:
             else:
                 covered.append((s, e))
         return finder.find(doc, covered)
+
+    def _state_actors(self, doc: Doc, names: list[Name], matches: Mapping[str, list[Match]]) -> list[Name]:
+        """Names introduced by a title of state office right after a country ("der ungarische Außenminister X",
+        "Hungary's foreign minister X") act for that country in every sentence that names them."""
+        if not any(n.political for n in names):
+            return names
+        entities = self._gazetteer.entities
+        countries = sorted(
+            (m.end, entities[m.owner.removeprefix("entity:")].actor)
+            for owner, ms in matches.items()
+            if owner.startswith("entity:")
+            for m in ms
+            if entities[owner.removeprefix("entity:")].actor.startswith("country:")
+        )
+        ends = [end for end, _ in countries]
+        out: list[Name] = []
+        for name in names:
+            if name.political and name.title_at >= 0:
+                k = bisect_right(ends, name.title_at) - 1
+                if k >= 0:
+                    end, actor = countries[k]
+                    near = name.title_at - end <= _TITLE_REACH
+                    if near and doc.sentence(end - 1) == doc.sentence(name.title_at):
+                        name = dataclasses.replace(name, actor=actor)
+            out.append(name)
+        return out
 
     def _top_names(self, names: list[Name]) -> list[Name]:
         """The ``max_names`` most mentioned names (ties: first mentioned first)."""

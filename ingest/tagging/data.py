@@ -78,6 +78,9 @@ class Group:
     min_actors: int = 0
     #: open-vocabulary names (not in the gazetteer) count as hits of this group too
     names: bool = False
+    #: open-vocabulary names that a title of state office and a country introduce ("der ungarische Außenminister
+    #: X") count as hits, acting for that state (a leader the gazetteer does not know)
+    state_names: bool = False
     #: hits in a sentence that also has a hit of one of these groups do not count ("an attacker could ...")
     not_near: tuple[str, ...] = ()
 
@@ -225,6 +228,7 @@ def _parse_group(name: str, spec: Mapping[str, Any], where: str) -> Group:
         min_score=float(spec.get("min_score", 0.0)),
         min_actors=int(spec.get("min_actors", 0)),
         names=bool(spec.get("names", False)),
+        state_names=bool(spec.get("state_names", False)),
         not_near=tuple(str_list(spec.get("not_near"), f"{where}.not_near")),
     )
 
@@ -255,7 +259,7 @@ _RULE_KEYS = frozenset(
 )  # fmt: skip
 _GROUP_KEYS = frozenset(
     {"weight", "entity_kinds", "entity_roles", "entity_ids", "distinct", "near", "near_window", "exclude_home",
-     "needs_home", "zones", "min_score", "min_actors", "names", "not_near", "terms_from"}
+     "needs_home", "zones", "min_score", "min_actors", "names", "state_names", "not_near", "terms_from"}
     | {f"{p}terms{s}" for p in ("", "cs_") for s in ("", *(f"_{lang}" for lang in LANGUAGES))}
 )  # fmt: skip
 

@@ -89,6 +89,13 @@ _NOUN_SUFFIXES: tuple[str, ...] = (
 )  # fmt: skip
 #: inflection endings a compound's parts may carry
 _INFLECTIONS: tuple[str, ...] = ("en", "n", "e", "es", "s", "er", "innen", "in")
+#: titles of state office: a person they introduce acts for a state
+_STATE_TITLES = _wordset(
+    "president prime minister chancellor secretary ambassador premier king queen emir sultan sheikh ayatollah "
+    "prasident prasidentin kanzler kanzlerin minister ministerin premier botschafter botschafterin konig konigin "
+    "staatschef staatschefin regierungschef regierungschefin"
+)
+_STATE_TITLE_TAILS: tuple[str, ...] = ("minister", "ministerin", "prasident", "prasidentin", "kanzler", "kanzlerin")
 #: linking elements of German compounds ("Flüchtling-s-obergrenze", "Sonne-n-schein")
 _LINKS: tuple[str, ...] = ("s", "es", "n", "en", "er", "e")
 
@@ -125,6 +132,26 @@ class Name:
     sentences: tuple[int, ...]  # sentence of each mention (the document's numbering)
     #: the title in front of the first titled mention ("prasident", "minister"), "" = none
     title: str = ""
+    starts: tuple[int, ...] = ()  # offset of each mention in the document's folded text
+    title_at: int = -1  # offset of the first titled mention (-1: none)
+    #: the state this person acts for, when a political title and a country introduce them ("der ungarische
+    #: Außenminister X", "Hungary's foreign minister X"); "" = unknown
+    actor: str = ""
+
+    @property
+    def political(self) -> bool:
+        """Introduced by a title of state office (minister, president, ambassador, ...)."""
+        return bool(self.title) and (self.title in _STATE_TITLES or self.title.endswith(_STATE_TITLE_TAILS))
+
+
+@dataclass
+class _Found:
+    surface: str
+    zones: list[str] = dataclasses.field(default_factory=list)
+    sentences: list[int] = dataclasses.field(default_factory=list)
+    starts: list[int] = dataclasses.field(default_factory=list)
+    title: str = ""
+    title_at: int = -1
 
 
 @dataclass(frozen=True)
@@ -238,30 +265,49 @@ class NameFinder:
             k = bisect_right(starts, s) - 1
             tokens.append(_Tok(s, e, m.group(0), initial, k >= 0 and s < covered[k][1]))
         lower_words = {t.text for t in tokens if t.text[0].islower()}
-        found: dict[str, tuple[str, list[str], list[int], str]] = {}
+        found: dict[str, _Found] = {}
+        index = {t.start: i for i, t in enumerate(tokens)}
         for run in self._runs(tokens, text):
             for segment, title in self._segments(run):
                 name = self._name(segment, lower_words)
                 if name is None:
                     continue
-                entry = found.setdefault(name, (" ".join(t.text for t in segment), [], [], title))
-                entry[1].append(doc.zone(segment[0].start))
-                entry[2].append(doc.sentence(segment[0].start))
-                if title and not entry[3]:
-                    found[name] = (entry[0], entry[1], entry[2], title)
-        if self.lang == "de":  # one rare German word said once is more likely a rare noun than a name
-            for key in [k for k, v in found.items() if " " not in k and len(v[1]) < 2 and not v[3]]:
-                if not _ACRONYM.fullmatch(found[key][0]):
-                    del found[key]
+                start = segment[0].start
+                if not title:  # a lower-case title in front ("foreign minister Peter X", "president X")
+                    i = index[start]
+                    prev = tokens[i - 1] if i else None
+                    if prev is not None and text[prev.end : start] == " " and prev.text.lower() in _TITLES:
+                        title = prev.text.lower()
+                entry = found.setdefault(name, _Found(" ".join(t.text for t in segment)))
+                entry.zones.append(doc.zone(start))
+                entry.sentences.append(doc.sentence(start))
+                entry.starts.append(start)
+                if title and not entry.title:
+                    entry.title, entry.title_at = title, start
         # a surname alone is the person named in full elsewhere in the document ("Doskozil" → hans peter doskozil)
         full = {key.rsplit(" ", 1)[-1]: key for key in found if " " in key}
         for key in [k for k in found if " " not in k and k in full]:
-            _surface, zones, sentences, _title = found.pop(key)
+            alone = found.pop(key)
             target = found[full[key]]
-            target[1].extend(zones)
-            target[2].extend(sentences)
+            target.zones.extend(alone.zones)
+            target.sentences.extend(alone.sentences)
+            target.starts.extend(alone.starts)
+            if alone.title and not target.title:
+                target.title, target.title_at = alone.title, alone.title_at
+        if self.lang == "de":  # one rare German word said once is more likely a rare noun than a name
+            for key in [k for k, v in found.items() if " " not in k and len(v.zones) < 2 and not v.title]:
+                if not _ACRONYM.fullmatch(found[key].surface):
+                    del found[key]
         return [
-            Name(id=f"name:{key}", surface=v[0], zones=tuple(v[1]), sentences=tuple(v[2]), title=v[3])
+            Name(
+                id=f"name:{key}",
+                surface=v.surface,
+                zones=tuple(v.zones),
+                sentences=tuple(v.sentences),
+                title=v.title,
+                starts=tuple(v.starts),
+                title_at=v.title_at,
+            )
             for key, v in found.items()
         ]
 
@@ -383,8 +429,9 @@ class NameFinder:
             if "-" in low and self.nounish(low.rsplit("-", 1)[1]):
                 return False  # "OBIB-Mitarbeiter", "SPÖ-Mandatar": a compound noun
             return z < self.rare_de and not low.endswith(_NOUN_SUFFIXES) and not self.is_compound(low.removesuffix("s"))
-        # English: a capitalised word inside a sentence that is not a very common word
-        return not tok.initial and z < self.common
+        # English: a capitalised word inside a sentence that is not a very common word; at a sentence start only a
+        # rare one ("Szijjarto and ...")
+        return z < (self.common if not tok.initial else self.rare_de)
 
     def _phrase(self, words: list[_Tok], lower_words: set[str]) -> bool:
         zipfs = [self.zipf(t.text.removesuffix("'s")) for t in words]

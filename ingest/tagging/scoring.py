@@ -90,7 +90,9 @@ class Scorer:
     ) -> RuleScore:
         tax = self.taxonomy
         if not any(
-            f"{rule.name}/{g.name}" in matches or self.selected[(rule.name, g.name)] or (g.names and name_hits)
+            f"{rule.name}/{g.name}" in matches
+            or self.selected[(rule.name, g.name)]
+            or ((g.names or g.state_names) and name_hits)
             for g in rule.groups
         ):
             return RuleScore(0.0, {"confidence": 0.0, "score": 0.0, "gate_met": False, "groups": {}, "entities": []})
@@ -107,6 +109,8 @@ class Scorer:
                 hits.extend(h for h in entity_hits if h.key in selected)
             if group.names and name_hits:
                 hits.extend(name_hits)
+            elif group.state_names and name_hits:
+                hits.extend(h for h in name_hits if h.actor)
             if len(group.zones) < len(ZONES):
                 hits = [h for h in hits if h.zone in group.zones]
             raw[group.name] = hits

@@ -79,3 +79,32 @@ def test_names_can_be_switched_off_and_capped() -> None:
         "name:delta prandel",
         "name:gamma vostrik",
     )
+
+
+@pytest.mark.parametrize(
+    ("language", "text"),
+    [
+        (
+            "de",
+            "Der ungarische Außenminister Ferenc Zsoldosi empfing am Montag Gäste. Auch der serbische Außenminister "
+            "Dragan Vukotic kam. Zsoldosi und Vukotic unterzeichneten ein Abkommen.",
+        ),
+        (
+            "en",
+            "Hungary's foreign minister Ferenc Zsoldosi received guests on Monday. Serbia's foreign minister Dragan "
+            "Vukotic came too. Zsoldosi and Vukotic signed an agreement.",
+        ),
+    ],
+)
+def test_a_name_with_a_title_of_state_office_acts_for_its_country(tagger: Tagger, language: str, text: str) -> None:
+    """An unknown minister acts for the country that introduces them, so a sentence naming two such people is a
+    relation between two states (as it would be with two gazetteer leaders)."""
+    result = tagger.tag(title="", body=text, language=language)
+    evidence = result.evidence["names"]
+    assert evidence["name:ferenc zsoldosi"]["acts_for"] == "country:hu"
+    assert evidence["name:dragan vukotic"]["acts_for"] == "country:rs"
+    relation = result.evidence["geopolitics"]["groups"]["relation"]["hits"]
+    assert {"name:ferenc zsoldosi", "name:dragan vukotic"} <= set(relation)
+    # a title that is no state office gives no actor
+    coach = tagger.tag(title="", body="Der ungarische Trainer Ferenc Zsoldosi lobte die Elf.", language="de")
+    assert "acts_for" not in coach.evidence["names"]["name:ferenc zsoldosi"]
