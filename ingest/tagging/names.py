@@ -73,7 +73,10 @@ _TITLES = _wordset(
     "herr frau fraulein dr präsident prasident prasidentin kanzler kanzlerin minister ministerin staatssekretar "
     "staatssekretarin burgermeister burgermeisterin landeshauptmann landeshauptfrau abgeordnete abgeordneter "
     "papst kardinal konig konigin prinz prinzessin richter richterin sprecher sprecherin chef chefin trainer "
-    "kapitan general generalin botschafter botschafterin kommissar kommissarin vorsitzende vorsitzender"
+    "kapitan general generalin botschafter botschafterin kommissar kommissarin vorsitzende vorsitzender "
+    "striker midfielder defender goalkeeper manager coach singer guitarist frontman rapper author writer novelist "
+    "designer photographer reporter correspondent analyst spokesman sturmer torhuter sangerin sanger autorin "
+    "regisseur regisseurin"
 )
 #: role words ending a German compound ("Außenminister", "Parteichefin", "Regierungssprecher"): a title as well
 _TITLE_TAILS: tuple[str, ...] = (
@@ -366,6 +369,9 @@ class NameFinder:
                 after_entity = tok.covered and not tok.text.endswith("'s")
                 continue
             segment.append(tok)
+            if tok.text.endswith("'s"):  # a possessive ends a name ("BBC's Colin Paterson")
+                yield self._trim(segment), title
+                segment, title, after_entity = [], "", False
         if segment and not (after_entity and len(segment) == 1):
             yield self._trim(segment), title
 
