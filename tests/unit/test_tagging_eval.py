@@ -148,3 +148,40 @@ def test_hand_labels_override_the_proxy(tmp_path: Path) -> None:
     gnad = list(evaluation.load_10kgnad(tmp_path))
     assert evaluation.apply_labels(gnad, evaluation.load_labels(labels)) == 1
     assert [d.cyber_gold for d in gnad] == [False, False, True]
+
+
+def test_fundus_loader_reads_english_and_german_pages(tmp_path: Path) -> None:
+    folder = tmp_path / "fundus-parser-testdata"
+    (folder / "de").mkdir(parents=True)
+    (folder / "uk").mkdir(parents=True)
+    pages = {
+        "de/Zeitung.json": {
+            "V1": {
+                "title": "Außenminister beraten über Sanktionen",
+                "body": {
+                    "summary": ["Die Außenminister der EU wollen die Sanktionen gegen Russland verlängern."],
+                    "sections": [{"headline": [], "paragraphs": ["Das sagte die Diplomatin am Montag in Brüssel."]}],
+                },
+            }
+        },
+        "uk/Paper.json": {
+            "V1": {
+                "title": "Ministers discuss sanctions",
+                "body": {"summary": [], "sections": [{"paragraphs": ["The ministers met in Brussels on Monday."]}]},
+            }
+        },
+    }
+    for name, gold in pages.items():
+        (folder / name).write_text(json.dumps(gold), encoding="utf-8")
+    manifest = [
+        {"country": "de", "html": "de/Zeitung.html.gz", "gold_json": "de/Zeitung.json", "gold_key": "V1"},
+        {"country": "uk", "html": "uk/Paper.html.gz", "gold_json": "uk/Paper.json", "gold_key": "V1"},
+    ]
+    (folder / "manifest.jsonl").write_text("\n".join(json.dumps(m) for m in manifest), encoding="utf-8")
+    docs = list(evaluation.load_fundus(tmp_path))
+    assert [(d.ident, d.language, d.home) for d in docs] == [
+        ("de/Zeitung.html.gz", "de", "de"),
+        ("uk/Paper.html.gz", "en", "gb"),
+    ]
+    assert docs[0].description.startswith("Die Außenminister") and "Diplomatin" in docs[0].body
+    assert all(d.cyber_gold is None and d.geo_gold is None for d in docs)  # scored only where hand-labelled
