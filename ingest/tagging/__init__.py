@@ -8,7 +8,8 @@ entity ids). The package only interprets them, one module per stage:
 * :mod:`~ingest.tagging.patterns`: the term-pattern compiler and the index that runs only plausible terms.
 * :mod:`~ingest.tagging.data`: taxonomy and gazetteer loading with validation (a bad file is a
   :class:`~ingest.errors.ConfigurationError`).
-* :mod:`~ingest.tagging.names`: open-vocabulary names (capitalised phrases against word-frequency lists).
+* :mod:`~ingest.tagging.names`: open-vocabulary names (capitalised phrases against word-frequency lists), with
+  the word lists it reads in :mod:`~ingest.tagging.lexicon`.
 * :mod:`~ingest.tagging.scoring`: evidence groups → rule confidences, with the evidence that explains them.
 * :mod:`~ingest.tagging.core`: :class:`Tagger`, which chains them, and :class:`TagResult`.
 

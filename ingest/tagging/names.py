@@ -19,110 +19,23 @@ here ("US-Präsident Donald Trump" gives ``person:donald-trump`` only).
 from __future__ import annotations
 
 import dataclasses
-import functools
 import logging
-import math
 import re
 from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from ingest.tagging.text import Doc, fold
+from ingest.tagging import lexicon as lex
+from ingest.tagging.text import Doc
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Name", "NameFinder", "frequencies"]
-
-#: zipf values are stored ×10 as integers; words rarer than this (zipf) are left out of the list (= unknown).
-_MIN_ZIPF = 2.0
+__all__ = ["Name", "NameFinder"]
 
 _TOKEN = re.compile(r"[^\W\d_][\w]*(?:['-][^\W_][\w]*)*")
 _ACRONYM = re.compile(r"[A-Z][A-Z0-9&]{1,5}")
 #: characters that, right before a word, make it start a (quoted or bracketed) sentence-like unit
 _OPENERS = frozenset("\"'«»“”„([:-")
-
-
-def _wordset(text: str) -> frozenset[str]:
-    return frozenset(text.split())
-
-
-#: lower-case words allowed inside a name ("Bank of England", "Ursula von der Leyen", "Omar al-Bashir")
-_CONNECTORS: dict[str, frozenset[str]] = {
-    "en": frozenset(
-        {"of", "de", "da", "di", "del", "van", "von", "der", "den", "bin", "ibn", "al", "el", "la", "le", "du"}
-    ),
-    "de": frozenset({"von", "van", "de", "da", "di", "del", "bin", "ibn", "al", "el", "la", "le", "du"}),
-}
-#: abbreviations whose full stop does not end a sentence ("Mr. Zeman")
-_ABBREVIATIONS = frozenset(
-    {"mr", "mrs", "ms", "dr", "prof", "st", "gen", "sen", "rep", "gov", "lt", "col", "capt", "sgt", "jr"}
-)
-#: determiners that may start a name phrase but are not part of its id
-_ARTICLES = frozenset({"the", "a", "an", "der", "die", "das", "den", "dem", "des", "ein", "eine", "einer", "eines"})
-_MONTHS_DAYS = _wordset(
-    "january february march april may june july august september october november december monday tuesday "
-    "wednesday thursday friday saturday sunday januar februar marz mai juni juli oktober dezember montag dienstag "
-    "mittwoch donnerstag freitag samstag sonntag sonnabend janner"
-)
-#: titles and roles in front of a name ("President Macron", "Innenministerin Mikl-Leitner"): dropped from the id
-_TITLES = _wordset(
-    "mr mrs ms miss dr prof professor sir dame lord lady president vice prime minister chancellor secretary "
-    "general gen col colonel lt sgt capt captain king queen prince princess pope cardinal bishop archbishop rev "
-    "senator sen rep representative governor gov mayor judge justice chief ceo chairman chairwoman director "
-    "spokesman spokeswoman spokesperson ambassador commissioner premier sheikh ayatollah emir sultan crown "
-    "herr frau fraulein dr präsident prasident prasidentin kanzler kanzlerin minister ministerin staatssekretar "
-    "staatssekretarin burgermeister burgermeisterin landeshauptmann landeshauptfrau abgeordnete abgeordneter "
-    "papst kardinal konig konigin prinz prinzessin richter richterin sprecher sprecherin chef chefin trainer "
-    "kapitan general generalin botschafter botschafterin kommissar kommissarin vorsitzende vorsitzender "
-    "striker midfielder defender goalkeeper manager coach singer guitarist frontman rapper author writer novelist "
-    "designer photographer reporter correspondent analyst spokesman sturmer torhuter sangerin sanger autorin "
-    "regisseur regisseurin"
-)
-#: role words ending a German compound ("Außenminister", "Parteichefin", "Regierungssprecher"): a title as well
-_TITLE_TAILS: tuple[str, ...] = (
-    "minister", "ministerin", "prasident", "prasidentin", "kanzler", "kanzlerin", "chef", "chefin", "sprecher",
-    "sprecherin", "fuhrer", "fuhrerin", "vorsitzende", "vorsitzender", "sekretar", "sekretarin", "direktor",
-    "direktorin", "botschafter", "botschafterin", "kommissar", "kommissarin", "kandidat", "kandidatin", "meister",
-    "meisterin", "hauptmann", "gouverneur", "premier", "experte", "expertin", "anwalt", "anwaltin",
-)  # fmt: skip
-#: shapes of German common nouns (rare compounds among them are no names)
-_NOUN_SUFFIXES: tuple[str, ...] = (
-    "ung", "ungen", "heit", "heiten", "keit", "keiten", "schaft", "schaften", "ismus", "tion", "tionen", "itat",
-    "itaten", "nisse", "ierung", "lich", "liche", "lichen", "ische", "ischen", "isch",
-)  # fmt: skip
-#: inflection endings a compound's parts may carry
-_INFLECTIONS: tuple[str, ...] = ("en", "n", "e", "es", "s", "er", "innen", "in")
-#: titles of state office: a person they introduce acts for a state
-_STATE_TITLES = _wordset(
-    "president prime minister chancellor secretary ambassador premier king queen emir sultan sheikh ayatollah "
-    "prasident prasidentin kanzler kanzlerin minister ministerin premier botschafter botschafterin konig konigin "
-    "staatschef staatschefin regierungschef regierungschefin"
-)
-_STATE_TITLE_TAILS: tuple[str, ...] = ("minister", "ministerin", "prasident", "prasidentin", "kanzler", "kanzlerin")
-#: linking elements of German compounds ("Flüchtling-s-obergrenze", "Sonne-n-schein")
-_LINKS: tuple[str, ...] = ("s", "es", "n", "en", "er", "e")
-
-
-@functools.lru_cache(maxsize=4)
-def frequencies(lang: str) -> dict[str, int]:
-    """``wordfreq``'s ``large`` list for ``lang`` as folded lower-case word → zipf×10 (words from zipf 2 up).
-
-    Folded like the text it is compared with (``ü`` → ``u``); when two words fold alike the commoner counts.
-    Loaded once per process (about 0.5 s and 20-30 MB per language).
-    """
-    import wordfreq  # deferred: the list is only needed when names are extracted
-
-    out: dict[str, int] = {}
-    for word, freq in wordfreq.get_frequency_dict(lang, wordlist="large").items():
-        zipf = math.log10(freq) + 9.0
-        if zipf < _MIN_ZIPF:
-            continue
-        key = fold(word).lower() if not word.isascii() else word
-        value = round(zipf * 10)
-        if out.get(key, 0) < value:
-            out[key] = value
-    logger.debug("loaded %s word frequencies for %s", len(out), lang)
-    return out
 
 
 @dataclass(frozen=True)
@@ -144,7 +57,7 @@ class Name:
     @property
     def political(self) -> bool:
         """Introduced by a title of state office (minister, president, ambassador, ...)."""
-        return bool(self.title) and (self.title in _STATE_TITLES or self.title.endswith(_STATE_TITLE_TAILS))
+        return bool(self.title) and (self.title in lex.STATE_TITLES or self.title.endswith(lex.STATE_TITLE_TAILS))
 
 
 @dataclass
@@ -180,12 +93,12 @@ class NameFinder:
         compound_part_zipf: float = 2.5,
     ) -> None:
         self.lang = lang
-        self.freq = frequencies(lang)
+        self.freq = lex.frequencies(lang)
         self.common = round(common_zipf * 10)
         self.rare_de = round(rare_zipf_de * 10)
         self.phrase_common_de = round(phrase_common_zipf_de * 10)
         self.part = round(compound_part_zipf * 10)
-        self.connectors = _CONNECTORS.get(lang, frozenset())
+        self.connectors = lex.CONNECTORS.get(lang, frozenset())
 
     # -- word statistics --
 
@@ -211,7 +124,7 @@ class NameFinder:
             head = low[:i]
             if self._known(head) or (len(head) >= 4 and self._known(head + "e")):
                 return True
-            if any(head.endswith(link) and self._known(head[: -len(link)]) for link in _LINKS):
+            if any(head.endswith(link) and self._known(head[: -len(link)]) for link in lex.LINKS):
                 return True
             if depth < 2 and len(head) >= 6 and self.is_compound(head, depth + 1):
                 return True
@@ -227,7 +140,7 @@ class NameFinder:
             return True
         return any(
             word.endswith(end) and len(word) - len(end) >= 4 and freq.get(word[: -len(end)], 0) >= self.part
-            for end in _INFLECTIONS
+            for end in lex.INFLECTIONS
         )
 
     def nounish(self, word: str, *, last: bool = True) -> bool:
@@ -237,15 +150,17 @@ class NameFinder:
         low = word.lower()
         if "-" in low:  # "Handgranaten-Anschlag" is a noun, "Mikl-Leitner" a name: the last part decides
             return self.nounish(low.rsplit("-", 1)[1], last=True)
-        if low.endswith(_NOUN_SUFFIXES) or (len(low) >= 8 and self.is_compound(low)):
+        if low.endswith(lex.NOUN_SUFFIXES) or (len(low) >= 8 and self.is_compound(low)):
             return True
-        return last and self.zipf(low) >= 40 and frequencies("en").get(low, 0) < 30
+        return last and self.zipf(low) >= 40 and lex.frequencies("en").get(low, 0) < 30
 
     def is_title(self, word: str) -> bool:
         low = word.lower().rstrip(".")
-        if low in _TITLES or ("-" in low and low.rsplit("-", 1)[1] in _TITLES):
+        if low in lex.TITLES or ("-" in low and low.rsplit("-", 1)[1] in lex.TITLES):
             return True
-        return self.lang == "de" and (low in _TITLE_TAILS or (low.endswith(_TITLE_TAILS) and self.is_compound(low)))
+        return self.lang == "de" and (
+            low in lex.TITLE_TAILS or (low.endswith(lex.TITLE_TAILS) and self.is_compound(low))
+        )
 
     # -- extraction --
 
@@ -261,7 +176,7 @@ class NameFinder:
             sentence = doc.sentence(s)
             before = text[s - 1] if s else "\n"
             abbreviated = (
-                bool(tokens) and tokens[-1].text.lower() in _ABBREVIATIONS and _after_stop(text[tokens[-1].end : s])
+                bool(tokens) and tokens[-1].text.lower() in lex.ABBREVIATIONS and _after_stop(text[tokens[-1].end : s])
             )
             initial = (sentence != prev_sentence and not abbreviated) or before in _OPENERS or s < title_end
             prev_sentence = sentence
@@ -279,7 +194,7 @@ class NameFinder:
                 if not title:  # a lower-case title in front ("foreign minister Peter X", "president X")
                     i = index[start]
                     prev = tokens[i - 1] if i else None
-                    if prev is not None and text[prev.end : start] == " " and prev.text.lower() in _TITLES:
+                    if prev is not None and text[prev.end : start] == " " and prev.text.lower() in lex.TITLES:
                         title = prev.text.lower()
                 entry = found.setdefault(name, _Found(" ".join(t.text for t in segment)))
                 entry.zones.append(doc.zone(start))
@@ -320,7 +235,7 @@ class NameFinder:
         pending: list[_Tok] = []  # connectors waiting for a capitalised word
         for tok in tokens:
             gap = text[(pending or run)[-1].end : tok.start] if run else ""
-            after_abbreviation = _after_stop(gap) and run[-1].text.lower() in _ABBREVIATIONS
+            after_abbreviation = _after_stop(gap) and run[-1].text.lower() in lex.ABBREVIATIONS
             adjacent = (gap == " " or after_abbreviation) and not tok.initial
             if tok.text[0].isupper():
                 if adjacent:
@@ -359,13 +274,13 @@ class NameFinder:
         after_entity = False
         for tok in run:
             low = tok.text.lower()
-            if tok.covered or self.is_title(tok.text) or low in _MONTHS_DAYS:
+            if tok.covered or self.is_title(tok.text) or low in lex.MONTHS_DAYS:
                 # one word right next to a gazetteer name is part of it ("Sergei" Lavrov, Kaspersky "Lab"), unless
                 # the name is a possessive ("South Korea's Yonhap")
                 if segment and not (tok.covered and len(segment) == 1):
                     yield self._trim(segment), title
                 segment = []
-                title = low if not tok.covered and low not in _MONTHS_DAYS else ""
+                title = low if not tok.covered and low not in lex.MONTHS_DAYS else ""
                 after_entity = tok.covered and not tok.text.endswith("'s")
                 continue
             segment.append(tok)
@@ -376,7 +291,7 @@ class NameFinder:
             yield self._trim(segment), title
 
     def _trim(self, segment: list[_Tok]) -> list[_Tok]:
-        while segment and (segment[0].text.lower() in _ARTICLES or segment[0].text in self.connectors):
+        while segment and (segment[0].text.lower() in lex.ARTICLES or segment[0].text in self.connectors):
             segment = segment[1:]
         while segment and segment[-1].text in self.connectors:
             segment = segment[:-1]
@@ -434,7 +349,9 @@ class NameFinder:
             low = word.lower()
             if "-" in low and self.nounish(low.rsplit("-", 1)[1]):
                 return False  # "OBIB-Mitarbeiter", "SPÖ-Mandatar": a compound noun
-            return z < self.rare_de and not low.endswith(_NOUN_SUFFIXES) and not self.is_compound(low.removesuffix("s"))
+            return (
+                z < self.rare_de and not low.endswith(lex.NOUN_SUFFIXES) and not self.is_compound(low.removesuffix("s"))
+            )
         # English: a capitalised word inside a sentence that is not a very common word; at a sentence start only a
         # rare one ("Szijjarto and ...")
         return z < (self.common if not tok.initial else self.rare_de)
