@@ -146,11 +146,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         indexed = 0
         for size in sizes:
             t0 = time.perf_counter()
-            es.indices.put_settings(index=f"{opts.articles_alias}-v1", settings={"refresh_interval": "-1"})
+            es.indices.put_settings(index=opts.articles_alias, settings={"refresh_interval": "-1"})
             articles, stories = background(base, indexed, size, seed=size)
             bulk(es, opts.articles_alias, articles, "doc_id")
             bulk(es, opts.stories_alias, stories, "story_id")
-            es.indices.put_settings(index=f"{opts.articles_alias}-v1", settings={"refresh_interval": "1s"})
+            es.indices.put_settings(index=opts.articles_alias, settings={"refresh_interval": "1s"})
             es.indices.refresh(index=[opts.articles_alias, opts.stories_alias])
             indexed = size
             load = time.perf_counter() - t0

@@ -136,17 +136,51 @@ class HealthOptions:
     max_extraction_failure_share: float = 0.5
 
 
+#: Confidence at which each tag is set (tags missing here use ``TaggingOptions.default_threshold``).
+DEFAULT_TAG_THRESHOLDS: Mapping[str, float] = types.MappingProxyType({"cyberattack": 0.5, "geopolitics": 0.5})
+
+
 @dataclass(frozen=True)
 class TaggingOptions:
-    """Taxonomy file and per-tag thresholds (a tag is set when its confidence reaches the threshold)."""
+    """Taxonomy and gazetteer files, one threshold per tag, and the open-vocabulary name finder.
+
+    A tag is set when its confidence reaches its threshold; the tags themselves are the taxonomy's ``[tags.*]``
+    tables, so a new tag is one table there (plus, optionally, one entry in ``thresholds``). From the
+    environment: ``NEWS_TAGGING_THRESHOLDS=cyberattack=0.6,geopolitics=0.5``.
+    """
 
     taxonomy_path: Path = DATA_DIR / "taxonomy.toml"
     entities_path: Path = DATA_DIR / "entities.toml"
-    cyberattack_threshold: float = 0.5
-    geopolitics_threshold: float = 0.5
+    thresholds: Mapping[str, float] = field(default_factory=lambda: DEFAULT_TAG_THRESHOLDS)
+    default_threshold: float = 0.5
     #: ISO 3166 alpha-2 codes of the audience's own country (e.g. ``at`` for an Austrian outlet): politics there is
     #: domestic, politics elsewhere counts toward geopolitics. Empty = no country is domestic or foreign.
     home_countries: tuple[str, ...] = ()
+    #: Open-vocabulary names (the ``names`` field): capitalised words and phrases scored against word-frequency
+    #: lists (see ingest/tagging/names.py). At most ``max_names`` per document, the most mentioned first.
+    names: bool = True
+    max_names: int = 30
+    #: zipf frequency (log10 per billion words + 9; "the" is about 7.7) from which a word is a common word
+    name_common_zipf: float = 5.0
+    #: German capitalises every noun: a single German word is a name only when rarer than this
+    name_rare_zipf_de: float = 3.0
+    #: a German phrase whose words are all at least this common is no name ("Ende Juni")
+    name_phrase_common_zipf_de: float = 4.6
+
+    def threshold(self, tag: str) -> float:
+        return float(self.thresholds.get(tag, self.default_threshold))
+
+    def __hash__(self) -> int:  # the mapping field is not hashable; its items are
+        values = [getattr(self, f.name) for f in dataclasses.fields(self)]
+        return hash(tuple(tuple(sorted(v.items())) if isinstance(v, Mapping) else v for v in values))
+
+    # Options travel to the extraction worker processes: a read-only mapping is pickled as a plain dict.
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: dict(v) if isinstance(v, Mapping) else v for k, v in self.__dict__.items()}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for key, value in state.items():
+            object.__setattr__(self, key, types.MappingProxyType(value) if isinstance(value, dict) else value)
 
 
 @dataclass(frozen=True)
@@ -316,6 +350,18 @@ def _parse(raw: str, hint: Any, name: str) -> Any:
         return _parse(raw, args[0], name)
     if origin is tuple:
         return tuple(item.strip() for item in raw.split(",") if item.strip())
+    if origin in (dict, Mapping):
+        # "key=value,key=value"
+        value_hint = typing.get_args(hint)[1] if typing.get_args(hint) else str
+        pairs: dict[str, Any] = {}
+        for item in (i.strip() for i in raw.split(",")):
+            if not item:
+                continue
+            key, sep, value = item.partition("=")
+            if not sep or not key.strip():
+                raise ConfigurationError(f"{name}={raw!r}: expected key=value pairs separated by commas")
+            pairs[key.strip()] = _parse(value.strip(), value_hint, name)
+        return types.MappingProxyType(pairs)
     try:
         if hint is bool:
             lowered = raw.strip().lower()

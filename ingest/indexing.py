@@ -87,6 +87,9 @@ def ensure_indices(es: Elasticsearch, options: IndexOptions) -> list[str]:
                 es.indices.put_index_template(name=name, **body)
                 logger.info("installed index template %s version %s", name, body.get("version"))
             if es.indices.exists_alias(name=spec.alias):
+                # an index made from an older template version gets the fields added since (additive changes
+                # only: a changed field type is refused by Elasticsearch and raised)
+                es.indices.put_mapping(index=spec.alias, **body["template"]["mappings"])
                 continue
             if not es.indices.exists(index=spec.index):
                 es.indices.create(index=spec.index, aliases={spec.alias: {"is_write_index": True}})

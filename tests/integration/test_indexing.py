@@ -32,12 +32,12 @@ def _doc(n: int, **extra: Any) -> dict[str, Any]:
 def test_templates_and_aliases_are_created_once(es: Elasticsearch, index_options: IndexOptions) -> None:
     first = indexing.ensure_indices(es, index_options)
     second = indexing.ensure_indices(es, index_options)
-    assert sorted(first) == sorted(
-        [f"{index_options.articles_alias}-v1", f"{index_options.stories_alias}-v1", f"{index_options.runs}-v1"]
-    )
+    indices = {spec.alias: spec.index for spec in indexing.specs(index_options)}
+    assert sorted(first) == sorted(indices.values())
+    assert indices[index_options.articles_alias].endswith("-v2")  # the `names` field came with version 2
     assert second == []
     aliases = es.indices.get_alias(name=index_options.articles_alias)
-    assert list(aliases) == [f"{index_options.articles_alias}-v1"]
+    assert list(aliases) == [indices[index_options.articles_alias]]
     mapping = es.indices.get_mapping(index=index_options.articles_alias)
     props = next(iter(mapping.values()))["mappings"]
     assert props["dynamic"] == "strict"
@@ -96,3 +96,25 @@ def test_unreachable_cluster_is_an_infrastructure_error(index_options: IndexOpti
         indexing.ensure_indices(client, dead)
     with pytest.raises(IndexingError):
         indexing.bulk_upsert(client, dead.articles_alias, [_doc(1)], dead)
+
+
+def test_an_index_from_an_older_template_gets_the_new_fields(es: Elasticsearch, index_options: IndexOptions) -> None:
+    """A deployment whose alias still points at a version-1 index (no ``names`` field) keeps it and gains the
+    field: ``ensure_indices`` adds new mappings to the indices behind an existing alias."""
+    body = indexing.load_template("news-articles")["template"]
+    old_mappings = {**body["mappings"], "properties": dict(body["mappings"]["properties"])}
+    del old_mappings["properties"]["names"]
+    old_index = f"{index_options.articles_alias}-v1"
+    es.indices.create(
+        index=old_index,
+        settings=body["settings"],
+        mappings=old_mappings,
+        aliases={index_options.articles_alias: {"is_write_index": True}},
+    )
+    indexing.ensure_indices(es, index_options)
+    mapping = es.indices.get_mapping(index=old_index)[old_index]["mappings"]
+    assert mapping["properties"]["names"] == {"type": "keyword"}
+    es.index(index=index_options.articles_alias, id="a", document={"doc_id": "a", "names": ["name:kim jong un"]})
+    es.indices.refresh(index=index_options.articles_alias)
+    hits = es.search(index=index_options.articles_alias, query={"term": {"names": "name:kim jong un"}})
+    assert hits["hits"]["total"]["value"] == 1

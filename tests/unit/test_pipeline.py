@@ -86,3 +86,14 @@ def test_bad_environment_values_are_reported_by_name() -> None:
         PipelineOptions.from_env({"NEWS_FETCH_MAX_BYTES": "ten"})
     with pytest.raises(ConfigurationError, match="NEWS_FETCH_RESPECT_ROBOTS"):
         PipelineOptions.from_env({"NEWS_FETCH_RESPECT_ROBOTS": "maybe"})
+
+
+def test_options_survive_the_trip_to_a_worker_process() -> None:
+    """The extraction pool pickles the options into every worker."""
+    import pickle
+
+    options = PipelineOptions.from_env({"NEWS_TAGGING_THRESHOLDS": "cyberattack=0.6"})
+    copy = pickle.loads(pickle.dumps(options))
+    assert copy == options
+    assert copy.tagging.threshold("cyberattack") == 0.6
+    assert hash(copy.tagging) == hash(options.tagging)

@@ -60,23 +60,41 @@ def write_dataset(root: Path) -> None:
     )
 
 
+CLOSING = re.compile(
+    r"cyberattack_recall=\d\.\d{3} cyberattack_fpr=\d\.\d{3} geopolitics_f1=\d\.\d{3} "
+    r"cyberattack_f1=\d\.\d{3} geopolitics_f1_de=\d\.\d{3} geopolitics_f1_en=\d\.\d{3}"
+)
+
+
 def test_report_on_a_tiny_dataset(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     write_dataset(tmp_path)
     assert evaluation.main(["--data", str(tmp_path), "--errors", "2"]) == 0
     out = capsys.readouterr().out
     lines = out.strip().splitlines()
-    assert re.fullmatch(r"cyberattack_recall=\d\.\d{3} cyberattack_fpr=\d\.\d{3} geopolitics_f1=\d\.\d{3}", lines[-1])
-    values = dict(part.split("=") for part in lines[-1].split())
-    assert values == {"cyberattack_recall": "1.000", "cyberattack_fpr": "0.000", "geopolitics_f1": "1.000"}
+    assert CLOSING.fullmatch(lines[-1]), lines[-1]
     assert "documents: {'10kgnad': 3, 'casie': 3, 'wikiref': 2}" in out
-    assert "vulnerability subtopic 1/1" in out
-    assert "docs/s" in out
+    assert "docs/s per core" in out
+    # every figure is printed for both halves, the untouched one first
+    assert "untouched  P=" in out and "tuning     P=" in out
+    # the closing line is computed on the untouched half only
+    docs = [
+        *evaluation.load_casie(tmp_path),
+        *evaluation.load_wikiref(tmp_path),
+        *evaluation.load_10kgnad(tmp_path),
+    ]
+    evaluation.mark_splits(docs)
+    untouched = {d.ident for d in docs if d.split == "untouched"}
+    # --errors never shows an untouched document
+    for line in lines:
+        if line.startswith("["):
+            assert line.split()[1] not in untouched, line
 
 
 def test_loaders_read_the_real_layout(tmp_path: Path) -> None:
     write_dataset(tmp_path)
     casie = list(evaluation.load_casie(tmp_path))
-    assert [d.cyber_gold for d in casie] == [True, True, None]
+    # typed only PatchVulnerability: security news without an attack, a cyberattack negative
+    assert [d.cyber_gold for d in casie] == [True, True, False]
     assert casie[0].gold_subtopics == frozenset({"ransomware"})
     assert casie[2].gold_subtopics == frozenset({"vulnerability"})
     gnad = list(evaluation.load_10kgnad(tmp_path))
@@ -103,25 +121,67 @@ def test_missing_data_is_reported(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert "not found" in capsys.readouterr().out
 
 
-def test_holdout_split_is_fixed_and_only_10kgnad() -> None:
+def test_split_is_a_fixed_hash_of_source_and_ident() -> None:
     def docs() -> list[evaluation.Doc]:
-        gnad = [evaluation.Doc("10kgnad", f"test.csv:{i}", "de", "", "text") for i in range(1, 201)]
-        return [*gnad, evaluation.Doc("wikiref", "a.1.txt", "en", "", "text")]
+        gnad = [evaluation.Doc("10kgnad", f"test.csv:{i}", "de", "", "text") for i in range(1, 401)]
+        return [*gnad, *(evaluation.Doc("casie", str(i), "en", "", "text") for i in range(400))]
 
     first, second = docs(), docs()
-    evaluation.mark_holdout(first)
-    evaluation.mark_holdout(second)
-    held = [d.ident for d in first if d.holdout]
-    assert len(held) == 20  # 10 % of the 10kGNAD articles
-    assert held == [d.ident for d in second if d.holdout]  # the same draw every run
-    assert not any(d.holdout for d in first if d.source != "10kgnad")
-    other_seed = docs()
-    evaluation.mark_holdout(other_seed, seed=1)
-    assert held != [d.ident for d in other_seed if d.holdout]
+    evaluation.mark_splits(first)
+    evaluation.mark_splits(second)
+    assert [d.split for d in first] == [d.split for d in second]  # the same split every run
+    for source in ("10kgnad", "casie"):
+        share = sum(d.split == "untouched" for d in first if d.source == source) / 400
+        assert 0.4 < share < 0.6, (source, share)  # about half of each source
+    other = docs()
+    evaluation.mark_splits(other, salt="another salt")
+    assert [d.split for d in other] != [d.split for d in first]
+    # the earlier sessions' 10 % holdout is still marked, to quantify what tuning on the rest was worth
+    assert sum(d.old_holdout for d in first) == 40
+    assert not any(d.old_holdout for d in first if d.source != "10kgnad")
 
 
-def test_report_has_the_split_lines(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_hand_labels_override_the_proxy(tmp_path: Path) -> None:
+    labels = tmp_path / "labels.toml"
+    labels.write_text('[10kgnad."test.csv:3"]\ncyberattack = true\n', encoding="utf-8")
     write_dataset(tmp_path)
-    assert evaluation.main(["--data", str(tmp_path)]) == 0
-    out = capsys.readouterr().out
-    assert "design split (90%)" in out and "held-out split (10%" in out
+    gnad = list(evaluation.load_10kgnad(tmp_path))
+    assert evaluation.apply_labels(gnad, evaluation.load_labels(labels)) == 1
+    assert [d.cyber_gold for d in gnad] == [False, False, True]
+
+
+def test_fundus_loader_reads_english_and_german_pages(tmp_path: Path) -> None:
+    folder = tmp_path / "fundus-parser-testdata"
+    (folder / "de").mkdir(parents=True)
+    (folder / "uk").mkdir(parents=True)
+    pages = {
+        "de/Zeitung.json": {
+            "V1": {
+                "title": "Außenminister beraten über Sanktionen",
+                "body": {
+                    "summary": ["Die Außenminister der EU wollen die Sanktionen gegen Russland verlängern."],
+                    "sections": [{"headline": [], "paragraphs": ["Das sagte die Diplomatin am Montag in Brüssel."]}],
+                },
+            }
+        },
+        "uk/Paper.json": {
+            "V1": {
+                "title": "Ministers discuss sanctions",
+                "body": {"summary": [], "sections": [{"paragraphs": ["The ministers met in Brussels on Monday."]}]},
+            }
+        },
+    }
+    for name, gold in pages.items():
+        (folder / name).write_text(json.dumps(gold), encoding="utf-8")
+    manifest = [
+        {"country": "de", "html": "de/Zeitung.html.gz", "gold_json": "de/Zeitung.json", "gold_key": "V1"},
+        {"country": "uk", "html": "uk/Paper.html.gz", "gold_json": "uk/Paper.json", "gold_key": "V1"},
+    ]
+    (folder / "manifest.jsonl").write_text("\n".join(json.dumps(m) for m in manifest), encoding="utf-8")
+    docs = list(evaluation.load_fundus(tmp_path))
+    assert [(d.ident, d.language, d.home) for d in docs] == [
+        ("de/Zeitung.html.gz", "de", "de"),
+        ("uk/Paper.html.gz", "en", "gb"),
+    ]
+    assert docs[0].description.startswith("Die Außenminister") and "Diplomatin" in docs[0].body
+    assert all(d.cyber_gold is None and d.geo_gold is None for d in docs)  # scored only where hand-labelled

@@ -1,0 +1,100 @@
+"""The word lists the name finder reads: word frequencies (``wordfreq``) and the small closed classes around names
+(titles, connectors, months, German noun shapes). Separate from :mod:`~ingest.tagging.names` so that what is
+language knowledge and what is the algorithm stay apart.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+
+from ingest.tagging.text import fold
+
+logger = logging.getLogger(__name__)
+
+#: zipf values are stored ×10 as integers; words rarer than this (zipf) are left out of the list (= unknown).
+MIN_ZIPF = 2.0
+
+
+def wordset(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+#: lower-case words allowed inside a name ("Bank of England", "Ursula von der Leyen", "Omar al-Bashir")
+CONNECTORS: dict[str, frozenset[str]] = {
+    "en": frozenset(
+        {"of", "de", "da", "di", "del", "van", "von", "der", "den", "bin", "ibn", "al", "el", "la", "le", "du"}
+    ),
+    "de": frozenset({"von", "van", "de", "da", "di", "del", "bin", "ibn", "al", "el", "la", "le", "du"}),
+}
+#: abbreviations whose full stop does not end a sentence ("Mr. Zeman")
+ABBREVIATIONS = frozenset(
+    {"mr", "mrs", "ms", "dr", "prof", "st", "gen", "sen", "rep", "gov", "lt", "col", "capt", "sgt", "jr"}
+)
+#: determiners that may start a name phrase but are not part of its id
+ARTICLES = frozenset({"the", "a", "an", "der", "die", "das", "den", "dem", "des", "ein", "eine", "einer", "eines"})
+MONTHS_DAYS = wordset(
+    "january february march april may june july august september october november december monday tuesday "
+    "wednesday thursday friday saturday sunday januar februar marz mai juni juli oktober dezember montag dienstag "
+    "mittwoch donnerstag freitag samstag sonntag sonnabend janner"
+)
+#: titles and roles in front of a name ("President Macron", "Innenministerin Mikl-Leitner"): dropped from the id
+TITLES = wordset(
+    "mr mrs ms miss dr prof professor sir dame lord lady president vice prime minister chancellor secretary "
+    "general gen col colonel lt sgt capt captain king queen prince princess pope cardinal bishop archbishop rev "
+    "senator sen rep representative governor gov mayor judge justice chief ceo chairman chairwoman director "
+    "spokesman spokeswoman spokesperson ambassador commissioner premier sheikh ayatollah emir sultan crown "
+    "herr frau fraulein dr präsident prasident prasidentin kanzler kanzlerin minister ministerin staatssekretar "
+    "staatssekretarin burgermeister burgermeisterin landeshauptmann landeshauptfrau abgeordnete abgeordneter "
+    "papst kardinal konig konigin prinz prinzessin richter richterin sprecher sprecherin chef chefin trainer "
+    "kapitan general generalin botschafter botschafterin kommissar kommissarin vorsitzende vorsitzender "
+    "striker midfielder defender goalkeeper manager coach singer guitarist frontman rapper author writer novelist "
+    "designer photographer reporter correspondent analyst spokesman sturmer torhuter sangerin sanger autorin "
+    "regisseur regisseurin"
+)
+#: role words ending a German compound ("Außenminister", "Parteichefin", "Regierungssprecher"): a title as well
+TITLE_TAILS: tuple[str, ...] = (
+    "minister", "ministerin", "prasident", "prasidentin", "kanzler", "kanzlerin", "chef", "chefin", "sprecher",
+    "sprecherin", "fuhrer", "fuhrerin", "vorsitzende", "vorsitzender", "sekretar", "sekretarin", "direktor",
+    "direktorin", "botschafter", "botschafterin", "kommissar", "kommissarin", "kandidat", "kandidatin", "meister",
+    "meisterin", "hauptmann", "gouverneur", "premier", "experte", "expertin", "anwalt", "anwaltin",
+)  # fmt: skip
+#: shapes of German common nouns (rare compounds among them are no names)
+NOUN_SUFFIXES: tuple[str, ...] = (
+    "ung", "ungen", "heit", "heiten", "keit", "keiten", "schaft", "schaften", "ismus", "tion", "tionen", "itat",
+    "itaten", "nisse", "ierung", "lich", "liche", "lichen", "ische", "ischen", "isch",
+)  # fmt: skip
+#: inflection endings a compound's parts may carry
+INFLECTIONS: tuple[str, ...] = ("en", "n", "e", "es", "s", "er", "innen", "in")
+#: titles of state office: a person they introduce acts for a state
+STATE_TITLES = wordset(
+    "president prime minister chancellor secretary ambassador premier king queen emir sultan sheikh ayatollah "
+    "prasident prasidentin kanzler kanzlerin minister ministerin premier botschafter botschafterin konig konigin "
+    "staatschef staatschefin regierungschef regierungschefin"
+)
+STATE_TITLE_TAILS: tuple[str, ...] = ("minister", "ministerin", "prasident", "prasidentin", "kanzler", "kanzlerin")
+#: linking elements of German compounds ("Flüchtling-s-obergrenze", "Sonne-n-schein")
+LINKS: tuple[str, ...] = ("s", "es", "n", "en", "er", "e")
+
+
+@functools.lru_cache(maxsize=4)
+def frequencies(lang: str) -> dict[str, int]:
+    """``wordfreq``'s ``large`` list for ``lang`` as folded lower-case word → zipf×10 (words from zipf 2 up).
+
+    Folded like the text it is compared with (``ü`` → ``u``); when two words fold alike the commoner counts.
+    Loaded once per process (about 0.5 s and 20-30 MB per language).
+    """
+    import wordfreq  # deferred: the list is only needed when names are extracted
+
+    out: dict[str, int] = {}
+    for word, freq in wordfreq.get_frequency_dict(lang, wordlist="large").items():
+        zipf = math.log10(freq) + 9.0
+        if zipf < MIN_ZIPF:
+            continue
+        key = fold(word).lower() if not word.isascii() else word
+        value = round(zipf * 10)
+        if out.get(key, 0) < value:
+            out[key] = value
+    logger.debug("loaded %s word frequencies for %s", len(out), lang)
+    return out
