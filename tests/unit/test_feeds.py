@@ -11,9 +11,9 @@ import pytest
 
 from evaluation import hostile
 from evaluation.faultserver import BILLION_LAUGHS, XXE, XXE_PARAMETER, rss
-from ingest import feeds as feeds_module
 from ingest.errors import ConfigurationError, FeedParseError, ParserError, UnsafeFeed
 from ingest.feeds import FeedSource, check_entities, load_feed_sources, parse_feed, parse_response
+from ingest.feeds import parse as feeds_module
 from ingest.response import Response
 
 pytestmark = pytest.mark.unit
