@@ -310,6 +310,102 @@ def archived_entry_title(options: PipelineOptions, url: str, since: datetime) ->
     return None
 
 
+class LogCapture:
+    """Keeps the scenario's log records, whatever the console shows, to scan them for secrets: every library's
+    at INFO and above (what a task log shows), ingest's own at DEBUG too. (httpcore's DEBUG traces echo the
+    headers servers send, their own Set-Cookie and Location included: not ours to redact.)"""
+
+    def __init__(self, console_level: int) -> None:
+        self.buffer = io.StringIO()
+        self._handler = logging.StreamHandler(self.buffer)
+        self._handler.addFilter(lambda record: record.levelno >= logging.INFO or record.name.startswith("ingest"))
+        self._console_level = console_level
+        self._root = logging.getLogger()
+        self._ingest = logging.getLogger("ingest")
+        self._levels = (self._root.level, self._ingest.level)
+
+    def __enter__(self) -> LogCapture:
+        for handler in self._root.handlers:
+            handler.setLevel(self._console_level)
+        self._root.addHandler(self._handler)
+        self._root.setLevel(logging.INFO)
+        self._ingest.setLevel(logging.DEBUG)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._root.removeHandler(self._handler)
+        self._root.setLevel(self._levels[0])
+        self._ingest.setLevel(self._levels[1])
+
+    def text(self) -> str:
+        return self.buffer.getvalue()
+
+
+@dataclass
+class Runs:
+    """What the four runs did."""
+
+    outage_reported: bool = False
+    skipped: Counter[str] = field(default_factory=Counter)
+    reports: list[str] = field(default_factory=list)
+    recovered_created: int = 0
+    again_created: int = -1
+
+
+def run_scenario(
+    sources: list[FeedSource], es: Elasticsearch, options: PipelineOptions, server: FaultServer, tally: Tally
+) -> Runs:
+    """Run 1 with Elasticsearch down, run 2 with it up, run 3 after the transient faults recover, run 4 again."""
+    runs = Runs()
+    dead = Elasticsearch("http://127.0.0.1:9", request_timeout=2, max_retries=0)
+    outcome = timed(lambda: run_pipeline(sources, dead, options), RUN_BUDGET_SECONDS)
+    runs.outage_reported = tally.judge("run 1 (Elasticsearch down)", outcome, expect=InfrastructureError)
+    if runs.outage_reported:
+        error = outcome.error
+        tally.say(f"run 1 (Elasticsearch down): raised {type(error).__name__} as it must ({error})")
+    tally.say(f"run 1 took {outcome.seconds:.1f}s")
+
+    indexing.ensure_indices(es, options.index)
+    for name in ("run 2", "run 3 (recovery)", "run 4"):
+        if name == "run 3 (recovery)":
+            server.settings.transient_failing = False
+        outcome = timed(lambda: run_pipeline(sources, es, options), RUN_BUDGET_SECONDS)
+        indexing.refresh(es, options.index.articles_alias)
+        if not tally.judge(name, outcome) or outcome.report is None:
+            continue
+        report = outcome.report
+        runs.reports.append(json.dumps(report.as_dict(), default=str))
+        tally.say(
+            f"{name} took {outcome.seconds:.1f}s: feeds not modified/not due {report.feeds_not_modified}/"
+            f"{report.feeds_not_due}, pages fetched {report.pages_fetched}, created {report.created}"
+        )
+        if name == "run 2":
+            runs.skipped.update(report.skipped)
+        elif name == "run 3 (recovery)":
+            runs.recovered_created = report.created
+        else:
+            runs.again_created = report.created
+    return runs
+
+
+def find_leaks(
+    server: FaultServer, workdir: Path, hits: list[Any], runs: Runs, logs: str, lines: list[str]
+) -> dict[str, int]:
+    """Occurrences of any secret, by place: requests received, WARC files, index, state store, reports, logs,
+    the harness's own output."""
+    with server.settings.lock:
+        requests_text = "\n".join(server.settings.request_log)
+    return {
+        "requests": count_secrets(requests_text),
+        "warc": count_secrets(archive_text(workdir / "archive")),
+        "index": count_secrets(json.dumps(hits, ensure_ascii=False)),
+        "state": count_secrets((workdir / "state.sqlite").read_bytes().decode("latin-1")),
+        "reports": count_secrets("\n".join(runs.reports)),
+        "logs": count_secrets(logs),
+        "output": count_secrets("\n".join(lines)),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="fault injection against the live pipeline")
     parser.add_argument("--good", type=int, default=12, help="good articles (N)")
@@ -324,22 +420,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.ERROR, format="%(levelname)s %(message)s")
-    # the scenario's log records, whatever the console shows, are kept and scanned for secrets: every library's
-    # at INFO and above (what a task log shows), ingest's own at DEBUG too. (httpcore's DEBUG traces echo the
-    # headers servers send, their own Set-Cookie and Location included: not ours to redact.)
-    captured = io.StringIO()
-    capture = logging.StreamHandler(captured)
-    capture.addFilter(lambda record: record.levelno >= logging.INFO or record.name.startswith("ingest"))
-    root_logger = logging.getLogger()
-    ingest_logger = logging.getLogger("ingest")
-    previous_levels = (root_logger.level, ingest_logger.level)
-    root_logger.addHandler(capture)
-    root_logger.setLevel(logging.INFO)
-    ingest_logger.setLevel(logging.DEBUG)
-    for handler in root_logger.handlers:
-        if handler is not capture:
-            handler.setLevel(logging.INFO if args.verbose else logging.ERROR)
+    console_level = logging.INFO if args.verbose else logging.ERROR
+    logging.basicConfig(level=console_level, format="%(levelname)s %(message)s")
 
     prefix = f"test-acq-faults-{uuid.uuid4().hex[:8]}"
     es = Elasticsearch(args.es_url, request_timeout=30)
@@ -350,7 +432,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     tally = Tally()
     started_at = datetime.now(UTC) - timedelta(seconds=1)
-    with tempfile.TemporaryDirectory(prefix="acq-faults-") as tmp, FaultServer() as server, Bystander() as bystander:
+    with (
+        tempfile.TemporaryDirectory(prefix="acq-faults-") as tmp,
+        FaultServer() as server,
+        Bystander() as bystander,
+        LogCapture(console_level) as logs,
+    ):
         workdir = Path(tmp)
         secret_file = workdir / "local-feed.xml"
         link = server.url(f"articles/{hostile.EMPTY_FEEDS['file-path.xml']}.html")
@@ -360,53 +447,9 @@ def main(argv: list[str] | None = None) -> int:
         sources, plan = build_sources(server, args.good, args.syndicated)
         allow = tuple(args.allow or [server.base_url.split("://", 1)[1]])
         options = options_for(workdir, args.es_url, prefix, allow)
-        skipped: Counter[str] = Counter()
-        reports: list[str] = []
         try:
-            # --- run 1: Elasticsearch down -------------------------------------------------------------------
-            dead = Elasticsearch("http://127.0.0.1:9", request_timeout=2, max_retries=0)
-            outcome = timed(lambda: run_pipeline(sources, dead, options), RUN_BUDGET_SECONDS)
-            outage_reported = tally.judge("run 1 (Elasticsearch down)", outcome, expect=InfrastructureError)
-            if outage_reported:
-                error = outcome.error
-                tally.say(f"run 1 (Elasticsearch down): raised {type(error).__name__} as it must ({error})")
-            tally.say(f"run 1 took {outcome.seconds:.1f}s")
-
-            # --- run 2: Elasticsearch up -----------------------------------------------------------------
-            indexing.ensure_indices(es, options.index)
-            outcome = timed(lambda: run_pipeline(sources, es, options), RUN_BUDGET_SECONDS)
-            if tally.judge("run 2", outcome) and outcome.report is not None:
-                report = outcome.report
-                reports.append(json.dumps(report.as_dict(), default=str))
-                skipped.update(report.skipped)
-                tally.say(f"run 2 took {outcome.seconds:.1f}s: {report.as_dict()['skipped']}")
-            indexing.refresh(es, options.index.articles_alias)
-
-            # --- run 3: the transiently failing pages recover --------------------------------------------
-            server.settings.transient_failing = False
-            outcome = timed(lambda: run_pipeline(sources, es, options), RUN_BUDGET_SECONDS)
-            recovered_created = 0
-            if tally.judge("run 3 (recovery)", outcome) and outcome.report is not None:
-                reports.append(json.dumps(outcome.report.as_dict(), default=str))
-                recovered_created = outcome.report.created
-                tally.say(f"run 3 (recovery) took {outcome.seconds:.1f}s, created {recovered_created}")
-            indexing.refresh(es, options.index.articles_alias)
-
-            # --- run 4: nothing new ----------------------------------------------------------------------
-            outcome = timed(lambda: run_pipeline(sources, es, options), RUN_BUDGET_SECONDS)
-            again_created = -1
-            if tally.judge("run 4", outcome) and outcome.report is not None:
-                again = outcome.report
-                reports.append(json.dumps(again.as_dict(), default=str))
-                again_created = again.created
-                tally.say(
-                    f"run 4: feeds not modified/not due {again.feeds_not_modified}/{again.feeds_not_due}, "
-                    f"pages fetched {again.pages_fetched}, created {again.created}"
-                )
-            indexing.refresh(es, options.index.articles_alias)
-
-            alias = options.index.articles_alias
-            hits = es.search(index=alias, size=1000, query={"match_all": {}})["hits"]["hits"]
+            runs = run_scenario(sources, es, options, server, tally)
+            hits = es.search(index=options.index.articles_alias, size=1000, query={"match_all": {}})["hits"]["hits"]
             found = {h["_id"]: h["_source"] for h in hits}
             expected = plan.expected_ids
             lost = sorted(expected - set(found))
@@ -423,38 +466,20 @@ def main(argv: list[str] | None = None) -> int:
             )
             koi8_title = archived_entry_title(options, plan.koi8_url, started_at)
             feed_charset_ok = koi8_title == hostile.KOI8_TITLE
-
-            # --- leaks and SSRF --------------------------------------------------------------------------
-            with server.settings.lock:
-                requests_text = "\n".join(server.settings.request_log)
-                durations = list(server.settings.durations)
-            leak_places = {
-                "requests": count_secrets(requests_text),
-                "warc": count_secrets(archive_text(workdir / "archive")),
-                "index": count_secrets(json.dumps(hits, ensure_ascii=False)),
-                "state": count_secrets((workdir / "state.sqlite").read_bytes().decode("latin-1")),
-                "reports": count_secrets("\n".join(reports)),
-                "logs": count_secrets(captured.getvalue()),
-                "output": count_secrets("\n".join(tally.lines)),
-            }
-            leaks = sum(leak_places.values())
-            if args.verbose:
-                for line in captured.getvalue().splitlines():
-                    if count_secrets(line):
-                        tally.say(f"LEAK in logs: {line[:300]}")
             ssrf = len(bystander.hits)
+            with server.settings.lock:
+                durations = list(server.settings.durations)
             slow_handlers = [(p, d) for p, d in durations if d > options.fetch.total_timeout * 2 + 2]
             tally.hangs += len(slow_handlers)
 
-            tally.say(f"skip reasons (run 2): {dict(sorted(skipped.items()))}")
+            tally.say(f"skip reasons (run 2): {dict(sorted(runs.skipped.items()))}")
             tally.say(f"articles listed by both feeds carrying both feed names: {mirrored_ok}/{len(plan.mirrored_ids)}")
             tally.say(f"charset pages decoded right: {charset_ok}/{len(plan.charset_checks)}")
-            tally.say(f"run 3 (recovery) created {recovered_created} documents ({len(plan.transient_ids)} due)")
-            tally.say(f"run 4 created {again_created} documents (must be 0)")
+            tally.say(f"run 3 (recovery) created {runs.recovered_created} documents ({len(plan.transient_ids)} due)")
+            tally.say(f"run 4 created {runs.again_created} documents (must be 0)")
             tally.say(
                 f"syndicated near-duplicate copies marked is_duplicate: {marked_copies} (at least {args.syndicated})"
             )
-            tally.say(f"leaks by place: {leak_places}; bystander requests: {bystander.hits}")
             for path, seconds in slow_handlers:
                 tally.say(f"HANG server handler {path} ran {seconds:.1f}s (client never hung up)")
             for doc_id in lost:
@@ -467,6 +492,13 @@ def main(argv: list[str] | None = None) -> int:
                 f"wiring: unretried={len(unretried)} feed_charset={'ok' if feed_charset_ok else 'wrong'} "
                 f"(koi8-r entry title archived as {koi8_title!r})"
             )
+            leak_places = find_leaks(server, workdir, hits, runs, logs.text(), tally.lines)
+            leaks = sum(leak_places.values())
+            print(f"leaks by place: {leak_places}; bystander requests: {bystander.hits}")
+            if args.verbose:
+                for line in logs.text().splitlines():
+                    if count_secrets(line):
+                        print(f"LEAK in logs: {line[:300]}")
             served = len(expected) + len(plan.transient_ids) + plan.faults
             print(
                 f"served={served} faults={plan.faults} indexed={len(found)} lost={len(lost)} "
@@ -474,11 +506,11 @@ def main(argv: list[str] | None = None) -> int:
                 f"unretried={len(unretried)}"
             )
             ok = (
-                outage_reported
+                runs.outage_reported
                 and not lost
                 and not unretried
                 and not unexpected
-                and again_created == 0
+                and runs.again_created == 0
                 and charset_ok == len(plan.charset_checks)
                 and feed_charset_ok
                 and mirrored_ok == len(plan.mirrored_ids)
@@ -491,9 +523,6 @@ def main(argv: list[str] | None = None) -> int:
             )
             return 0 if ok else 1
         finally:
-            root_logger.removeHandler(capture)
-            root_logger.setLevel(previous_levels[0])
-            ingest_logger.setLevel(previous_levels[1])
             if not args.keep:
                 cleanup(es, prefix, options)
             es.close()

@@ -48,7 +48,7 @@ Hostile cases (documents in :mod:`evaluation.hostile`):
 * ``/charset/utf8-stray-byte.html``    UTF-8 with one stray 0x92; ``/charset/cp1252-as-utf8.html`` cp1252
                                        (ñ, ã) labelled UTF-8
 * ``/transient/<n>.html``              fails transiently (503, reset, truncated gzip, unconditional 304, by
-                                       ``n % 4``) while ``settings.transient_failing`` is set, then article ``n``
+                                       ``n % 4``) while ``settings.transient_failing`` is set, then article ``600 + n``
 
 ``requests`` counts hits per path (thread-safe), so tests can check politeness and caching; ``request_log``
 keeps every request's line and headers (for leak checks); ``durations`` how long each handler ran.
@@ -437,7 +437,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _transient(self, n: int, path: str) -> None:
         srv = self.server
         if not srv.transient_failing:
-            self._article(n)
+            self._article(600 + n)  # text of its own, not a near-duplicate of /articles/<n>.html
         elif n % 4 == 0:
             self._send(503, b"busy")
         elif n % 4 == 1:

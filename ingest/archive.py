@@ -230,6 +230,22 @@ class Archive:
             path = current.path
         return ArchiveRef(path=self._full(path), record_id=record_id)
 
+    def write_response(
+        self, response: Response, *, metadata: Mapping[str, str] | None = None, fetched_at: datetime | None = None
+    ) -> ArchiveRef:
+        """:meth:`write` of a fetched :class:`~ingest.response.Response` (``fetched_at`` overrides its time)."""
+        return self.write(
+            url=response.url,
+            final_url=response.final_url,
+            kind=response.kind,
+            request_headers=response.request_headers,
+            status=response.status,
+            response_headers=response.headers,
+            body=response.content,
+            fetched_at=fetched_at or response.fetched_at,
+            metadata=metadata,
+        )
+
     def close(self) -> None:
         with self._lock:
             self._close_current()

@@ -170,18 +170,7 @@ class Fetcher:
         if kind == "page" and self.options.follow_meta_refresh:
             response = self._follow_refresh(response, sent)
         if self.archive is not None and kind in ("feed", "page") and response.content:
-            ref = self.archive.write(
-                url=url,
-                final_url=response.final_url,
-                kind=kind,
-                request_headers=response.request_headers,
-                status=response.status,
-                response_headers=response.headers,
-                body=response.content,
-                fetched_at=response.fetched_at,
-                metadata=metadata,
-            )
-            response = replace(response, archive_ref=ref)
+            response = replace(response, archive_ref=self.archive.write_response(response, metadata=metadata))
         return response
 
     def robots_allowed(self, url: str) -> bool:
