@@ -30,7 +30,28 @@ Everything it serves is generated here (no external data). Paths:
 * ``/robots.txt``                      disallows ``/private/``
 * ``/private/<n>.html``                a good page that robots.txt forbids
 
-``requests`` counts hits per path (thread-safe), so tests can check politeness and caching.
+Hostile cases (documents in :mod:`evaluation.hostile`):
+
+* ``/to/<kind>``                       a redirect whose Location is ``javascript:``, ``mailto:``, ``about:blank``,
+                                       ``http:foo``, a bad port, a broken IPv6 bracket, ``data:``, userinfo
+                                       with a secret (``/to/userinfo/<n>``), another loopback service
+                                       (``/to/bystander``)
+* ``/hostile/<name>``                  feeds on which feedparser itself fails, bad entry links, JSON Feeds with
+                                       wrong types, a W3C-entity DOCTYPE, a KOI8-R feed (charset only in the
+                                       header), a feed body that is a local file name
+* ``/status/304``                      a 304 to a request that sent no validators
+* ``/truncated/<gzip|deflate>/<n>``    article ``n`` with its compressed body cut short
+* ``/interstitial/<n>.html``           a meta refresh to ``/articles/<n>.html``; ``/interstitial-external``
+                                       refreshes to 169.254.169.254, ``/interstitial-bystander`` to the
+                                       bystander (same host, another port)
+* ``/cookie/<n>.html``                 article ``n`` with ``Set-Cookie: session=<secret>``
+* ``/charset/utf8-stray-byte.html``    UTF-8 with one stray 0x92; ``/charset/cp1252-as-utf8.html`` cp1252
+                                       (ñ, ã) labelled UTF-8
+* ``/transient/<n>.html``              fails transiently (503, reset, truncated gzip, unconditional 304, by
+                                       ``n % 4``) while ``settings.transient_failing`` is set, then article ``600 + n``
+
+``requests`` counts hits per path (thread-safe), so tests can check politeness and caching; ``request_log``
+keeps every request's line and headers (for leak checks); ``durations`` how long each handler ran.
 """
 
 from __future__ import annotations
@@ -52,6 +73,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 from xml.sax.saxutils import escape
+
+from evaluation import hostile
 
 _WORDS = [
     "minister",
@@ -327,6 +350,109 @@ class _Handler(BaseHTTPRequestHandler):
         path = self.path.split("?")[0]
         with self.server.lock:
             self.server.requests[path] += 1
+            self.server.request_log.append(f"{self.requestline}\n{self.headers}")
+        started = time.monotonic()
+        try:
+            if not self._hostile(path):
+                self._route(path)
+        finally:
+            with self.server.lock:
+                self.server.durations.append((path, time.monotonic() - started))
+
+    def _hostile(self, path: str) -> bool:
+        """The hostile cases; False when ``path`` is none of them."""
+        srv = self.server
+        parts = [p for p in path.split("/") if p]
+        if len(parts) >= 2 and parts[0] == "to":
+            locations = {
+                "javascript": "javascript:alert(document.cookie)",
+                "mailto": "mailto:desk@example.org",
+                "about": "about:blank",
+                "http-no-host": "http:foo",
+                "bad-port": f"{srv.base_url.rsplit(':', 1)[0]}:99999/articles/1.html",
+                "bad-ipv6": "http://[::1/articles/1.html",
+                "data": "data:text/html,<p>x</p>",
+                "bystander": f"{srv.bystander_url}/admin",
+            }
+            if parts[1] == "userinfo" and len(parts) == 3:
+                target = f"{srv.base_url}/articles/{parts[2]}"
+                location = target.replace("://", f"://{hostile.USERINFO_USER}:{hostile.USERINFO_SECRET}@", 1)
+            elif parts[1] in locations:
+                location = locations[parts[1]]
+            else:
+                return False
+            self._send(302, b"", headers={"Location": location})
+        elif len(parts) == 2 and parts[0] == "hostile":
+            return self._hostile_feed(parts[1])
+        elif path == "/status/304":
+            self.send_response(304)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        elif len(parts) == 3 and parts[0] == "truncated" and parts[1] in ("gzip", "deflate"):
+            n = int(parts[2].split(".")[0])
+            html = article_html(n, canonical=f"{srv.base_url}{path}").encode()
+            self._send(200, hostile.truncated(html, parts[1]), headers={"Content-Encoding": parts[1]})
+        elif len(parts) == 2 and parts[0] == "interstitial":
+            self._send(200, hostile.interstitial_page(f"/articles/{parts[1]}"))
+        elif path == "/interstitial-external":
+            self._send(200, hostile.interstitial_page("http://169.254.169.254/latest/meta-data/"))
+        elif path == "/interstitial-bystander":  # same host (127.0.0.1), another port
+            self._send(200, hostile.interstitial_page(f"{srv.bystander_url}/admin"))
+        elif len(parts) == 2 and parts[0] == "cookie":
+            n = int(parts[1].split(".")[0])
+            cookie = f"session={hostile.COOKIE_SECRET}; Path=/; HttpOnly"
+            body = article_html(n, canonical=f"{srv.base_url}{path}").encode()
+            self._send(200, body, headers={"Set-Cookie": cookie})
+        elif path == "/charset/utf8-stray-byte.html":
+            self._send(200, hostile.utf8_stray_byte_page(), "text/html; charset=utf-8")
+        elif path == "/charset/cp1252-as-utf8.html":
+            self._send(200, hostile.cp1252_as_utf8_page(), "text/html; charset=utf-8")
+        elif len(parts) == 2 and parts[0] == "transient":
+            self._transient(int(parts[1].split(".")[0]), path)
+        else:
+            return False
+        return True
+
+    def _hostile_feed(self, name: str) -> bool:
+        srv = self.server
+        number = {**hostile.FEED_ARTICLES, **hostile.EMPTY_FEEDS}.get(name, 0)
+        good = f"{srv.base_url}/articles/{number}.html"
+        docs = {**hostile.feedparser_bug_feeds(good), **hostile.json_feeds(good)}
+        if name in docs:
+            kind = "application/json" if name.endswith(".json") else "application/rss+xml"
+            self._send(200, docs[name], kind)
+        elif name == "bad-links.xml":
+            body = hostile.bad_link_feed(srv.base_url, good, srv.bystander_url)
+            self._send(200, body, "application/rss+xml; charset=utf-8")
+        elif name == "w3c-entities.xml":
+            self._send(200, hostile.w3c_entities_feed(good), "application/rss+xml")
+        elif name == "koi8r.xml":
+            self._send(200, hostile.koi8_feed(good), "application/rss+xml; charset=koi8-r")
+        elif name == "file-path.xml" and srv.secret_file:
+            self._send(200, hostile.file_path_feed(srv.secret_file), "application/rss+xml")
+        else:
+            return False
+        return True
+
+    def _transient(self, n: int, path: str) -> None:
+        srv = self.server
+        if not srv.transient_failing:
+            self._article(600 + n)  # text of its own, not a near-duplicate of /articles/<n>.html
+        elif n % 4 == 0:
+            self._send(503, b"busy")
+        elif n % 4 == 1:
+            self.close_connection = True
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.close()
+        elif n % 4 == 2:
+            html = article_html(n, canonical=f"{srv.base_url}{path}").encode()
+            self._send(200, hostile.truncated(html, "gzip"), headers={"Content-Encoding": "gzip"})
+        else:
+            self.send_response(304)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    def _route(self, path: str) -> None:
         parts = [p for p in path.split("/") if p]
         srv = self.server
         if path == "/robots.txt":
@@ -513,6 +639,13 @@ class _Server(ThreadingHTTPServer):
         self.big_bytes = 11 * 1024 * 1024
         self.max_age = 600
         self.robots_status = 200
+        self.request_log: list[str] = []
+        self.durations: list[tuple[str, float]] = []
+        self.transient_failing = True
+        #: where ``/to/bystander`` and the bad-link feed point (another loopback service); a file name for
+        #: ``/hostile/file-path.xml``
+        self.bystander_url = "http://127.0.0.1:9"
+        self.secret_file = ""
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """Clients that hang up on purpose (size caps, timeouts, resets) are expected, not errors."""
@@ -577,3 +710,59 @@ class FaultServer:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+
+class _BystanderHandler(BaseHTTPRequestHandler):
+    server: _BystanderServer
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+    def do_GET(self) -> None:
+        with self.server.lock:
+            self.server.hits.append(self.path)
+        body = f"<html><body><h1>admin</h1><p>{hostile.BYSTANDER_SECRET}</p></body></html>".encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+class _BystanderServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _BystanderHandler)
+        self.lock = threading.Lock()
+        self.hits: list[str] = []
+
+
+class Bystander:
+    """Another local service on 127.0.0.1 (an admin page holding a secret) that no feed may reach."""
+
+    def __init__(self) -> None:
+        self._server = _BystanderServer()
+        self._thread = threading.Thread(target=self._server.serve_forever, name="bystander", daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    @property
+    def hits(self) -> list[str]:
+        with self._server.lock:
+            return list(self._server.hits)
+
+    def __enter__(self) -> Bystander:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)

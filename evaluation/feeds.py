@@ -2,7 +2,8 @@
 
 Prints one line per refused file with its reason, the agreement of entry counts with feed-rs's expected parses
 (``*.serde.json``; only entries that have a link count, since entries without one cannot be fetched), and ends
-with ``feeds_total=N feeds_parsed=N entries=N refused=N``.
+with ``feeds_total=N feeds_parsed=N entries=N refused=N dropped=N`` (``dropped``: entries left out of feeds
+that were read, for a bad or missing link).
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     files = feed_files(root)
     parsed = entries = refused = bozo = 0
     reasons: Counter[str] = Counter()
+    dropped: Counter[str] = Counter()
     compared = agree = 0
     disagreements: list[str] = []
     for path in files:
@@ -70,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
             parsed += 1
             entries += len(result.entries)
             got = len(result.entries)
+            dropped.update(result.dropped)
             if result.bozo:
                 bozo += 1
                 if args.verbose:
@@ -83,8 +86,12 @@ def main(argv: list[str] | None = None) -> int:
     for line in disagreements:
         print(f"count differs {line}")
     print(f"refusal reasons: {dict(sorted(reasons.items()))}; malformed but read: {bozo}")
+    print(f"entries dropped from feeds that were read: {dict(sorted(dropped.items()))}")
     print(f"feed-rs entry-count agreement: {agree}/{compared} files")
-    print(f"feeds_total={len(files)} feeds_parsed={parsed} entries={entries} refused={refused}")
+    print(
+        f"feeds_total={len(files)} feeds_parsed={parsed} entries={entries} refused={refused} "
+        f"dropped={sum(dropped.values())}"
+    )
     return 0
 
 

@@ -17,15 +17,15 @@ from __future__ import annotations
 import io
 import logging
 import os
+import re
 import socket
 import threading
 import uuid
 import zlib
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any
 from urllib.parse import urlsplit
 
 import fsspec
@@ -36,10 +36,11 @@ from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
 from ingest.config import ArchiveOptions
-from ingest.errors import ArchiveError
+from ingest.errors import ArchiveError, BadURL
+from ingest.response import ArchiveRef, Response
+from ingest.urls import strip_userinfo
 
-if TYPE_CHECKING:
-    from ingest.fetching import Response
+__all__ = ["Archive", "ArchiveRef"]
 
 logger = logging.getLogger(__name__)
 
@@ -50,14 +51,28 @@ H_FETCHED_AT = "WARC-X-Ingest-Fetched-At"
 META_PREFIX = "WARC-X-News-"
 #: Response headers that describe the transfer, not the stored (decoded) body.
 _TRANSFER_HEADERS = {"content-encoding", "transfer-encoding", "content-length"}
+#: Never written: credentials we might have sent, session cookies the server handed out.
+SECRET_REQUEST_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization"})
+SECRET_RESPONSE_HEADERS = frozenset({"set-cookie", "set-cookie2"})
 
 
-@dataclass(frozen=True)
-class ArchiveRef:
-    """Where one response record lives: the WARC file and the record's WARC-Record-ID."""
+#: ``http(s)://user:password@`` inside a body (JSON escapes its slashes): the credentials part is removed.
+_BODY_USERINFO_RE = re.compile(rb"(?i)(https?:(?:\\?/){2})[^\s/\\?#@\"'<>]+@")
 
-    path: str
-    record_id: str
+
+def redact_userinfo(body: bytes) -> bytes:
+    """``body`` with the userinfo of every http(s) URL in it removed: a feed that lists
+    ``http://user:pass@host/`` is archived as listing ``http://host/`` (what is fetched anyway)."""
+    if b"@" not in body:
+        return body
+    return _BODY_USERINFO_RE.sub(rb"\1", body)
+
+
+def _no_userinfo(url: str) -> str:
+    try:
+        return strip_userinfo(url)
+    except BadURL:
+        return url
 
 
 def _utc(value: datetime) -> datetime:
@@ -144,15 +159,24 @@ class Archive:
         fetched_at: datetime,
         metadata: Mapping[str, str] | None = None,
     ) -> ArchiveRef:
-        """Append a request and a response record; returns where the response record is."""
+        """Append a request and a response record; returns where the response record is.
+
+        Credentials never reach the archive: userinfo is stripped from the URLs (the record's and those in the
+        body), and the Authorization, Cookie and Proxy-Authorization request headers and the Set-Cookie
+        response headers are not written.
+        """
         fetched_at = _utc(fetched_at)
+        url, final_url = _no_userinfo(url), _no_userinfo(final_url)
+        body = redact_userinfo(body)
         buffer = io.BytesIO()
         writer = WARCWriter(buffer, gzip=True, warc_version="WARC/1.1")
         target = urlsplit(final_url)
         request_line = f"GET {target.path or '/'}{'?' + target.query if target.query else ''} HTTP/1.1"
-        req_headers = [(k, v) for k, v in request_headers.items()]
+        req_headers = [
+            (k, _header_value(v)) for k, v in request_headers.items() if k.lower() not in SECRET_REQUEST_HEADERS
+        ]
         if not any(k.lower() == "host" for k, _ in req_headers):
-            req_headers.insert(0, ("Host", target.netloc))
+            req_headers.insert(0, ("Host", target.netloc.rpartition("@")[2]))
         common: dict[str, str] = {
             "WARC-Date": fetched_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
             H_KIND: kind,
@@ -162,7 +186,9 @@ class Archive:
         for key, value in (metadata or {}).items():
             common[f"{META_PREFIX}{key}"] = _header_value(value)
         resp_headers = [
-            (k, _header_value(v)) for k, v in response_headers.items() if k.lower() not in _TRANSFER_HEADERS
+            (k, _header_value(v))
+            for k, v in response_headers.items()
+            if k.lower() not in _TRANSFER_HEADERS and k.lower() not in SECRET_RESPONSE_HEADERS
         ]
         for key, value in response_headers.items():
             if key.lower() == "content-encoding":
@@ -203,6 +229,22 @@ class Archive:
             current.size += len(data)
             path = current.path
         return ArchiveRef(path=self._full(path), record_id=record_id)
+
+    def write_response(
+        self, response: Response, *, metadata: Mapping[str, str] | None = None, fetched_at: datetime | None = None
+    ) -> ArchiveRef:
+        """:meth:`write` of a fetched :class:`~ingest.response.Response` (``fetched_at`` overrides its time)."""
+        return self.write(
+            url=response.url,
+            final_url=response.final_url,
+            kind=response.kind,
+            request_headers=response.request_headers,
+            status=response.status,
+            response_headers=response.headers,
+            body=response.content,
+            fetched_at=fetched_at or response.fetched_at,
+            metadata=metadata,
+        )
 
     def close(self) -> None:
         with self._lock:
@@ -260,15 +302,13 @@ class Archive:
     def _read_file(
         self, path: str, start: datetime, end: datetime, kind: str | None
     ) -> list[tuple[Response, dict[str, str]]]:
-        from ingest.fetching import Response  # the Response type lives with the fetcher
-
         out: list[tuple[Response, dict[str, str]]] = []
         try:
             with fsspec.open(path, "rb") as handle:
                 for record in ArchiveIterator(handle):
                     if record.rec_type != "response":
                         continue
-                    item = _to_response(record, path, Response)
+                    item = _to_response(record, path)
                     if item is None:
                         continue
                     response, metadata = item
@@ -285,7 +325,7 @@ class Archive:
         return out
 
 
-def _to_response(record: Any, path: str, response_cls: type[Response]) -> tuple[Response, dict[str, str]] | None:
+def _to_response(record: Any, path: str) -> tuple[Response, dict[str, str]] | None:
     headers = record.rec_headers
     fetched_raw = headers.get_header(H_FETCHED_AT)
     if fetched_raw:
@@ -312,7 +352,7 @@ def _to_response(record: Any, path: str, response_cls: type[Response]) -> tuple[
             resp_headers[key] = f"{resp_headers[key]}, {value}" if key in resp_headers else value
     body = record.content_stream().read()
     ref = ArchiveRef(path=path, record_id=str(headers.get_header("WARC-Record-ID") or ""))
-    response = response_cls(
+    response = Response(
         url=url,
         final_url=final_url,
         status=status,

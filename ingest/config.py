@@ -52,7 +52,9 @@ class FetchOptions:
     #: Minimum seconds between two requests to the same host.
     per_host_delay: float = 0.25
     respect_robots: bool = True
-    #: Hosts or CIDR ranges that the SSRF guard lets through although they are private (tests, the demo).
+    #: Destinations the SSRF guard lets through although they are not public (tests, the demo): ``host``,
+    #: ``host:port``, ``ip[:port]``, ``[ipv6]:port``, ``cidr`` or ``[cidr]:port``. With a port, an entry admits
+    #: only that host:port pair (``127.0.0.1:8765``), so a feed cannot reach the other services on the host.
     allow_hosts: tuple[str, ...] = ()
     #: Transient failures (connect errors, 502/503/504) are retried this many times with backoff.
     retries: int = 2
@@ -65,6 +67,10 @@ class FetchOptions:
     max_retry_after_wait: float = 10.0
     #: How long a host's robots.txt is cached by one fetcher.
     robots_cache_seconds: float = 3600.0
+    #: Follow one same-site ``<meta http-equiv=refresh>`` interstitial of an article page ...
+    follow_meta_refresh: bool = True
+    #: ... when its delay is at most this many seconds (longer ones are page reloads, not interstitials).
+    meta_refresh_max_delay: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -81,6 +87,13 @@ class StateOptions:
     max_poll_interval_seconds: float = 24 * 3600.0
     #: SQLite busy timeout: how long a writer waits for another process's lock.
     busy_timeout_seconds: float = 30.0
+    #: Retry queue for pages that failed transiently: after this many failed attempts the page is quarantined.
+    retry_max_attempts: int = 5
+    #: Wait before the first retry; doubles with every further failure, capped at ``retry_max_seconds``.
+    retry_base_seconds: float = 900.0
+    retry_max_seconds: float = 12 * 3600.0
+    #: How many due retries one batch takes (``StateStore.due_retries(now, limit)``).
+    retry_batch_size: int = 50
 
 
 @dataclass(frozen=True)

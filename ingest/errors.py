@@ -59,45 +59,160 @@ def _rebuild_skip(cls: type[ItemSkipped], args: tuple[object, ...], state: dict[
     return exc
 
 
+class BadURL(ItemSkipped):
+    """A URL that cannot be parsed, fetched or stored as it is (bad port, control characters, broken IPv6
+    brackets, an invalid host). The same string is as bad tomorrow: permanent."""
+
+    reason = "bad_url"
+    permanent = True
+
+
+# --- fetching: one class per family; the class says whether a later attempt can help -------------------
+
+
 class FetchError(ItemSkipped):
-    """An HTTP fetch failed (status, timeout, size cap, content type, refused address...)."""
+    """An HTTP fetch failed. Subclasses name the family; ``reason`` stays the short countable code
+    (``http_<status>``, ``timeout``, ...). A bare FetchError is transient."""
 
     reason = "fetch_error"
 
-    @property
-    def permanent(self) -> bool:  # type: ignore[override]  # transitional: becomes one subclass per family
-        return self.reason in _PERMANENT_FETCH_REASONS
+
+class HTTPStatusError(FetchError):
+    """The server answered with a status we cannot use; ``reason`` is ``http_<status>``.
+
+    Statuses without a family of their own (403, 401, 400, 451, 429 without Retry-After...) are transient:
+    bot walls and rate limits come and go, and the retry queue's attempt cap bounds the cost.
+    """
+
+    def __init__(self, message: str, *, status: int, url: str | None = None) -> None:
+        super().__init__(message, reason=f"http_{status}", url=url)
+        self.status = status
 
 
-_PERMANENT_FETCH_REASONS = frozenset(
-    {
-        "http_404",
-        "http_410",
-        "unsupported_content_type",
-        "blocked_url",
-        "blocked_address",
-        "blocked_scheme",
-        "robots_disallowed",
-        "no_content",
-        "too_large",
-        "decompression_bomb",
-        "redirect_loop",
-        "too_many_redirects",
-        "unsupported_encoding",
-    }
-)
+class NotFound(HTTPStatusError):
+    """404: the page is not there."""
+
+    permanent = True
+    log_level = logging.INFO
+
+
+class Gone(HTTPStatusError):
+    """410: the page was removed for good."""
+
+    permanent = True
+    log_level = logging.INFO
+
+
+class ServerError(HTTPStatusError):
+    """5xx, or a server that broke the protocol (a 304 to a GET that sent no validators)."""
+
+
+class RateLimited(FetchError):
+    """HTTP 429/503 with a Retry-After: ``retry_after`` seconds to wait before asking again."""
+
+    reason = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: float | None, url: str | None = None) -> None:
+        super().__init__(message, url=url)
+        self.retry_after = retry_after
+
+
+class Timeout(FetchError):
+    """Connect, read or wall-clock timeout."""
+
+    reason = "timeout"
+
+
+class ConnectionFailed(FetchError):
+    """Refused, reset or broken connection, or a protocol error on the wire."""
+
+    reason = "connection_error"
+
+
+class DNSError(ConnectionFailed):
+    """The host name did not resolve (now)."""
+
+    reason = "dns_error"
+
+
+class IncompleteBody(FetchError):
+    """The body ended early: a truncated gzip/deflate stream, or a corrupt one (``bad_encoding``).
+
+    Never accepted as the page: a later attempt usually gets it whole.
+    """
+
+    reason = "incomplete_body"
+
+
+class RobotsUnavailable(FetchError):
+    """robots.txt answered 5xx or was unreachable: RFC 9309 says assume disallow, for now."""
+
+    reason = "robots_unavailable"
 
 
 class BlockedURL(FetchError):
-    """The URL points at a scheme or address the SSRF guard refuses, or robots.txt disallows it."""
+    """The SSRF guard refuses the URL: its scheme (``blocked_scheme``) or address (``blocked_address``)."""
 
     reason = "blocked_url"
+    permanent = True
+
+
+class RobotsDisallowed(BlockedURL):
+    """robots.txt disallows our user agent for this URL."""
+
+    reason = "robots_disallowed"
+    log_level = logging.INFO
+
+
+class TooLarge(FetchError):
+    """Over the raw size cap (``too_large``) or the decoded size cap (``decompression_bomb``)."""
+
+    reason = "too_large"
+    permanent = True
+
+
+class UnsupportedContentType(FetchError):
+    """A page that is not HTML (``unsupported_content_type``) or a Content-Encoding we do not decode
+    (``unsupported_encoding``)."""
+
+    reason = "unsupported_content_type"
+    permanent = True
+    log_level = logging.INFO
+
+
+class RedirectError(FetchError):
+    """A redirect chain that cannot end: ``redirect_loop`` or ``too_many_redirects``."""
+
+    reason = "redirect_loop"
+    permanent = True
+
+
+class BadRedirect(RedirectError):
+    """A ``Location`` that is not a fetchable http(s) URL (``javascript:``, ``mailto:``, ``about:blank``,
+    ``http:foo``, a bad port or host)."""
+
+    reason = "bad_redirect"
 
 
 class FeedParseError(ItemSkipped):
-    """The feed document could not be parsed into any entries."""
+    """The feed document could not be parsed into any entries (``not_a_feed``, ``empty_feed``...)."""
 
     reason = "feed_parse_error"
+
+
+class UnsafeFeed(FeedParseError):
+    """The document declares external entities (``external_entity``) or expanding ones
+    (``xml_entity_expansion``): refused before any XML parser sees it."""
+
+    reason = "external_entity"
+    permanent = True
+
+
+class ParserError(FeedParseError):
+    """The feed parser itself failed on this document (a feedparser bug on hostile or odd input)."""
+
+    reason = "parser_error"
+    log_level = logging.ERROR
 
 
 class ExtractionError(ItemSkipped):

@@ -1,30 +1,33 @@
-"""Durable polling state in SQLite: validators, content hashes, poll windows, feed health, seen articles.
+"""Durable polling state in SQLite: validators, content hashes, poll windows, feed health, seen articles, and
+the retry queue of pages that failed transiently.
 
 Safe across processes (Airflow mapped tasks run in parallel processes): WAL journal, a busy timeout, and every
 write is a single short ``BEGIN IMMEDIATE`` transaction of upserts. One connection per :class:`StateStore`,
-guarded by a lock so threads of one process may share it.
+guarded by a lock so threads of one process may share it. The schema is versioned (``PRAGMA user_version``):
+opening an older store migrates it in place.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 import threading
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ingest.config import StateOptions
 from ingest.errors import StateStoreError
-
-if TYPE_CHECKING:
-    from ingest.fetching import Response
+from ingest.response import Response
 
 logger = logging.getLogger(__name__)
 
-_SCHEMA = """
+#: Schema version 1: feeds and articles (stores made before versioning have user_version 0 and these tables).
+_SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS feeds (
     url TEXT PRIMARY KEY,
     etag TEXT,
@@ -45,6 +48,24 @@ CREATE TABLE IF NOT EXISTS articles (
     first_seen_at TEXT NOT NULL
 );
 """
+#: Version 2: the retry queue. ``next_at`` is NULL once the item is quarantined.
+_SCHEMA_V2 = """
+CREATE TABLE IF NOT EXISTS retries (
+    doc_id TEXT PRIMARY KEY,
+    url TEXT NOT NULL,
+    feeds TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    last_reason TEXT NOT NULL,
+    first_failed_at TEXT NOT NULL,
+    last_failed_at TEXT NOT NULL,
+    next_at TEXT,
+    quarantined_at TEXT
+);
+CREATE INDEX IF NOT EXISTS retries_due ON retries (next_at) WHERE next_at IS NOT NULL;
+"""
+#: Migrations by the version they produce; each runs once, in order, in one transaction with the version bump.
+_MIGRATIONS: tuple[tuple[int, str], ...] = ((1, _SCHEMA_V1), (2, _SCHEMA_V2))
+SCHEMA_VERSION = _MIGRATIONS[-1][0]
 
 
 @dataclass(frozen=True)
@@ -63,6 +84,27 @@ class FeedState:
     #: Why ``next_poll_after`` is set: "cache_max_age", "ttl", "retry_after", "backoff" or None.
     next_poll_reason: str | None = None
     last_status: int | None = None
+
+
+@dataclass(frozen=True)
+class RetryItem:
+    """A page that failed transiently: when to try it again, or (``next_at`` None) quarantined for good."""
+
+    doc_id: str
+    url: str
+    #: Every feed that listed the page (sorted).
+    feeds: tuple[str, ...]
+    #: Failed attempts so far.
+    attempts: int
+    last_reason: str
+    #: UTC; None once quarantined.
+    next_at: datetime | None
+    first_failed_at: datetime | None = None
+    quarantined_at: datetime | None = None
+
+    @property
+    def quarantined(self) -> bool:
+        return self.quarantined_at is not None
 
 
 def _utc(value: datetime) -> datetime:
@@ -115,12 +157,27 @@ class StateStore:
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.execute(f"PRAGMA busy_timeout={int(options.busy_timeout_seconds * 1000)}")
-            with self._write():
-                for stmt in _SCHEMA.split(";"):
-                    if stmt.strip():
-                        self._conn.execute(stmt)
+            self._migrate()
         except (sqlite3.Error, OSError) as exc:
             raise StateStoreError(f"cannot open state store {path}: {exc}") from exc
+
+    def _migrate(self) -> None:
+        """Bring the schema to :data:`SCHEMA_VERSION` (concurrent openers serialise on the write lock)."""
+        with self._write() as conn:
+            version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+            if version > SCHEMA_VERSION:
+                raise StateStoreError(
+                    f"state store {self.options.path} has schema version {version}, newer than this code's "
+                    f"{SCHEMA_VERSION}: upgrade news-ingest"
+                )
+            for target, script in _MIGRATIONS:
+                if version < target:
+                    for stmt in script.split(";"):
+                        if stmt.strip():
+                            conn.execute(stmt)
+                    conn.execute(f"PRAGMA user_version = {target}")
+                    if version:
+                        logger.info("state store %s migrated to schema version %d", self.options.path, target)
 
     # --- plumbing ---------------------------------------------------------------------------------------
 
@@ -359,3 +416,105 @@ class StateStore:
             "ON CONFLICT(doc_id) DO NOTHING",
             (doc_id, url, feed, _iso(_utc(now))),
         )
+
+    # --- retry queue --------------------------------------------------------------------------------------
+
+    def retry_delay_seconds(self, attempts: int) -> float:
+        """Wait after the ``attempts``-th failure: ``retry_base_seconds`` doubling, capped."""
+        options = self.options
+        return float(min(options.retry_max_seconds, options.retry_base_seconds * (2.0 ** max(0, attempts - 1))))
+
+    @staticmethod
+    def _row_to_retry(row: sqlite3.Row) -> RetryItem:
+        return RetryItem(
+            doc_id=row["doc_id"],
+            url=row["url"],
+            feeds=tuple(json.loads(row["feeds"])),
+            attempts=int(row["attempts"]),
+            last_reason=row["last_reason"],
+            next_at=_dt(row["next_at"]),
+            first_failed_at=_dt(row["first_failed_at"]),
+            quarantined_at=_dt(row["quarantined_at"]),
+        )
+
+    def schedule_retry(self, doc_id: str, url: str, feeds: Iterable[str], reason: str, *, now: datetime) -> RetryItem:
+        """A page failed transiently (timeout, 5xx, reset, truncated body...): try it again later.
+
+        Exponential backoff per attempt; at ``retry_max_attempts`` failed attempts the item is quarantined with
+        its last reason instead (``next_at`` None) and :meth:`due_retries` no longer returns it. Feeds are
+        merged with those already recorded. A quarantined item stays quarantined.
+        """
+        now = _utc(now)
+        with self._write() as conn:
+            try:
+                row = conn.execute("SELECT * FROM retries WHERE doc_id = ?", (doc_id,)).fetchone()
+                known = self._row_to_retry(row) if row is not None else None
+                all_feeds = sorted(set(feeds) | set(known.feeds if known else ()))
+                if known is not None and known.quarantined:
+                    conn.execute("UPDATE retries SET feeds = ? WHERE doc_id = ?", (json.dumps(all_feeds), doc_id))
+                    return replace(known, feeds=tuple(all_feeds))
+                attempts = (known.attempts if known else 0) + 1
+                first = known.first_failed_at if known and known.first_failed_at else now
+                quarantined = attempts >= self.options.retry_max_attempts
+                next_at = None if quarantined else now + timedelta(seconds=self.retry_delay_seconds(attempts))
+                conn.execute(
+                    """
+                    INSERT INTO retries (doc_id, url, feeds, attempts, last_reason, first_failed_at, last_failed_at,
+                                         next_at, quarantined_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT(doc_id) DO UPDATE SET
+                        url = excluded.url, feeds = excluded.feeds, attempts = excluded.attempts,
+                        last_reason = excluded.last_reason, last_failed_at = excluded.last_failed_at,
+                        next_at = excluded.next_at, quarantined_at = excluded.quarantined_at
+                    """,
+                    (
+                        doc_id,
+                        url,
+                        json.dumps(all_feeds),
+                        attempts,
+                        reason[:200],
+                        _iso(first),
+                        _iso(now),
+                        _iso(next_at),
+                        _iso(now) if quarantined else None,
+                    ),
+                )
+            except sqlite3.Error as exc:
+                raise StateStoreError(f"state store write failed: {exc}") from exc
+        if quarantined:
+            logger.warning("page %s quarantined after %d failed attempts (last: %s)", url, attempts, reason)
+        return RetryItem(
+            doc_id=doc_id,
+            url=url,
+            feeds=tuple(all_feeds),
+            attempts=attempts,
+            last_reason=reason[:200],
+            next_at=next_at,
+            first_failed_at=first,
+            quarantined_at=now if quarantined else None,
+        )
+
+    def due_retries(self, now: datetime, limit: int | None = None) -> list[RetryItem]:
+        """Items whose next attempt is due at ``now``, the longest-waiting first (quarantined ones never)."""
+        limit = self.options.retry_batch_size if limit is None else limit
+        rows = self._query(
+            "SELECT * FROM retries WHERE next_at IS NOT NULL AND next_at <= ? ORDER BY next_at, doc_id LIMIT ?",
+            (_iso(_utc(now)), max(0, int(limit))),
+        )
+        return [self._row_to_retry(r) for r in rows]
+
+    def retry_item(self, doc_id: str) -> RetryItem | None:
+        """The queue entry of ``doc_id`` (pending or quarantined), or None."""
+        rows = self._query("SELECT * FROM retries WHERE doc_id = ?", (doc_id,))
+        return self._row_to_retry(rows[0]) if rows else None
+
+    def clear_retry(self, doc_id: str) -> None:
+        """The page was fetched (or permanently skipped): drop it from the queue (quarantine included)."""
+        self._exec("DELETE FROM retries WHERE doc_id = ?", (doc_id,))
+
+    def quarantined(self) -> list[RetryItem]:
+        """Pages given up on after ``retry_max_attempts`` transient failures, the most recent first."""
+        rows = self._query(
+            "SELECT * FROM retries WHERE quarantined_at IS NOT NULL ORDER BY quarantined_at DESC, doc_id"
+        )
+        return [self._row_to_retry(r) for r in rows]

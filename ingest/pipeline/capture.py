@@ -25,7 +25,7 @@ from ingest.archive import Archive
 from ingest.config import PipelineOptions
 from ingest.documents import Origin
 from ingest.errors import FetchError, ItemSkipped, contain
-from ingest.feeds import FeedEntry, FeedSource, parse_feed
+from ingest.feeds import FeedEntry, FeedSource, parse_response
 from ingest.fetching import Fetcher, Response
 from ingest.ledger import CaptureBatch, Ledger
 from ingest.pipeline.reports import BatchReport
@@ -71,6 +71,10 @@ class _Pending:
 
     feed_successes: list[tuple[str, Response, str, float | None]] = field(default_factory=list)
     seen: list[tuple[str, str, str]] = field(default_factory=list)
+    #: pages that failed transiently: (entry id, url, feeds, reason), for the retry queue
+    retries: list[tuple[str, str, tuple[str, ...], str]] = field(default_factory=list)
+    #: pages fetched (or permanently skipped) that may have been in the retry queue
+    settled: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -105,6 +109,7 @@ def capture(
         for source, polled in _fetch_feeds(sources, fetcher, state, report, now, options.fetch.workers):
             for entry in _read_feed(source, polled, state, report, pending, now, options.feeds.max_entries_per_feed):
                 _claim(entry, source, state, report, claims)
+        _claim_retries(sources, state, report, claims, now, options.state.retry_batch_size)
         for fetched in _fetch_pages(list(claims.values()), fetcher, options.fetch.workers):
             _settle(fetched, report, pending)
     # the archive is closed (every record flushed): now the batch may be marked done
@@ -113,6 +118,14 @@ def capture(
             state.record_success(url, response, content_hash=content_hash, ttl_seconds=ttl, now=now)
         for doc_id, url, feed in pending.seen:
             state.mark_article(doc_id, url, feed, now=now)
+        for doc_id in pending.settled:
+            state.clear_retry(doc_id)
+        for doc_id, url, feeds, reason in pending.retries:
+            item = state.schedule_retry(doc_id, url, feeds, reason, now=now)
+            report.retry_scheduled += 1
+            if item.quarantined:
+                report.quarantined += 1
+                logger.error("page %s quarantined after %d transient failures (%s)", url, item.attempts, reason)
     if report.captures and report.window_start:
         with Ledger(options.state) as ledger:
             ledger.record(
@@ -206,13 +219,7 @@ def _read_feed(
             report.feeds_not_modified += 1
             state.record_not_modified(source.url, response, now=now)
             return
-        parsed = parse_feed(
-            response.content,
-            source=source,
-            base_url=response.final_url,
-            content_type=response.content_type,
-            max_entries=max_entries,
-        )
+        parsed = parse_response(response, source=source, max_entries=max_entries)
     except Exception as exc:  # the error boundary: a bad feed is a counted skip, infrastructure re-raises
         skipped = contain(exc, url=source.url)
         report.feeds_failed += 1
@@ -220,6 +227,8 @@ def _read_feed(
         state.record_failure(source.url, str(skipped), now=now, retry_after=getattr(skipped, "retry_after", None))
         return
     pending.feed_successes.append((source.url, response, content_hash, parsed.ttl_seconds))
+    for reason, count in parsed.dropped.items():  # entries without a usable link, counted, never fetched
+        report.skipped[f"entry:{reason}"] += count
     yield from parsed.entries
 
 
@@ -248,6 +257,33 @@ def _claim(
     claims[entry_id] = _Claim(entry_id, origin, {source.name})
 
 
+def _claim_retries(
+    sources: Sequence[FeedSource],
+    state: StateStore,
+    report: BatchReport,
+    claims: dict[str, _Claim],
+    now: datetime,
+    limit: int,
+) -> None:
+    """Pages of this batch's feeds that failed transiently earlier and are due again: fetched although their
+    feed did not change (a feed answering 304 lists nothing new)."""
+    by_name = {s.name: s for s in sources}
+    for item in state.due_retries(now, limit):
+        mine = [by_name[f] for f in item.feeds if f in by_name]
+        if not mine or item.doc_id in claims:
+            continue  # another batch's page (its own capture retries it), or listed again anyway
+        report.retries_due += 1
+        source = mine[0]
+        origin = Origin(
+            feed=source.name,
+            outlet=source.publisher,
+            language=source.language,
+            country=source.country,
+            entry_url=item.url,
+        )
+        claims[item.doc_id] = _Claim(item.doc_id, origin, {s.name for s in mine})
+
+
 def _fetch_one(claim: _Claim, fetcher: Fetcher) -> _Fetched:
     """Runs in a worker thread; infrastructure errors (the archive) propagate, anything else is a skip."""
     try:
@@ -271,21 +307,22 @@ def _settle(fetched: _Fetched, report: BatchReport, pending: _Pending) -> None:
     claim = fetched.claim
     url = claim.origin.entry_url
     report.pages_attempted += 1
-    if fetched.skipped is not None:
-        report.skip(fetched.skipped, stage="page")
-        if fetched.skipped.permanent:
-            pending.seen.extend((claim.entry_id, url, feed) for feed in sorted(claim.feeds))
-        return
+    skipped = fetched.skipped
     response = fetched.response
-    assert response is not None
-    report.pages_fetched += 1
-    _note_archived(response, report)
-    if response.status != 200 or response.archive_ref is None:
-        # a 200 with an empty body (or a 304 to a page): nothing to derive later
-        report.skip(
-            FetchError(f"HTTP {response.status} without a body to archive", reason="no_content", url=url), stage="page"
-        )
+    if skipped is None and response is not None:
+        report.pages_fetched += 1
+        _note_archived(response, report)
+        if response.status == 200 and response.archive_ref is not None:
+            report.captures += 1
+            pending.seen.extend((claim.entry_id, url, feed) for feed in sorted(claim.feeds))
+            pending.settled.append(claim.entry_id)
+            return
+        # an empty body: nothing to derive; maybe a glitch, so it is retried like any transient failure
+        skipped = FetchError(f"HTTP {response.status} without a body to archive", reason="no_content", url=url)
+    assert skipped is not None
+    report.skip(skipped, stage="page")
+    if skipped.permanent:
         pending.seen.extend((claim.entry_id, url, feed) for feed in sorted(claim.feeds))
-        return
-    report.captures += 1
-    pending.seen.extend((claim.entry_id, url, feed) for feed in sorted(claim.feeds))
+        pending.settled.append(claim.entry_id)
+    else:  # a timeout, a 5xx, a reset, a truncated body: fetched again on a later poll, with backoff
+        pending.retries.append((claim.entry_id, url, tuple(sorted(claim.feeds)), skipped.reason))

@@ -30,7 +30,7 @@ from ingest.config import PipelineOptions
 from ingest.documents import Origin
 from ingest.elastic import call
 from ingest.errors import ConfigurationError, ExtractionError, contain
-from ingest.feeds import parse_feed
+from ingest.feeds import parse_response
 from ingest.pipeline.capture import source_from_metadata
 from ingest.pipeline.reports import BatchReport
 from ingest.pipeline.workers import DerivePool, Page
@@ -134,11 +134,9 @@ def _feed_membership(
                 continue
             report.feed_documents += 1
             try:
-                parsed = parse_feed(
-                    response.content,
+                parsed = parse_response(
+                    response,
                     source=source_from_metadata(meta, response.url),
-                    base_url=response.final_url,
-                    content_type=response.content_type,
                     max_entries=options.feeds.max_entries_per_feed,
                 )
                 for entry in parsed.entries:

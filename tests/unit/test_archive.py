@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import gzip
 import multiprocessing
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import fsspec
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
@@ -131,14 +133,42 @@ def test_truncated_file_keeps_complete_records(tmp_path: Path) -> None:
 
 
 def test_fsspec_memory_root() -> None:
-    root = "memory://acq-test-archive"
-    with Archive(ArchiveOptions(root=root)) as archive:
-        path = write(archive, 5, T0)
-        assert path.startswith("memory://")
-        assert "/acq-test-archive/2026/11/20/09/" in path
-        archive.close()
-        replayed = list(archive.replay(T0, T0 + timedelta(seconds=1)))
-    assert [r.final_url for r, _ in replayed] == ["https://example.org/5"]
+    # fsspec's memory filesystem is one per process: a root of its own, removed afterwards
+    name = f"acq-test-archive-{uuid.uuid4().hex}"
+    root = f"memory://{name}"
+    try:
+        with Archive(ArchiveOptions(root=root)) as archive:
+            path = write(archive, 5, T0)
+            assert path.startswith("memory://")
+            assert f"/{name}/2026/11/20/09/" in path
+            archive.close()
+            replayed = list(archive.replay(T0, T0 + timedelta(seconds=1)))
+        assert [r.final_url for r, _ in replayed] == ["https://example.org/5"]
+    finally:
+        fsspec.filesystem("memory").rm(f"/{name}", recursive=True)
+
+
+def test_credentials_never_reach_the_archive(tmp_path: Path) -> None:
+    with Archive(ArchiveOptions(root=str(tmp_path))) as archive:
+        ref = archive.write(
+            url="http://user:s3cret@example.org/a",
+            final_url="http://user:s3cret@example.org/b",
+            kind="feed",
+            request_headers={
+                "user-agent": "test",
+                "Authorization": "Basic dXNlcjpzM2NyZXQ=",
+                "cookie": "session=c00kie",
+                "Proxy-Authorization": "Basic eA==",
+            },
+            status=200,
+            response_headers={"content-type": "application/rss+xml", "set-cookie": "session=c00kie; Path=/"},
+            body=b"<rss><item><link>http://user:s3cret@example.org/x</link></item></rss>",
+            fetched_at=T0,
+        )
+    data = gzip.decompress(Path(ref.path).read_bytes())
+    for secret in (b"s3cret", b"dXNlcjpzM2NyZXQ=", b"c00kie", b"eA==", b"uthorization", b"ookie"):
+        assert secret not in data, secret
+    assert b"http://example.org/x" in data and b"http://example.org/b" in data
 
 
 def test_unwritable_root_is_an_infrastructure_error(tmp_path: Path) -> None:

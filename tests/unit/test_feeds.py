@@ -9,9 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from evaluation import hostile
 from evaluation.faultserver import BILLION_LAUGHS, XXE, XXE_PARAMETER, rss
-from ingest.errors import ConfigurationError, FeedParseError
-from ingest.feeds import FeedSource, check_entities, load_feed_sources, parse_feed
+from ingest.errors import ConfigurationError, FeedParseError, ParserError, UnsafeFeed
+from ingest.feeds import FeedSource, check_entities, load_feed_sources, parse_feed, parse_response
+from ingest.feeds import parse as feeds_module
+from ingest.response import Response
 
 pytestmark = pytest.mark.unit
 
@@ -71,13 +74,23 @@ publisher = "BBC"
             "duplicate",
         ),
         ('[[feed]]\nname = "a"\nurl = "file:///etc/passwd"\nlanguage = "en"\ncountry = "us"\npublisher = "p"\n', "URL"),
+        (
+            '[[feed]]\nname = "a"\nurl = "https://x.org:99999/f"\nlanguage = "en"\ncountry = "us"\npublisher = "p"\n',
+            "URL",
+        ),
+        (
+            '[[feed]]\nname = "a"\nurl = "https://me:s3cret@x.org/f"\nlanguage = "en"\ncountry = "us"\n'
+            'publisher = "p"\n',
+            "credentials in feed URLs are not supported",
+        ),
         ("not toml = = =", "TOML"),
         ("title = 'no feeds'", "no [[feed]]"),
     ],
 )
 def test_bad_seed_files(tmp_path: Path, text: str, message: str) -> None:
-    with pytest.raises(ConfigurationError, match=message.replace("[", r"\[")):
+    with pytest.raises(ConfigurationError, match=message.replace("[", r"\[")) as info:
         load_feed_sources(write(tmp_path, text))
+    assert "s3cret" not in str(info.value)
 
 
 def test_missing_seed_file(tmp_path: Path) -> None:
@@ -246,3 +259,170 @@ def test_real_feed_entry_counts_match_feed_rs() -> None:
         agree += len(got) == len(want)
     assert compared > 40
     assert agree / compared >= 0.9, f"{agree}/{compared}"
+
+
+# --- hostile feeds: only FeedParseError-family skips, and what can be read is read ----------------------------
+
+GOOD = "https://example.org/good"
+
+
+@pytest.mark.parametrize("name", sorted(hostile.feedparser_bug_feeds(GOOD)))
+def test_feedparser_bugs_are_survived_and_the_entries_salvaged(name: str) -> None:
+    doc = hostile.feedparser_bug_feeds(GOOD)[name]
+    parsed = parse_feed(doc, source=SOURCE, base_url="https://example.org/feed.xml")
+    assert [e.url for e in parsed.entries] == [GOOD]
+
+
+def test_a_parser_that_keeps_failing_is_a_parser_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(content: bytes, headers: dict[str, str]) -> object:
+        raise RuntimeError("feedparser bug")
+
+    monkeypatch.setattr(feeds_module, "_feedparser", broken)
+    with pytest.raises(ParserError) as info:
+        parse_feed(rss("T", [("a", GOOD)]).encode(), source=SOURCE, base_url="https://example.org/")
+    assert info.value.reason == "parser_error" and isinstance(info.value, FeedParseError)
+
+
+def test_bad_entry_links_are_dropped_and_counted() -> None:
+    doc = hostile.bad_link_feed("http://127.0.0.1:5", "http://127.0.0.1:5/articles/1.html", "http://127.0.0.1:6")
+    parsed = parse_feed(doc, source=SOURCE, base_url="http://127.0.0.1:5/hostile/bad-links.xml")
+    urls = [e.url for e in parsed.entries]
+    assert urls == ["http://127.0.0.1:5/articles/1.html", "http://127.0.0.1:6/admin"]  # userinfo stripped
+    assert parsed.dropped == {"bad_url": 8}
+    assert all(hostile.USERINFO_SECRET not in e.guid for e in parsed.entries)
+
+
+@pytest.mark.parametrize(
+    "link",
+    ["http://e.org:99999/a", "http://[::1/a", "http://e.org/a\x01b", "http://exa mple.org/", "https://:443/x"],
+)
+def test_one_bad_link_costs_only_its_entry(link: str) -> None:
+    items = [("bad", link), ("good", GOOD)]
+    doc = rss("T", items).encode("utf-8")
+    parsed = parse_feed(doc, source=SOURCE, base_url="https://example.org/")
+    assert [e.url for e in parsed.entries] == [GOOD]
+    assert parsed.dropped == {"bad_url": 1}
+
+
+def test_json_feeds_with_wrong_types() -> None:
+    docs = hostile.json_feeds(GOOD)
+    with pytest.raises(FeedParseError) as info:
+        parse_feed(docs["json-items-number.json"], source=SOURCE, base_url="")
+    assert info.value.reason == "empty_feed"
+    parsed = parse_feed(docs["json-numeric-title.json"], source=SOURCE, base_url="")
+    assert parsed.title == "42"
+    (entry,) = parsed.entries
+    assert (entry.url, entry.title, entry.authors, entry.summary) == (GOOD, "7", ("3",), "")
+    assert parsed.dropped == {"bad_url": 1, "no_link": 1}
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        {"version": "https://jsonfeed.org/version/1", "items": {"a": 1}},
+        {"version": "https://jsonfeed.org/version/1", "items": [None, 3, [], {"url": ["x"]}]},
+        {"version": "https://jsonfeed.org/version/1", "feed_url": 5, "items": [{"url": "/rel"}]},
+        {"version": ["jsonfeed.org"], "items": []},
+        [1, 2, 3],
+    ],
+)
+def test_json_feed_shapes_never_crash(doc: object) -> None:
+    with pytest.raises(FeedParseError):
+        parse_feed(json.dumps(doc).encode(), source=SOURCE, base_url="")
+
+
+def test_deeply_nested_json_is_a_skip() -> None:
+    with pytest.raises(FeedParseError):
+        parse_feed(b"{" + b'"a":[' * 100_000, source=SOURCE, base_url="")
+
+
+def test_w3c_entity_set_doctype_is_dropped_and_the_feed_read() -> None:
+    parsed = parse_feed(hostile.w3c_entities_feed(GOOD), source=SOURCE, base_url="https://example.org/rss")
+    (entry,) = parsed.entries
+    assert entry.url == GOOD and entry.title == "Résumé of the week"
+    assert parsed.title == "Café news — old"
+
+
+@pytest.mark.parametrize(
+    "subset",
+    [
+        # a general entity with a W3C public id is still an external entity
+        b'<!ENTITY lat1 PUBLIC "-//W3C//ENTITIES Latin 1 for XHTML//EN" "file:///etc/passwd">',
+        # a W3C set beside a real XXE
+        b'<!ENTITY % HTMLlat1 PUBLIC "-//W3C//ENTITIES Latin 1 for XHTML//EN" "x.ent"> %HTMLlat1;'
+        b' <!ENTITY xxe SYSTEM "file:///etc/passwd">',
+        # a public id that only looks like the W3C's
+        b'<!ENTITY % evil PUBLIC "-//EVIL//ENTITIES Latin 1//EN" "http://169.254.169.254/"> %evil;',
+    ],
+)
+def test_real_xxe_is_still_refused(subset: bytes) -> None:
+    doc = (
+        b'<?xml version="1.0"?>\n<!DOCTYPE rss ['
+        + subset
+        + b"]>\n"
+        + rss("T", [("a", GOOD)]).split("?>", 1)[1].encode()
+    )
+    with pytest.raises(UnsafeFeed) as info:
+        parse_feed(doc, source=SOURCE, base_url="https://example.org/")
+    assert info.value.reason == "external_entity" and info.value.permanent
+
+
+def test_w3c_sets_with_internal_entities_keep_the_internal_ones() -> None:
+    doc = (
+        b'<?xml version="1.0"?>\n<!DOCTYPE rss [\n'
+        b'<!ENTITY % HTMLlat1 PUBLIC "-//W3C//ENTITIES Latin 1//EN//HTML" "http://www.w3.org/TR/html4/HTMLlat1.ent">'
+        b'%HTMLlat1;\n<!ENTITY site "Example">\n]>\n'
+        b'<rss version="2.0"><channel><title>&site; &auml;</title><item><title>a</title>'
+        b"<link>https://example.org/good</link></item></channel></rss>"
+    )
+    parsed = parse_feed(doc, source=SOURCE, base_url="https://example.org/")
+    assert parsed.title == "Example ä" and not parsed.bozo
+
+
+def test_the_http_charset_reaches_the_parser() -> None:
+    doc = hostile.koi8_feed(GOOD)
+    parsed = parse_feed(
+        doc, source=SOURCE, base_url="https://example.org/", content_type="application/rss+xml; charset=koi8-r"
+    )
+    assert parsed.entries[0].title == hostile.KOI8_TITLE
+    response = Response(
+        url="https://example.org/r",
+        final_url="https://example.org/r",
+        status=200,
+        headers={"content-type": "application/rss+xml; charset=KOI8-R"},
+        content=doc,
+        fetched_at=datetime(2026, 11, 20, tzinfo=UTC),
+        kind="feed",
+    )
+    assert parse_response(response, source=SOURCE).entries[0].title == hostile.KOI8_TITLE
+    assert parse_feed(doc, source=SOURCE, base_url="", charset="koi8-r").entries[0].title == hostile.KOI8_TITLE
+
+
+def test_a_lying_single_byte_header_charset_does_not_garble_utf8() -> None:
+    doc = rss("Köln", [("Straße gesperrt", GOOD)]).encode("utf-8")
+    parsed = parse_feed(doc, source=SOURCE, base_url="", content_type="text/xml; charset=iso-8859-1")
+    assert parsed.title == "Köln" and parsed.entries[0].title == "Straße gesperrt"
+
+
+def test_utf8_feed_with_a_stray_byte_stays_utf8() -> None:
+    items = [("Größere Änderungen im Straßenverkehr", GOOD), ("Bürger äußerten Kritik", f"{GOOD}/2")]
+    doc = rss("Nachrichten aus Köln", items).encode("utf-8").replace(b"Kritik", b"Kritik\x92", 1)
+    parsed = parse_feed(doc, source=SOURCE, base_url="", content_type="application/rss+xml; charset=utf-8")
+    assert parsed.title == "Nachrichten aus Köln"
+    assert parsed.entries[0].title == "Größere Änderungen im Straßenverkehr"
+    assert parsed.entries[1].title == "Bürger äußerten Kritik\ufffd"
+
+
+def test_a_body_naming_a_local_file_is_not_opened(tmp_path: Path) -> None:
+    secret = tmp_path / "feed.xml"
+    secret.write_bytes(hostile.secret_file_feed(GOOD))
+    with pytest.raises(FeedParseError) as info:
+        parse_feed(str(secret).encode(), source=SOURCE, base_url="")
+    assert info.value.reason == "not_a_feed"
+    assert hostile.FILE_SECRET not in str(info.value)
+
+
+def test_unreadable_encoding_labels_are_ignored() -> None:
+    for label in (b"utf-\xff8", b"no-such-charset", b""):
+        doc = rss("T", [("a", GOOD)]).encode().replace(b'encoding="utf-8"', b'encoding="' + label + b'"', 1)
+        assert [e.url for e in parse_feed(doc, source=SOURCE, base_url="").entries] == [GOOD]

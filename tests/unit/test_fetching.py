@@ -1,8 +1,13 @@
-"""The fetcher against the local misbehaving server (127.0.0.1 only, allow-listed)."""
+"""The fetcher against the local misbehaving server (127.0.0.1 only, allow-listed per port).
+
+Tests share one module-scoped server; each uses its own paths (or counts differences on its own paths), so
+they pass in any order.
+"""
 
 from __future__ import annotations
 
 import gzip
+import itertools
 import threading
 import time
 from collections.abc import Iterator
@@ -13,24 +18,23 @@ from pathlib import Path
 import httpx
 import pytest
 
-from evaluation.faultserver import FaultServer
+from evaluation import hostile
+from evaluation.faultserver import Bystander, FaultServer
 from ingest.archive import Archive
 from ingest.config import ArchiveOptions, FetchOptions
-from ingest.errors import BlockedURL, FetchError
+from ingest.errors import (
+    BadRedirect,
+    BadURL,
+    BlockedURL,
+    FetchError,
+    IncompleteBody,
+    RobotsDisallowed,
+    RobotsUnavailable,
+    ServerError,
+)
 from ingest.fetching import AddressGuard, Fetcher, RateLimited, Response, decode_body
 
 pytestmark = pytest.mark.unit
-
-FAST = FetchOptions(
-    allow_hosts=("127.0.0.1",),
-    connect_timeout=2.0,
-    read_timeout=1.0,
-    total_timeout=2.0,
-    per_host_delay=0.0,
-    retries=1,
-    retry_backoff=0.01,
-    max_retry_after_wait=2.0,
-)
 
 
 @pytest.fixture(scope="module")
@@ -42,10 +46,43 @@ def server() -> Iterator[FaultServer]:
         yield srv
 
 
+@pytest.fixture(scope="module")
+def fast(server: FaultServer) -> FetchOptions:
+    """Short timeouts; only the fault server's own host:port is allow-listed."""
+    return FetchOptions(
+        allow_hosts=(server.base_url.split("://", 1)[1],),
+        connect_timeout=2.0,
+        read_timeout=1.0,
+        total_timeout=2.0,
+        per_host_delay=0.0,
+        retries=1,
+        retry_backoff=0.01,
+        max_retry_after_wait=2.0,
+    )
+
+
 @pytest.fixture
-def fetcher() -> Iterator[Fetcher]:
-    with Fetcher(FAST) as f:
+def fetcher(fast: FetchOptions) -> Iterator[Fetcher]:
+    with Fetcher(fast) as f:
         yield f
+
+
+_NUMBERS = itertools.count(20_000)
+
+
+def unique(prefix: str) -> str:
+    """A path of its own for one test (numeric: the server's page routes take numbers)."""
+    return f"{prefix}{next(_NUMBERS)}"
+
+
+def requests_since(server: FaultServer, mark: int) -> list[str]:
+    with server.settings.lock:
+        return list(server.settings.request_log[mark:])
+
+
+def log_mark(server: FaultServer) -> int:
+    with server.settings.lock:
+        return len(server.settings.request_log)
 
 
 def reason_of(fetcher: Fetcher, url: str, kind: str = "page") -> str:
@@ -54,7 +91,7 @@ def reason_of(fetcher: Fetcher, url: str, kind: str = "page") -> str:
     return info.value.reason
 
 
-def test_good_page(server: FaultServer, fetcher: Fetcher) -> None:
+def test_good_page(server: FaultServer, fetcher: Fetcher, fast: FetchOptions) -> None:
     response = fetcher.get(server.url("articles/1.html"), kind="page")
     assert response.status == 200
     assert response.content_type == "text/html"
@@ -62,7 +99,7 @@ def test_good_page(server: FaultServer, fetcher: Fetcher) -> None:
     assert "<article>" in response.text()
     assert response.fetched_at.tzinfo is not None
     assert response.headers["content-type"].startswith("text/html")
-    assert response.request_headers["user-agent"] == FAST.user_agent
+    assert response.request_headers["user-agent"] == fast.user_agent
 
 
 @pytest.mark.parametrize("code", [404, 410, 500])
@@ -70,16 +107,17 @@ def test_http_errors_have_status_reason(server: FaultServer, fetcher: Fetcher, c
     assert reason_of(fetcher, server.url(f"status/{code}")) == f"http_{code}"
 
 
-def test_503_is_retried_then_reported(server: FaultServer, fetcher: Fetcher) -> None:
+def test_503_is_retried_then_reported(server: FaultServer, fetcher: Fetcher, fast: FetchOptions) -> None:
     before = server.requests["/status/503"]
     assert reason_of(fetcher, server.url("status/503")) == "http_503"
-    assert server.requests["/status/503"] - before == FAST.retries + 1
+    assert server.requests["/status/503"] - before == fast.retries + 1
 
 
 def test_flaky_503_recovers_with_retry(server: FaultServer, fetcher: Fetcher) -> None:
-    response = fetcher.get(server.url("flaky/one"), kind="page")
+    key = unique("k")
+    response = fetcher.get(server.url(f"flaky/{key}"), kind="page")
     assert response.status == 200
-    assert server.requests["/flaky/one"] == 2
+    assert server.requests[f"/flaky/{key}"] == 2
 
 
 def test_long_retry_after_raises_rate_limited(server: FaultServer, fetcher: Fetcher) -> None:
@@ -87,6 +125,7 @@ def test_long_retry_after_raises_rate_limited(server: FaultServer, fetcher: Fetc
         fetcher.get(server.url("retry-after/3600"), kind="feed")
     assert info.value.reason == "rate_limited"
     assert info.value.retry_after == pytest.approx(3600)
+    assert not info.value.permanent
 
 
 def test_short_retry_after_is_waited_out(server: FaultServer, fetcher: Fetcher) -> None:
@@ -100,16 +139,16 @@ def test_slow_server_times_out(server: FaultServer, fetcher: Fetcher) -> None:
     assert reason_of(fetcher, server.url("slow")) == "timeout"
 
 
-def test_trickling_server_hits_wall_clock(server: FaultServer, fetcher: Fetcher) -> None:
+def test_trickling_server_hits_wall_clock(server: FaultServer, fetcher: Fetcher, fast: FetchOptions) -> None:
     started = time.monotonic()
     assert reason_of(fetcher, server.url("trickle")) == "timeout"
-    assert time.monotonic() - started < FAST.total_timeout + 2
+    assert time.monotonic() - started < fast.total_timeout + 2
 
 
-def test_trickled_headers_hit_wall_clock(server: FaultServer, fetcher: Fetcher) -> None:
+def test_trickled_headers_hit_wall_clock(server: FaultServer, fetcher: Fetcher, fast: FetchOptions) -> None:
     started = time.monotonic()
     assert reason_of(fetcher, server.url("trickle-headers")) == "timeout"
-    assert time.monotonic() - started < FAST.total_timeout + 2
+    assert time.monotonic() - started < fast.total_timeout + 2
 
 
 def test_connection_reset(server: FaultServer, fetcher: Fetcher) -> None:
@@ -120,11 +159,11 @@ def test_redirect_loop(server: FaultServer, fetcher: Fetcher) -> None:
     assert reason_of(fetcher, server.url("loop/a")) == "redirect_loop"
 
 
-def test_redirect_cap(server: FaultServer, fetcher: Fetcher) -> None:
-    assert reason_of(fetcher, server.url(f"redirect/{FAST.max_redirects + 1}")) == "too_many_redirects"
-    ok = fetcher.get(server.url(f"redirect/{FAST.max_redirects}"), kind="page")
+def test_redirect_cap(server: FaultServer, fetcher: Fetcher, fast: FetchOptions) -> None:
+    assert reason_of(fetcher, server.url(f"redirect/{fast.max_redirects + 1}")) == "too_many_redirects"
+    ok = fetcher.get(server.url(f"redirect/{fast.max_redirects}"), kind="page")
     assert ok.final_url == server.url("articles/0.html")
-    assert ok.url == server.url(f"redirect/{FAST.max_redirects}")
+    assert ok.url == server.url(f"redirect/{fast.max_redirects}")
 
 
 def test_redirect_to_private_address_is_refused(server: FaultServer, fetcher: Fetcher) -> None:
@@ -134,6 +173,14 @@ def test_redirect_to_private_address_is_refused(server: FaultServer, fetcher: Fe
     with pytest.raises(BlockedURL) as info2:
         fetcher.get(server.url("redirect-to-file"), kind="page")
     assert info2.value.reason == "blocked_scheme"
+
+
+@pytest.mark.parametrize("kind", ["javascript", "mailto", "about", "http-no-host", "bad-port", "bad-ipv6", "data"])
+def test_redirect_to_unfetchable_location_is_bad_redirect(server: FaultServer, fetcher: Fetcher, kind: str) -> None:
+    with pytest.raises(BadRedirect) as info:
+        fetcher.get(server.url(f"to/{kind}"), kind="page")
+    assert info.value.reason == "bad_redirect"
+    assert info.value.permanent
 
 
 @pytest.mark.parametrize("path", ["big", "big-declared"])
@@ -150,41 +197,113 @@ def test_gzip_body_is_decoded(server: FaultServer, fetcher: Fetcher) -> None:
     assert response.content.startswith(b"<!DOCTYPE html>")
 
 
+@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+def test_truncated_compressed_body_is_a_transient_error(server: FaultServer, fetcher: Fetcher, encoding: str) -> None:
+    with pytest.raises(IncompleteBody) as info:
+        fetcher.get(server.url(f"truncated/{encoding}/7.html"), kind="page")
+    assert info.value.reason == "incomplete_body"
+    assert not info.value.permanent
+
+
+def test_304_without_validators_is_a_transient_error(server: FaultServer, fetcher: Fetcher) -> None:
+    with pytest.raises(ServerError) as info:
+        fetcher.get(server.url("status/304"), kind="page")
+    assert info.value.reason == "http_304"
+    assert not info.value.permanent
+
+
 @pytest.mark.parametrize("path", ["type/pdf", "type/json", "type/png"])
 def test_non_html_pages_refused(server: FaultServer, fetcher: Fetcher, path: str) -> None:
     assert reason_of(fetcher, server.url(path)) == "unsupported_content_type"
 
 
+# --- retry or skip: the class of each failure says whether a later attempt can help ----------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "kind", "reason", "permanent"),
+    [
+        ("status/404", "page", "http_404", True),
+        ("status/410", "page", "http_410", True),
+        ("status/403", "page", "http_403", False),
+        ("status/500", "page", "http_500", False),
+        ("status/503", "page", "http_503", False),
+        ("status/304", "page", "http_304", False),
+        ("retry-after/3600", "page", "rate_limited", False),
+        ("slow", "page", "timeout", False),
+        ("reset", "page", "connection_error", False),
+        ("truncated/gzip/8.html", "page", "incomplete_body", False),
+        ("big", "page", "too_large", True),
+        ("gzip-bomb", "page", "decompression_bomb", True),
+        ("type/pdf", "page", "unsupported_content_type", True),
+        ("private/4.html", "page", "robots_disallowed", True),
+        ("redirect-to-metadata", "page", "blocked_address", True),
+        ("redirect-to-file", "page", "blocked_scheme", True),
+        ("loop/a", "page", "redirect_loop", True),
+        ("redirect/9", "page", "too_many_redirects", True),
+        ("to/javascript", "page", "bad_redirect", True),
+    ],
+)
+def test_retry_or_skip_per_family(
+    server: FaultServer, fetcher: Fetcher, path: str, kind: str, reason: str, permanent: bool
+) -> None:
+    with pytest.raises(FetchError) as info:
+        fetcher.get(server.url(path), kind=kind)
+    assert info.value.reason == reason
+    assert info.value.permanent is permanent
+    assert type(info.value).permanent is permanent  # a class attribute, not a computed property
+
+
+def test_robots_unavailable_is_transient(fast: FetchOptions, server: FaultServer) -> None:
+    with FaultServer() as own:
+        own.settings.robots_status = 503
+        options = replace(fast, allow_hosts=(own.base_url.split("://", 1)[1],))
+        with Fetcher(options) as f, pytest.raises(RobotsUnavailable) as info:
+            f.get(own.url("private/3.html"), kind="page")
+    assert info.value.reason == "robots_unavailable"
+    assert not info.value.permanent
+
+
+# --- robots -----------------------------------------------------------------------------------------------
+
+
 def test_robots_disallow(server: FaultServer, fetcher: Fetcher) -> None:
-    before = server.requests["/robots.txt"]
-    with pytest.raises(BlockedURL) as info:
-        fetcher.get(server.url("private/1.html"), kind="page")
+    page = unique("/private/") + ".html"
+    with pytest.raises(RobotsDisallowed) as info:
+        fetcher.get(server.url(page), kind="page")
     assert info.value.reason == "robots_disallowed"
-    assert server.requests["/private/1.html"] == 0
-    # robots.txt is fetched once per host and fetcher; feeds are not subject to it
+    assert server.requests[page] == 0
+    before = server.requests["/robots.txt"]
+    # robots.txt is fetched once per host and fetcher (already, above); feeds are not subject to it
     fetcher.get(server.url("articles/2.html"), kind="page")
-    fetcher.get(server.url("private/2.html"), kind="feed")
-    assert server.requests["/robots.txt"] - before == 1
+    fetcher.get(server.url(page), kind="feed")
+    assert server.requests["/robots.txt"] == before
+    assert server.requests[page] == 1
 
 
-@pytest.mark.parametrize(("status", "reason"), [(503, "robots_unavailable"), (404, None), (403, None)])
-def test_robots_status_codes(server: FaultServer, status: int, reason: str | None) -> None:
-    server.settings.robots_status = status
-    try:
-        with Fetcher(FAST) as f:
-            if reason is None:  # RFC 9309: 4xx robots.txt means no restrictions
-                assert f.get(server.url("private/3.html"), kind="page").status == 200
-            else:
-                with pytest.raises(BlockedURL) as info:
-                    f.get(server.url("private/3.html"), kind="page")
-                assert info.value.reason == reason
-    finally:
-        server.settings.robots_status = 200
+@pytest.mark.parametrize("status", [404, 403])
+def test_robots_4xx_means_no_restrictions(fast: FetchOptions, status: int) -> None:
+    with FaultServer() as own:
+        own.settings.robots_status = status
+        options = replace(fast, allow_hosts=(own.base_url.split("://", 1)[1],))
+        with Fetcher(options) as f:
+            assert f.get(own.url("private/3.html"), kind="page").status == 200
 
 
-def test_robots_can_be_ignored(server: FaultServer) -> None:
-    with Fetcher(replace(FAST, respect_robots=False)) as f:
-        assert f.get(server.url("private/1.html"), kind="page").status == 200
+def test_robots_can_be_ignored(server: FaultServer, fast: FetchOptions) -> None:
+    with Fetcher(replace(fast, respect_robots=False)) as f:
+        assert f.get(server.url(unique("private/") + ".html"), kind="page").status == 200
+
+
+def test_robots_parse_ignores_lines_urllib_chokes_on() -> None:
+    from ingest.fetching.robots import parse_robots
+
+    rules = parse_robots("User-agent: *\nCrawl-delay: \u00b2\nRequest-rate: \u00b9/\u00b2\nDisallow: /private/\n")
+    assert not rules.can_fetch("bot", "http://h.example/private/x")
+    assert rules.can_fetch("bot", "http://h.example/public")
+
+
+# --- text -------------------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -193,12 +312,19 @@ def test_robots_can_be_ignored(server: FaultServer) -> None:
         ("charset/latin1-nocharset.html", "Größere Änderungen im Straßenverkehr"),
         ("charset/cp1252-meta.html", "\u201cSmart quotes\u201d and the \u20ac sign \u2014"),
         ("charset/cp1252-wrong-header.html", "\u201cSmart quotes\u201d and the \u20ac sign \u2014"),
+        ("charset/cp1252-as-utf8.html", "En España y en São Paulo, el niño vio el cañón"),
     ],
 )
 def test_charsets_decode_right(server: FaultServer, fetcher: Fetcher, path: str, expected: str) -> None:
     text = fetcher.get(server.url(path), kind="page").text()
     assert expected in text
     assert "\ufffd" not in text
+
+
+def test_utf8_page_with_a_stray_byte_stays_utf8(server: FaultServer, fetcher: Fetcher) -> None:
+    text = fetcher.get(server.url("charset/utf8-stray-byte.html"), kind="page").text()
+    assert "Größere Änderungen im Straßenverkehr" in text
+    assert text.count("\ufffd") == 1
 
 
 def test_decode_body_prefers_utf8_over_lying_latin1_label() -> None:
@@ -215,6 +341,163 @@ def test_conditional_get_returns_304(server: FaultServer, fetcher: Fetcher) -> N
     assert second.content == b""
 
 
+# --- meta refresh -----------------------------------------------------------------------------------------
+
+
+def test_same_site_meta_refresh_is_followed_and_archived(
+    server: FaultServer, fast: FetchOptions, tmp_path: Path
+) -> None:
+    with Archive(ArchiveOptions(root=str(tmp_path))) as archive, Fetcher(fast, archive) as f:
+        response = f.get(server.url("interstitial/40.html"), kind="page", metadata={"feed": "x"})
+        assert response.url == server.url("interstitial/40.html")
+        assert response.final_url == server.url("articles/40.html")
+        assert "<article>" in response.text()
+        assert response.archive_ref is not None
+        since = response.fetched_at - timedelta(seconds=1)
+        replayed = list(archive.replay(since, datetime.now(UTC) + timedelta(seconds=1), kind="page"))
+    assert [(r.url, r.final_url) for r, _ in replayed] == [(response.url, response.final_url)]
+
+
+def test_cross_site_meta_refresh_is_not_followed(server: FaultServer, fetcher: Fetcher) -> None:
+    response = fetcher.get(server.url("interstitial-external"), kind="page")
+    assert response.final_url == server.url("interstitial-external")
+    assert "You are being redirected" in response.text()
+
+
+def test_meta_refresh_can_be_switched_off(server: FaultServer, fast: FetchOptions) -> None:
+    with Fetcher(replace(fast, follow_meta_refresh=False)) as f:
+        response = f.get(server.url("interstitial/41.html"), kind="page")
+    assert response.final_url == server.url("interstitial/41.html")
+
+
+def test_meta_refresh_target_goes_through_the_guard(fast: FetchOptions) -> None:
+    with FaultServer() as own, Bystander() as bystander:
+        own.settings.bystander_url = bystander.base_url  # same host, another port: same site, not allowed
+        options = replace(fast, allow_hosts=(own.base_url.split("://", 1)[1],))
+        with Fetcher(options) as f, pytest.raises(BlockedURL):
+            f.get(own.url("interstitial-bystander"), kind="page")
+        assert bystander.hits == []
+
+
+# --- no leaks ---------------------------------------------------------------------------------------------
+
+
+def test_userinfo_is_never_sent_archived_or_returned(server: FaultServer, fast: FetchOptions, tmp_path: Path) -> None:
+    mark = log_mark(server)
+    secret = hostile.USERINFO_SECRET
+    url = server.url("articles/42.html").replace("://", f"://{hostile.USERINFO_USER}:{secret}@")
+    with Archive(ArchiveOptions(root=str(tmp_path))) as archive, Fetcher(fast, archive) as f:
+        response = f.get(url, kind="page")
+        redirected = f.get(server.url("to/userinfo/43.html"), kind="page")
+    assert response.url == server.url("articles/42.html") and "@" not in response.final_url
+    assert redirected.final_url == server.url("articles/43.html")
+    sent = "\n".join(requests_since(server, mark))
+    assert "/articles/42.html" in sent and "/articles/43.html" in sent
+    assert all(form not in sent for form in hostile.secret_forms())
+    assert "authorization" not in sent.lower()
+    stored = b"".join(gzip.decompress(p.read_bytes()) for p in tmp_path.rglob("*.warc.gz"))
+    assert secret.encode() not in stored and b"authorization" not in stored.lower()
+
+
+def test_cookies_are_neither_kept_nor_archived(server: FaultServer, fast: FetchOptions, tmp_path: Path) -> None:
+    mark = log_mark(server)
+    with Archive(ArchiveOptions(root=str(tmp_path))) as archive, Fetcher(fast, archive) as f:
+        f.get(server.url("cookie/44.html"), kind="page")
+        f.get(server.url("articles/45.html"), kind="page")
+        f.get(server.url("cookie/46.html"), kind="page", headers={"Cookie": "a=b", "Authorization": "Basic eA=="})
+    header_names = [line.split(":")[0].lower() for r in requests_since(server, mark) for line in r.splitlines()[1:]]
+    assert "cookie" not in header_names and "authorization" not in header_names
+    assert hostile.COOKIE_SECRET not in "\n".join(requests_since(server, mark))
+    stored = b"".join(gzip.decompress(p.read_bytes()) for p in tmp_path.rglob("*.warc.gz")).lower()
+    assert hostile.COOKIE_SECRET.lower().encode() not in stored
+    assert b"set-cookie" not in stored and b"authorization" not in stored
+
+
+def test_allow_list_admits_only_its_host_port_pairs(fetcher: Fetcher) -> None:
+    with Bystander() as bystander:
+        with pytest.raises(BlockedURL) as info:
+            fetcher.get(f"{bystander.base_url}/admin", kind="feed")
+        assert info.value.reason == "blocked_address"
+        assert bystander.hits == []
+
+
+def test_redirect_to_another_local_service_is_refused(server: FaultServer, fast: FetchOptions) -> None:
+    with FaultServer() as own, Bystander() as bystander:
+        own.settings.bystander_url = bystander.base_url
+        options = replace(fast, allow_hosts=(own.base_url.split("://", 1)[1],))
+        with Fetcher(options) as f, pytest.raises(BlockedURL):
+            f.get(own.url("to/bystander"), kind="page")
+        assert bystander.hits == []
+
+
+def test_default_options_refuse_loopback(server: FaultServer) -> None:
+    mark = log_mark(server)
+    with Fetcher(FetchOptions()) as f, pytest.raises(BlockedURL):
+        f.get(server.url("articles/1.html"), kind="feed")
+    assert requests_since(server, mark) == []
+
+
+# --- pinning and IDNA: the name is resolved once, the vetted address is the one connected to ----------------
+
+
+class CountingResolver:
+    def __init__(self, *answers: list[str]) -> None:
+        self.answers = list(answers)
+        self.asked: list[str] = []
+
+    def __call__(self, host: str) -> list[str]:
+        self.asked.append(host)
+        return self.answers[min(len(self.asked), len(self.answers)) - 1]
+
+
+def test_name_is_resolved_once_and_the_vetted_address_is_used(server: FaultServer, fast: FetchOptions) -> None:
+    port = int(server.base_url.rsplit(":", 1)[1])
+    # a rebinding resolver: first the allowed loopback address, then the metadata service
+    resolver = CountingResolver(["127.0.0.1"], ["169.254.169.254"])
+    options = replace(fast, allow_hosts=(f"127.0.0.1:{port}",), respect_robots=False)
+    mark = log_mark(server)
+    with Fetcher(options, resolver=resolver) as f:
+        response = f.get(f"http://rebind.test:{port}/articles/47.html", kind="page")
+        assert response.status == 200
+        assert resolver.asked == ["rebind.test"]  # once: the check and the connection share the answer
+        with pytest.raises(BlockedURL):
+            f.get(f"http://rebind.test:{port}/articles/48.html", kind="page")
+    sent = requests_since(server, mark)
+    assert len(sent) == 1 and "/articles/47.html" in sent[0]
+    assert f"host: rebind.test:{port}" in sent[0].lower()  # the Host header keeps the name
+
+
+def test_one_idna_encoding_for_check_and_connection(server: FaultServer, fast: FetchOptions) -> None:
+    port = int(server.base_url.rsplit(":", 1)[1])
+    resolver = CountingResolver(["127.0.0.1"])
+    options = replace(fast, allow_hosts=(f"127.0.0.1:{port}",), respect_robots=False)
+    mark = log_mark(server)
+    with Fetcher(options, resolver=resolver) as f:
+        f.get(f"http://straße.example:{port}/articles/49.html", kind="page")
+    assert resolver.asked == ["xn--strae-oqa.example"]  # IDNA 2008, as httpx sends it; never strasse.example
+    assert f"host: xn--strae-oqa.example:{port}" in requests_since(server, mark)[0].lower()
+
+
+def test_names_resolving_to_private_addresses_are_refused_before_connecting(fast: FetchOptions) -> None:
+    resolver = CountingResolver(["93.184.215.14", "10.0.0.7"])
+    with Fetcher(fast, resolver=resolver) as f, pytest.raises(BlockedURL) as info:
+        f.get("http://mixed.test/x", kind="feed")
+    assert info.value.reason == "blocked_address"
+
+
+def test_unresolvable_name_is_a_dns_error(fast: FetchOptions) -> None:
+    def resolver(host: str) -> list[str]:
+        raise OSError("no such host")
+
+    with Fetcher(fast, resolver=resolver) as f, pytest.raises(FetchError) as info:
+        f.get("http://nowhere.test/x", kind="feed")
+    assert info.value.reason == "dns_error"
+    assert not info.value.permanent
+
+
+# --- the guard ----------------------------------------------------------------------------------------------
+
+
 @pytest.mark.parametrize(
     "url",
     [
@@ -228,20 +511,42 @@ def test_conditional_get_returns_304(server: FaultServer, fetcher: Fetcher) -> N
         "http://100.64.0.1/",
         "http://224.0.0.1/",
         "http://[::ffff:127.0.0.1]/",
+        "http://[::ffff:169.254.169.254]/",
+        "http://[2002:a9fe:a9fe::]/",  # 6to4 of 169.254.169.254
+        "http://[2002:7f00:1::]/",  # 6to4 of 127.0.0.1
+        "http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/",  # Teredo
+        "http://[64:ff9b::a9fe:a9fe]/",  # NAT64 of 169.254.169.254
+        "http://[64:ff9b::7f00:1]/",  # NAT64 of 127.0.0.1
+        "http://[64:ff9b:1::808:808]/",  # local-use NAT64 prefix
+        "http://[fe80::1]/",
+        "http://[fc00::1]/",
+        "http://intranet.local/",
+        "http://db.internal/",
     ],
 )
-def test_ssrf_guard_blocks_private_addresses(url: str) -> None:
-    guard = AddressGuard()
+def test_ssrf_guard_blocks_non_public_addresses(url: str) -> None:
+    guard = AddressGuard(resolver=lambda host: pytest.fail(f"no lookup expected for {host}"))
     with pytest.raises(BlockedURL) as info:
         guard.check(url)
     assert info.value.reason == "blocked_address"
 
 
-@pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://example.org/x", "gopher://x/", "data:,x"])
+@pytest.mark.parametrize("url", ["http://93.184.215.14/", "http://[2606:4700::1111]/", "http://[64:ff9b::808:808]/"])
+def test_ssrf_guard_lets_public_addresses_through(url: str) -> None:
+    assert AddressGuard().check(url)
+
+
+@pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://example.org/x", "gopher://x/", "data:,x", "javascript:x"])
 def test_ssrf_guard_blocks_schemes(url: str) -> None:
     with pytest.raises(BlockedURL) as info:
         AddressGuard().check(url)
     assert info.value.reason == "blocked_scheme"
+
+
+@pytest.mark.parametrize("url", ["http://[::1/", "http://h.example:99999/", "http://exa mple.com/"])
+def test_ssrf_guard_refuses_malformed_urls_as_bad_url(url: str) -> None:
+    with pytest.raises(BadURL):
+        AddressGuard().check(url)
 
 
 def test_ssrf_guard_resolves_names_and_honours_allow_list() -> None:
@@ -253,13 +558,40 @@ def test_ssrf_guard_resolves_names_and_honours_allow_list() -> None:
     AddressGuard(("intranet.example",), resolver=lambda host: ["10.0.0.5"]).check("http://intranet.example/")
 
 
-def test_default_options_refuse_loopback(server: FaultServer) -> None:
-    with Fetcher(FetchOptions()) as f, pytest.raises(BlockedURL):
-        f.get(server.url("articles/1.html"), kind="feed")
+@pytest.mark.parametrize(
+    ("entry", "allowed", "refused"),
+    [
+        ("127.0.0.1:8765", ["http://127.0.0.1:8765/x", "http://[::ffff:127.0.0.1]:8765/"], ["http://127.0.0.1/"]),
+        ("127.0.0.1", ["http://127.0.0.1:1/", "http://127.0.0.1:9200/"], ["http://127.0.0.2/"]),
+        ("10.0.0.0/8:443", ["https://10.1.2.3/"], ["http://10.1.2.3/", "https://10.1.2.3:8443/"]),
+        ("[::1]:8080", ["http://[::1]:8080/"], ["http://[::1]:8081/"]),
+        ("[fd00::/8]:80", ["http://[fd12::1]/"], ["http://[fd12::1]:81/"]),
+        ("intranet.example:8443", ["https://intranet.example:8443/"], ["https://intranet.example/"]),
+        ("straße.example", ["http://straße.example/", "http://xn--strae-oqa.example/"], ["http://strasse.example/"]),
+    ],
+)
+def test_allow_list_entries(entry: str, allowed: list[str], refused: list[str]) -> None:
+    guard = AddressGuard((entry,), resolver=lambda host: ["10.0.0.5"])
+    for url in allowed:
+        guard.check(url)
+    for url in refused:
+        with pytest.raises(BlockedURL):
+            guard.check(url)
 
 
-def test_per_host_delay_spaces_requests(server: FaultServer) -> None:
-    options = replace(FAST, per_host_delay=0.3, per_host_concurrency=4)
+@pytest.mark.parametrize("entry", ["127.0.0.1:0", "127.0.0.1:99999", "host:http", "[::1", "[::1]x", ":80", "a b"])
+def test_bad_allow_list_entries_are_configuration_errors(entry: str) -> None:
+    from ingest.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError):
+        AddressGuard((entry,))
+
+
+# --- politeness, mock transport, archive --------------------------------------------------------------------
+
+
+def test_per_host_delay_spaces_requests(server: FaultServer, fast: FetchOptions) -> None:
+    options = replace(fast, per_host_delay=0.3, per_host_concurrency=4)
     with Fetcher(options) as f:
         started = time.monotonic()
         threads = [
@@ -273,12 +605,12 @@ def test_per_host_delay_spaces_requests(server: FaultServer) -> None:
         assert time.monotonic() - started >= 0.9  # 4 starts, 0.3 s apart
 
 
-def test_mock_transport_and_archive(tmp_path: Path) -> None:
+def test_mock_transport_and_archive(tmp_path: Path, fast: FetchOptions) -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         body = gzip.compress(b"<html><body>hello</body></html>")
         return httpx.Response(200, headers={"Content-Type": "text/html", "Content-Encoding": "gzip"}, content=body)
 
-    options = replace(FAST, allow_hosts=("news.example",), respect_robots=False)
+    options = replace(fast, allow_hosts=("news.example",), respect_robots=False)
     with (
         Archive(ArchiveOptions(root=str(tmp_path))) as archive,
         Fetcher(options, archive, transport=httpx.MockTransport(handler)) as f,
@@ -295,3 +627,23 @@ def test_mock_transport_and_archive(tmp_path: Path) -> None:
     assert copy.final_url == "http://news.example/a?x=1"
     assert metadata == {"feed": "demo"}
     assert copy.content_type == "text/html"
+
+
+def test_hostile_header_values_are_not_sent(fast: FetchOptions) -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, headers={"Content-Type": "application/rss+xml"}, content=b"<rss/>")
+
+    options = replace(fast, allow_hosts=("news.example",))
+    with Fetcher(options, transport=httpx.MockTransport(handler)) as f:
+        f.get("http://news.example/feed", kind="feed", headers={"If-None-Match": '"caf\u00e9"', "X-Ok": "1"})
+    assert "if-none-match" not in seen[0].headers and seen[0].headers["x-ok"] == "1"
+
+
+def test_bad_urls_are_bad_url_skips(fetcher: Fetcher) -> None:
+    for url in ("http://127.0.0.1:99999/", "http://[::1/x", "http://a\x00b/", "http:foo"):
+        with pytest.raises(BadURL) as info:
+            fetcher.get(url, kind="page")
+        assert info.value.reason == "bad_url" and info.value.permanent

@@ -1,0 +1,203 @@
+"""Hostile documents for the fault server: feeds that break parsers, links and redirects that break URL
+handling, pages that hide their text or truncate their bodies, and secrets that must never leak.
+
+Everything is generated here (no external data). The fault server (:mod:`evaluation.faultserver`) serves them;
+``make eval-faults`` (:mod:`evaluation.faults`) checks that none of them crashes, hangs or leaks.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import zlib
+from collections.abc import Sequence
+from xml.sax.saxutils import escape
+
+#: Secrets that must never reach a request, the archive, the index or any output.
+USERINFO_USER = "newsreader"
+USERINFO_SECRET = "pw-Userinfo-7f3a9c"
+COOKIE_SECRET = "sess-Cookie-5b21e8"
+FILE_SECRET = "file-Secret-90d4c2"
+BYSTANDER_SECRET = "bystander-Admin-3e77aa"
+SECRETS = (USERINFO_SECRET, COOKIE_SECRET, FILE_SECRET, BYSTANDER_SECRET)
+
+#: The article each hostile feed lists (served by the fault server at ``/articles/<n>.html``): indexed when the
+#: feed is read despite its fault, except for the two feeds that must give nothing.
+FEED_ARTICLES = {
+    "psc-chapter.xml": 510,
+    "gml-pos.xml": 511,
+    "cc-license.xml": 512,
+    "encoding-label.xml": 513,
+    "json-numeric-title.json": 514,
+    "w3c-entities.xml": 515,
+    "bad-links.xml": 516,
+    "koi8r.xml": 517,
+}
+#: Hostile feeds that must yield no article: no items at all; a body naming a local file (read, it would list
+#: the article of ``secret_file_feed``).
+EMPTY_FEEDS = {"json-items-number.json": 518, "file-path.xml": 519}
+
+
+def secret_forms() -> list[str]:
+    """Every form a secret can take on the wire: plain, and inside a Basic ``Authorization`` value."""
+    basic = base64.b64encode(f"{USERINFO_USER}:{USERINFO_SECRET}".encode()).decode()
+    return [*SECRETS, basic]
+
+
+def _rss(items: Sequence[tuple[str, str]], *, namespaces: str = "", extra: str = "", decl: str = "") -> str:
+    body = "".join(
+        f"<item><title>{escape(title)}</title><link>{escape(link)}</link>{extra}</item>" for title, link in items
+    )
+    declaration = decl or '<?xml version="1.0" encoding="utf-8"?>'
+    return (
+        f"{declaration}\n"
+        f'<rss version="2.0"{namespaces}><channel><title>hostile</title><link>http://example.org/</link>'
+        f"<description>hostile feed</description>{body}</channel></rss>\n"
+    )
+
+
+def feedparser_bug_feeds(good_link: str) -> dict[str, bytes]:
+    """Well-formed (or nearly) feeds on which feedparser 6.0 itself raises; each lists ``good_link``."""
+    items = [("salvaged entry", good_link)]
+    return {
+        # podlove chapter without start=: TypeError in feedparser's time parsing
+        "psc-chapter.xml": _rss(
+            items,
+            namespaces=' xmlns:psc="http://podlove.org/simple-chapters"',
+            extra='<psc:chapters version="1.2"><psc:chapter title="Intro"/></psc:chapters>',
+        ).encode(),
+        # gml:pos outside georss:where: KeyError 'where'
+        "gml-pos.xml": _rss(
+            items, namespaces=' xmlns:gml="http://www.opengis.net/gml"', extra="<gml:pos>52.5 13.4</gml:pos>"
+        ).encode(),
+        # a stray end tag of the creativeCommons licence element: KeyError 'license' in the loose parser
+        "cc-license.xml": _rss(
+            items,
+            namespaces=' xmlns:creativeCommons="http://backend.userland.com/creativeCommonsRssModule"',
+            extra="</creativeCommons:license>",
+        ).encode(),
+        # a non-UTF-8 byte in the XML declaration's encoding label: UnicodeDecodeError
+        "encoding-label.xml": _rss(items).encode().replace(b'encoding="utf-8"', b'encoding="utf-\xff8"', 1),
+    }
+
+
+def bad_link_feed(base_url: str, good_link: str, bystander_url: str) -> bytes:
+    """Entry links that broke URL handling (each must be dropped as ``bad_url`` or refused, never crash), one
+    with a secret in its userinfo (must be stripped), one pointing at another loopback service."""
+    host = base_url.split("://", 1)[1]
+    with_userinfo = good_link.replace("://", f"://{USERINFO_USER}:{USERINFO_SECRET}@", 1)
+    links = [
+        ("port out of range", "http://127.0.0.1:99999/articles/1.html"),
+        ("non-numeric port", f"http://{host.split(':')[0]}:8o/articles/1.html"),
+        ("broken ipv6 bracket", "http://[::1/articles/1.html"),
+        ("unbalanced ipv6", "http://[fe80::1%eth0/x"),
+        ("space in host", "http://exa mple.com/a"),
+        ("percent in host", "http://%41%42.example/a"),
+        ("credentials", with_userinfo),
+        ("bystander service", f"{bystander_url}/admin"),
+        ("no host", "http://:80/nohost"),
+    ]
+    doc = _rss(links)
+    # a control character in one link (XML 1.0 forbids it: the loose parser reads the document)
+    doc = doc.replace("</channel>", f"<item><title>control</title><link>{base_url}/a\x01b</link></item></channel>")
+    return doc.encode("utf-8")
+
+
+def json_feeds(good_link: str) -> dict[str, bytes]:
+    """JSON Feeds with the wrong types where strings and lists belong."""
+    return {
+        "json-items-number.json": json.dumps(
+            {"version": "https://jsonfeed.org/version/1.1", "title": "five", "items": 5}
+        ).encode(),
+        "json-numeric-title.json": json.dumps(
+            {
+                "version": "https://jsonfeed.org/version/1.1",
+                "title": 42,
+                "items": [
+                    {"id": 1, "url": good_link, "title": 7, "authors": [{"name": 3}, "x"], "summary": ["a"]},
+                    {"id": 2, "url": 99, "title": None},
+                    "not an item",
+                ],
+            }
+        ).encode(),
+    }
+
+
+def w3c_entities_feed(good_link: str) -> bytes:
+    """An old RSS 1.0 feed importing the W3C XHTML entity sets in its DOCTYPE, using ``&eacute;``."""
+    return (
+        '<?xml version="1.0" encoding="ISO-8859-1"?>\n'
+        "<!DOCTYPE rdf:RDF [\n"
+        '<!ENTITY % HTMLlat1 PUBLIC "-//W3C//ENTITIES Latin 1 for XHTML//EN"\n'
+        ' "http://www.w3.org/TR/xhtml1/DTD/xhtml-lat1.ent">\n%HTMLlat1;\n'
+        '<!ENTITY % HTMLspecial PUBLIC "-//W3C//ENTITIES Special for XHTML//EN"'
+        ' "http://www.w3.org/TR/xhtml1/DTD/xhtml-special.ent">\n%HTMLspecial;\n'
+        "]>\n"
+        '<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns="http://purl.org/rss/1.0/">\n'
+        '<channel rdf:about="http://example.org/"><title>Caf&eacute; news &mdash; old</title>'
+        "<link>http://example.org/</link><description>d</description></channel>\n"
+        f'<item rdf:about="{escape(good_link)}"><title>R&eacute;sum&eacute; of the week</title>'
+        f"<link>{escape(good_link)}</link></item>\n</rdf:RDF>\n"
+    ).encode("latin-1")
+
+
+KOI8_TITLE = "Новости недели: правительство и парламент"
+
+
+def koi8_feed(good_link: str) -> bytes:
+    """A KOI8-R feed whose only charset information is the HTTP header's ``charset=koi8-r``."""
+    return _rss([(KOI8_TITLE, good_link)], decl='<?xml version="1.0"?>').encode("koi8-r")
+
+
+def file_path_feed(path: str) -> bytes:
+    """A feed body that is a local file name: feedparser given bytes tries them as a path first."""
+    return path.encode()
+
+
+def secret_file_feed(good_link: str) -> bytes:
+    """What the local file named by :func:`file_path_feed` holds: a feed whose title is a secret."""
+    return _rss([(f"local file {FILE_SECRET}", good_link)]).encode()
+
+
+def interstitial_page(target: str, *, delay: int = 0) -> bytes:
+    """A consent/redirect interstitial: no article, a meta refresh to ``target``."""
+    return (
+        f'<!DOCTYPE html><html><head><meta http-equiv="refresh" content="{delay}; url={escape(target)}">'
+        "<title>Redirecting</title></head><body><p>You are being redirected.</p></body></html>"
+    ).encode()
+
+
+_GERMAN = (
+    "Größere Änderungen im Straßenverkehr: Die Behörde in Köln erklärt, dass Fußgänger künftig Vorrang "
+    "haben. Außerdem wurden Gebühren für Parkplätze erhöht; Bürger äußerten Kritik an der Maßnahme. "
+)
+_SPANISH = (
+    "En España y en São Paulo, el niño vio el cañón; la señora compró piñatas y jalapeños. "
+    "Mañana habrá reuniones en Logroño, Peñíscola y Cataluña, según el señor Muñoz. "
+)
+
+
+def utf8_stray_byte_page() -> bytes:
+    """A UTF-8 article (declared so) with one stray windows-1252 byte: must stay UTF-8."""
+    paras = "".join(f"<p>{_GERMAN * 2} Absatz {i}.</p>" for i in range(4))
+    html = (
+        '<!DOCTYPE html><html><head><meta charset="utf-8"><title>Verkehr in Köln</title></head>'
+        f"<body><article><h1>Verkehr in Köln</h1>{paras}</article></body></html>"
+    ).encode()
+    return html.replace(b"Absatz 1.", b"Absatz 1\x92s.", 1)
+
+
+def cp1252_as_utf8_page() -> bytes:
+    """A windows-1252 article (ñ, ã: letters cp1250 decodes differently) whose header claims UTF-8."""
+    paras = "".join(f"<p>{_SPANISH * 2} Párrafo {i}.</p>" for i in range(5))
+    return (
+        "<!DOCTYPE html><html><head><title>Noticias de España</title></head>"
+        f"<body><article><h1>Noticias de España</h1>{paras}</article></body></html>"
+    ).encode("cp1252")
+
+
+def truncated(data: bytes, encoding: str) -> bytes:
+    """``data`` compressed with ``encoding`` (gzip or deflate), cut off before the end of the stream."""
+    packed = gzip.compress(data) if encoding == "gzip" else zlib.compress(data)
+    return packed[: len(packed) * 2 // 3]

@@ -1,0 +1,395 @@
+"""Parsing one feed document into entries: feedparser (RSS 0.9x/1.0/2.0, Atom, RDF) or JSON Feed, inside one
+error boundary."""
+
+from __future__ import annotations
+
+import calendar
+import html
+import io
+import json
+import logging
+import re
+import time
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import feedparser
+from dateutil import parser as date_parser
+
+from ingest.errors import BadURL, FeedParseError, ParserError
+from ingest.feeds.entities import check_entities, drop_entity_set_doctype
+from ingest.feeds.records import FeedEntry, FeedSource, ParsedFeed
+from ingest.feeds.repair import http_charset, salvage_candidates, sanitize_declaration, utf8_with_bad_bytes
+from ingest.response import Response, codec_for
+from ingest.urls import clean_url, document_id
+
+logger = logging.getLogger(__name__)
+
+_TAG_RE = re.compile(r"<[^>]*>")
+_SPACE_RE = re.compile(r"\s+")
+
+
+def _plain(text: object) -> str:
+    """HTML fragment to a single line of plain text (numbers become their digits, other non-strings nothing)."""
+    if isinstance(text, bool) or not isinstance(text, str | int | float):
+        return ""
+    text = str(text)
+    if not text:
+        return ""
+    return _SPACE_RE.sub(" ", html.unescape(_TAG_RE.sub(" ", text))).strip()
+
+
+def _struct_to_datetime(value: object) -> datetime | None:
+    if not isinstance(value, time.struct_time):
+        return None
+    try:
+        return datetime.fromtimestamp(calendar.timegm(value), tz=UTC)
+    except (OverflowError, ValueError, OSError):
+        return None
+
+
+def _parse_date(raw: Any) -> datetime | None:
+    if not isinstance(raw, str) or not raw.strip():
+        return None
+    try:
+        parsed = date_parser.parse(raw)
+    except (ValueError, OverflowError):
+        return None
+    try:
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        return parsed.astimezone(UTC)
+    except (ValueError, OverflowError, OSError):
+        return None
+
+
+def _locator(url: str) -> bool:
+    """A URL that names a location (scheme and host, or file:), not an identifier such as ``urn:uuid:``."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return True  # malformed: let the URL check give it its reason
+    return bool(parts.scheme) and (bool(parts.netloc) or parts.scheme == "file")
+
+
+def _absolute(link: str, base_url: str) -> str:
+    link = link.strip()
+    if not base_url:
+        return link
+    try:
+        return urljoin(base_url, link)
+    except ValueError:
+        return link
+
+
+_PERIOD_SECONDS = {
+    "hourly": 3600.0,
+    "daily": 86400.0,
+    "weekly": 604800.0,
+    "monthly": 2592000.0,
+    "yearly": 31536000.0,
+}
+
+
+def _ttl_seconds(feed: Mapping[str, Any]) -> float | None:
+    ttl = feed.get("ttl")
+    if ttl is not None:
+        try:
+            minutes = float(str(ttl).strip())
+        except ValueError:
+            minutes = -1.0
+        if 0 < minutes < float("inf"):
+            return minutes * 60.0
+    period = str(feed.get("sy_updateperiod") or "").strip().lower()
+    if period in _PERIOD_SECONDS:
+        try:
+            frequency = max(1.0, float(str(feed.get("sy_updatefrequency") or "1").strip()))
+        except ValueError:
+            frequency = 1.0
+        if frequency == float("inf"):
+            frequency = 1.0
+        return _PERIOD_SECONDS[period] / frequency
+    return None
+
+
+class _Dropped(Exception):
+    """Internal: an entry left out of the feed, with its reason."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _entry_url(link: str, base_url: str) -> str:
+    """The cleaned absolute URL of an entry link; ``_Dropped("bad_url")`` when it cannot be fetched or stored."""
+    try:
+        url = clean_url(_absolute(link, base_url))
+        document_id(url)  # what the pipeline keys the entry by must work too
+    except BadURL as exc:
+        logger.info("feed entry dropped: %s", exc)
+        raise _Dropped("bad_url") from exc
+    return url
+
+
+def _guid(raw: object, url: str) -> str:
+    guid = raw.strip() if isinstance(raw, str) else ""
+    if not guid:
+        return url
+    if "@" in guid and guid.lower().startswith(("http://", "https://")):
+        try:
+            return clean_url(guid)
+        except BadURL:
+            return url
+    return guid
+
+
+def _entry_from_feedparser(raw: Mapping[str, Any], source: FeedSource, base_url: str) -> FeedEntry:
+    # plain dict look-ups: FeedParserDict's key aliases emit DeprecationWarnings
+    item: dict[str, Any] = dict(raw)
+    link = item.get("link") if isinstance(item.get("link"), str) else ""
+    if link and not _locator(_absolute(link, base_url)):
+        link = ""  # feedparser copies an Atom id such as urn:uuid:... into link; that is not fetchable
+    if not link:
+        for candidate in item.get("links") or []:
+            href = candidate.get("href") if isinstance(candidate, Mapping) else None
+            if isinstance(href, str) and href and candidate.get("rel", "alternate") == "alternate":
+                link = href
+                break
+    guid_raw = item.get("id")
+    guid = guid_raw.strip() if isinstance(guid_raw, str) else ""
+    if not link and guid.startswith(("http://", "https://")):
+        link = guid
+    if not link:
+        links = item.get("links") or []
+        # a link element whose URL feedparser could not resolve (a broken IPv6 bracket) is a bad link
+        unusable = any(isinstance(c, Mapping) and not c.get("href") and c.get("rel") == "alternate" for c in links)
+        raise _Dropped("bad_url" if unusable else "no_link")
+    if not _locator(_absolute(link, base_url)):
+        raise _Dropped("no_link")
+    url = _entry_url(link, base_url)
+    published = _struct_to_datetime(item.get("published_parsed")) or _struct_to_datetime(item.get("updated_parsed"))
+    if published is None:
+        published = _parse_date(item.get("published")) or _parse_date(item.get("updated"))
+    authors: list[str] = []
+    for author in item.get("authors") or []:
+        name = _plain(author.get("name") if isinstance(author, Mapping) else author)
+        if name and name not in authors:
+            authors.append(name)
+    if not authors and item.get("author"):
+        author_name = _plain(item["author"])
+        if author_name:
+            authors.append(author_name)
+    summary = item.get("summary") or ""
+    content = item.get("content")
+    if not summary and isinstance(content, list) and content and isinstance(content[0], Mapping):
+        summary = content[0].get("value", "")
+    return FeedEntry(
+        feed=source.name,
+        url=url,
+        title=_plain(item.get("title")),
+        published=published,
+        summary=_plain(summary),
+        guid=_guid(guid, url),
+        authors=tuple(authors),
+    )
+
+
+def _looks_like_json(content: bytes) -> bool:
+    return content.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"{"
+
+
+def _json_entry(item: object, source: FeedSource, feed_base: str) -> FeedEntry:
+    if not isinstance(item, dict):
+        raise _Dropped("no_link")
+    given = [v for v in (item.get("url"), item.get("external_url")) if v not in (None, "")]
+    link = next((v for v in given if isinstance(v, str) and v.strip()), "")
+    guid = _plain(item.get("id"))
+    if not link and guid.startswith(("http://", "https://")):
+        link = guid
+    if not link:
+        raise _Dropped("bad_url" if given else "no_link")
+    url = _entry_url(link, feed_base)
+    authors_raw = item.get("authors")
+    if not isinstance(authors_raw, list):
+        authors_raw = [item["author"]] if isinstance(item.get("author"), dict) else []
+    authors = tuple(name for a in authors_raw if isinstance(a, dict) for name in [_plain(a.get("name"))] if name)
+    summary = next(
+        (v for v in (item.get("summary"), item.get("content_html"), item.get("content_text")) if isinstance(v, str)),
+        "",
+    )
+    return FeedEntry(
+        feed=source.name,
+        url=url,
+        title=_plain(item.get("title")),
+        published=_parse_date(item.get("date_published")) or _parse_date(item.get("date_modified")),
+        summary=_plain(summary),
+        guid=_guid(guid, url),
+        authors=authors,
+    )
+
+
+def _collect(items: list[Any], convert: Any) -> tuple[list[FeedEntry], Counter[str]]:
+    """Convert each item, dropping (and counting) the ones that cannot be entries; one bad item never
+    costs the others."""
+    entries: list[FeedEntry] = []
+    dropped: Counter[str] = Counter()
+    for item in items:
+        try:
+            entries.append(convert(item))
+        except _Dropped as exc:
+            dropped[exc.reason] += 1
+        except Exception as exc:  # our bug or a library's on one odd item: contained to that item
+            logger.warning("feed entry dropped: %s: %s", type(exc).__name__, exc)
+            dropped[f"internal_error:{type(exc).__name__}"] += 1
+    return entries, dropped
+
+
+def _parse_json_feed(content: bytes, source: FeedSource, base_url: str) -> ParsedFeed:
+    try:
+        doc = json.loads(content.decode("utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise FeedParseError(f"invalid JSON: {exc}", reason="not_a_feed", url=base_url or None) from exc
+    if not isinstance(doc, dict) or "jsonfeed.org" not in str(doc.get("version", "")):
+        raise FeedParseError("JSON document is not a JSON Feed", reason="not_a_feed", url=base_url or None)
+    feed_base = base_url or next(
+        (v for v in (doc.get("feed_url"), doc.get("home_page_url")) if isinstance(v, str) and v), ""
+    )
+    items = doc.get("items")
+    entries, dropped = _collect(items if isinstance(items, list) else [], lambda i: _json_entry(i, source, feed_base))
+    if not entries:
+        raise FeedParseError("JSON Feed has no items with a URL", reason="empty_feed", url=base_url or None)
+    return ParsedFeed(tuple(entries), None, _plain(doc.get("title")), False, None, dict(dropped))
+
+
+def _feedparser(content: bytes, headers: dict[str, str]) -> Any:
+    # a file object, never bytes: given bytes, feedparser first tries them as a *file name* (a feed body
+    # "/dev/zero" or "/etc/passwd" would be opened and read)
+    return feedparser.parse(
+        io.BytesIO(content), response_headers=headers, sanitize_html=False, resolve_relative_uris=True
+    )
+
+
+def _parse_with_salvage(content: bytes, headers: dict[str, str], name: str) -> Any:
+    try:
+        return _feedparser(content, headers)
+    except Exception as exc:
+        failure = exc
+    for candidate in salvage_candidates(content):
+        try:
+            result = _feedparser(candidate, {**headers, "content-type": "application/xml; charset=utf-8"})
+        except Exception:  # the next candidate, or the original failure
+            continue
+        logger.info("feed %s: feedparser failed (%s: %s); read a repaired copy", name, type(failure).__name__, failure)
+        result["bozo"] = True
+        result["bozo_exception"] = failure
+        return result
+    raise failure
+
+
+def parse_feed(
+    content: bytes,
+    *,
+    source: FeedSource,
+    base_url: str,
+    content_type: str | None = None,
+    max_entries: int | None = None,
+    charset: str | None = None,
+) -> ParsedFeed:
+    """Parse a feed document (RSS 0.9x/1.0/2.0, Atom, RDF, JSON Feed) tolerantly.
+
+    ``content_type`` is the Content-Type header (its ``charset`` is used; ``charset`` overrides it).
+    Malformed documents give whatever entries can be read (``bozo`` set, ``bozo_reason`` says why). Raises only
+    :class:`~ingest.errors.FeedParseError` skips when no entry can be had: ``not_a_feed``, ``empty_feed``,
+    ``xml_entity_expansion`` / ``external_entity`` (:class:`~ingest.errors.UnsafeFeed`), ``parser_error``
+    (:class:`~ingest.errors.ParserError`, anything the parsers raised).
+    """
+    try:
+        return _parse(content, source, base_url, content_type, max_entries, charset)
+    except FeedParseError:
+        raise
+    except Exception as exc:  # the boundary: whatever feedparser, lxml or our own code raised on this document
+        logger.warning("feed %s: parser failed: %s: %s", source.name, type(exc).__name__, exc)
+        raise ParserError(f"{type(exc).__name__}: {exc}", url=base_url or None) from exc
+
+
+def parse_response(response: Response, *, source: FeedSource, max_entries: int | None = None) -> ParsedFeed:
+    """:func:`parse_feed` of a fetched (or replayed) feed response: its final URL as base, its full
+    Content-Type header (charset included)."""
+    return parse_feed(
+        response.content,
+        source=source,
+        base_url=response.final_url,
+        content_type=response.headers.get("content-type"),
+        max_entries=max_entries,
+    )
+
+
+def _parse(
+    content: bytes,
+    source: FeedSource,
+    base_url: str,
+    content_type: str | None,
+    max_entries: int | None,
+    charset: str | None,
+) -> ParsedFeed:
+    if not isinstance(content, bytes) or not content.strip():
+        raise FeedParseError("empty document", reason="empty_feed", url=base_url or None)
+    media_type = (content_type or "").split(";")[0].strip().lower()
+    if _looks_like_json(content) or media_type.endswith("json"):
+        return _truncate(_parse_json_feed(content, source, base_url), max_entries)
+    check_entities(content)
+    content = drop_entity_set_doctype(content)
+    stripped = content.lstrip(b" \t\r\n")
+    if stripped[:5] == b"<?xml" and stripped is not content:
+        # a blank line before the XML declaration is the commonest real-world breakage; it is not data
+        content = stripped
+    content = sanitize_declaration(content)
+    label = http_charset(content, content_type, charset)
+    if codec_for(label) in (None, "utf-8") and utf8_with_bad_bytes(content):
+        # declared or assumed UTF-8 with a few malformed bytes: feedparser would read the whole feed as cp1252
+        content = content.decode("utf-8", errors="replace").encode("utf-8")
+    headers = {"content-location": base_url} if base_url else {}
+    # without a Content-Type feedparser flags every document as bozo; assume XML (it sniffs anyway)
+    headers["content-type"] = (media_type or "application/xml") + (f"; charset={label}" if label else "")
+    result = _parse_with_salvage(content, headers, source.name)
+    bozo = bool(result.get("bozo"))
+    bozo_exc = result.get("bozo_exception")
+    bozo_reason = f"{type(bozo_exc).__name__}: {bozo_exc}" if bozo and bozo_exc is not None else None
+    feed_meta: dict[str, Any] = dict(result.get("feed") or {})
+    items = result.get("entries")
+    entries, dropped = _collect(
+        items if isinstance(items, list) else [], lambda i: _entry_from_feedparser(i, source, base_url)
+    )
+    if dropped:
+        logger.info("feed %s: entries dropped: %s", source.name, dict(dropped))
+    if not entries:
+        if not result.get("version") and not feed_meta.get("title"):
+            raise FeedParseError(
+                f"not a feed ({bozo_reason or 'no feed elements'})", reason="not_a_feed", url=base_url or None
+            )
+        raise FeedParseError(
+            f"feed has no entries with a usable link{f' ({bozo_reason})' if bozo_reason else ''}",
+            reason="empty_feed",
+            url=base_url or None,
+        )
+    if bozo:
+        logger.info("feed %s is malformed but readable: %s", source.name, bozo_reason)
+    parsed = ParsedFeed(
+        entries=tuple(entries),
+        ttl_seconds=_ttl_seconds(feed_meta),
+        title=_plain(feed_meta.get("title")),
+        bozo=bozo,
+        bozo_reason=bozo_reason,
+        dropped=dict(dropped),
+    )
+    return _truncate(parsed, max_entries)
+
+
+def _truncate(parsed: ParsedFeed, max_entries: int | None) -> ParsedFeed:
+    if max_entries is None or len(parsed.entries) <= max_entries:
+        return parsed
+    return replace(parsed, entries=parsed.entries[:max_entries])

@@ -1,0 +1,388 @@
+"""The fetcher: one GET of an untrusted URL, guarded, bounded, polite, with its redirects and retries."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import replace
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any
+
+import httpx
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
+
+from ingest.archive import Archive
+from ingest.config import FetchOptions
+from ingest.errors import (
+    BadURL,
+    ConnectionFailed,
+    FetchError,
+    Gone,
+    HTTPStatusError,
+    IncompleteBody,
+    NotFound,
+    RateLimited,
+    RedirectError,
+    ServerError,
+    Timeout,
+    TooLarge,
+    UnsupportedContentType,
+)
+from ingest.fetching.body import Decoder, Watchdog
+from ingest.fetching.guard import AddressGuard, PinnedTransport, Resolver
+from ingest.fetching.politeness import HostGate, retry_after_seconds
+from ingest.fetching.robots import RobotsCache
+from ingest.response import HTML_TYPES, KINDS, Response, decode_body
+from ingest.urls import absolute_location, clean_url, http_host, meta_refresh, same_site
+
+logger = logging.getLogger(__name__)
+
+_REDIRECTS = {301, 302, 303, 307, 308}
+_RETRY_IN_PLACE = {502, 503, 504}
+#: Request headers that carry credentials: the fetcher has none to send, so they never leave it.
+SENSITIVE_REQUEST_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization"})
+_VALIDATORS = ("if-none-match", "if-modified-since")
+#: How much of a page is decoded to look for a meta refresh.
+_REFRESH_SCAN_BYTES = 65_536
+
+
+class _Transient(Exception):
+    """Internal: an attempt failed in a way worth retrying at once (tenacity's signal)."""
+
+    def __init__(self, error: FetchError, wait: float | None = None) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.wait = wait
+
+
+def _status_error(status: int, url: str) -> HTTPStatusError:
+    cls: type[HTTPStatusError]
+    if status == 404:
+        cls = NotFound
+    elif status == 410:
+        cls = Gone
+    elif status >= 500:
+        cls = ServerError
+    else:
+        cls = HTTPStatusError
+    return cls(f"HTTP {status}", status=status, url=url)
+
+
+def _lower_headers(headers: httpx.Headers) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for key, value in headers.multi_items():
+        key = key.lower()
+        out[key] = f"{out[key]}, {value}" if key in out else value
+    return out
+
+
+def _safe_headers(headers: Mapping[str, str], url: str) -> dict[str, str]:
+    """Caller headers that can go on the wire: no credentials, ASCII without control characters."""
+    out: dict[str, str] = {}
+    for key, value in headers.items():
+        if key.lower() in SENSITIVE_REQUEST_HEADERS:
+            logger.warning("not sending the %s header to %s: the fetcher never sends credentials", key, url)
+            continue
+        if not (
+            isinstance(value, str) and value.isascii() and value.isprintable() and key.isascii() and key.isprintable()
+        ):
+            logger.warning("dropping request header %r for %s: not printable ASCII", key, url)
+            continue
+        out[key] = value
+    return out
+
+
+def _sniff_html(body: bytes) -> bool:
+    head = body[:1024].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    return head.startswith((b"<!doctype html", b"<html", b"<head", b"<!--")) or b"<html" in head[:512]
+
+
+class Fetcher:
+    """Guarded, bounded, polite HTTP GETs; archives feed and page responses when given an archive.
+
+    ``transport`` replaces the network (tests: ``httpx.MockTransport``); without it every connection goes
+    through the pinned transport, which resolves each name once and connects to the address it vetted.
+    ``resolver`` (host -> addresses) replaces DNS for the guard.
+    """
+
+    def __init__(
+        self,
+        options: FetchOptions,
+        archive: Archive | None = None,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        resolver: Resolver | None = None,
+    ) -> None:
+        self.options = options
+        self.archive = archive
+        self.guard = AddressGuard(options.allow_hosts, resolver)
+        self._gate = HostGate(options.per_host_concurrency, options.per_host_delay)
+        self._robots = RobotsCache(
+            options.user_agent,
+            options.robots_cache_seconds,
+            lambda url: self._with_retries(url, "robots", {}),
+        )
+        self._timeout = httpx.Timeout(
+            connect=options.connect_timeout, read=options.read_timeout, write=options.read_timeout, pool=None
+        ).as_dict()
+        # No httpx.Client: it would turn URL userinfo into Basic auth, keep a cookie jar across sites and build
+        # the next request of every redirect itself (raising on a bad Location). Redirects are followed here.
+        self._transport = transport or PinnedTransport(self.guard)
+        self._default_headers = {"User-Agent": options.user_agent, "Accept-Encoding": "gzip, deflate"}
+
+    def close(self) -> None:
+        self._transport.close()
+
+    def __enter__(self) -> Fetcher:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # --- public -----------------------------------------------------------------------------------------
+
+    def get(
+        self,
+        url: str,
+        *,
+        kind: str,
+        headers: Mapping[str, str] | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> Response:
+        """GET ``url`` following redirects (and, for pages, one same-site meta refresh).
+
+        Raises a :class:`~ingest.errors.FetchError` family member, or :class:`~ingest.errors.BadURL`. A 304 is
+        returned (not raised) when the request carried validators; to a request without, it is a ServerError.
+        Userinfo is stripped from ``url`` before anything is sent, archived or returned.
+        """
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
+        url = clean_url(url)
+        self.guard.check(url, resolve=False)
+        sent = _safe_headers(headers or {}, url)
+        if kind == "page" and self.options.respect_robots:
+            self._robots.check(url)
+        response = self._with_retries(url, kind, sent)
+        if kind == "page" and self.options.follow_meta_refresh:
+            response = self._follow_refresh(response, sent)
+        if self.archive is not None and kind in ("feed", "page") and response.content:
+            response = replace(response, archive_ref=self.archive.write_response(response, metadata=metadata))
+        return response
+
+    def robots_allowed(self, url: str) -> bool:
+        """Whether robots.txt of ``url``'s host lets our user agent fetch it (fetched once per host)."""
+        return self._robots.allowed(clean_url(url))
+
+    # --- meta refresh -----------------------------------------------------------------------------------
+
+    def _follow_refresh(self, response: Response, headers: dict[str, str]) -> Response:
+        """One same-site ``<meta http-equiv=refresh>`` interstitial is followed (through the guard and robots);
+        the target's own refresh is not."""
+        if response.status != 200 or (response.content_type and response.content_type not in HTML_TYPES):
+            return response
+        head = decode_body(response.content[:_REFRESH_SCAN_BYTES], response.charset)
+        refresh = meta_refresh(head, response.final_url)
+        if refresh is None or refresh.delay > self.options.meta_refresh_max_delay:
+            return response
+        if not same_site(refresh.url, response.final_url):
+            logger.info("not following the cross-site meta refresh of %s to %s", response.final_url, refresh.url)
+            return response
+        self.guard.check(refresh.url, resolve=False)
+        if self.options.respect_robots:
+            self._robots.check(refresh.url)
+        logger.debug("following the meta refresh of %s to %s", response.final_url, refresh.url)
+        target = self._with_retries(refresh.url, "page", headers)
+        return replace(target, url=response.url)
+
+    # --- attempts ---------------------------------------------------------------------------------------
+
+    def _with_retries(self, url: str, kind: str, headers: dict[str, str]) -> Response:
+        options = self.options
+
+        def wait(retry_state: Any) -> float:
+            exc = retry_state.outcome.exception() if retry_state.outcome else None
+            if isinstance(exc, _Transient) and exc.wait is not None:
+                return exc.wait
+            backoff = wait_exponential(multiplier=options.retry_backoff, max=30.0)(retry_state)
+            return float(backoff)
+
+        retrying = Retrying(
+            stop=stop_after_attempt(max(1, options.retries + 1)),
+            wait=wait,
+            retry=retry_if_exception(lambda e: isinstance(e, _Transient)),
+            reraise=True,
+        )
+        try:
+            for attempt in retrying:
+                with attempt:
+                    return self._follow(url, kind, headers)
+        except _Transient as exc:
+            raise exc.error from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _follow(self, url: str, kind: str, headers: dict[str, str]) -> Response:
+        seen: list[str] = []
+        current = url
+        for _hop in range(self.options.max_redirects + 1):
+            if current in seen:
+                raise RedirectError(f"redirect loop after {len(seen)} hops", reason="redirect_loop", url=url)
+            seen.append(current)
+            if current != url:
+                self.guard.check(current, resolve=False)
+                if kind == "page" and self.options.respect_robots:
+                    self._robots.check(current)
+            result = self._attempt(url, current, kind, headers)
+            if isinstance(result, Response):
+                return result
+            current = result
+        raise RedirectError(f"more than {self.options.max_redirects} redirects", reason="too_many_redirects", url=url)
+
+    def _attempt(self, original: str, url: str, kind: str, headers: dict[str, str]) -> Response | str:
+        """One request; returns the Response, or the next URL for a redirect."""
+        options = self.options
+        host, _port = http_host(url)
+        self._gate.acquire(host)
+        deadline = time.monotonic() + options.total_timeout
+        watchdog = Watchdog(options.total_timeout)
+        try:
+            try:
+                request = httpx.Request(
+                    "GET",
+                    url,
+                    headers={**self._default_headers, **headers},
+                    extensions={"timeout": self._timeout, "trace": watchdog.trace},
+                )
+            except (httpx.InvalidURL, UnicodeError, ValueError) as exc:
+                raise BadURL(f"cannot build a request: {exc}", url=url) from exc
+            try:
+                raw = self._transport.handle_request(request)
+            except httpx.TransportError as exc:
+                raise self._transport_error(exc, url, watchdog.fired) from exc
+            try:
+                result = self._handle(original, url, kind, request, raw, deadline)
+                if watchdog.fired:
+                    # the shut-down socket may look like a clean end of a close-delimited body: not complete
+                    raise self._overtime(url)
+                return result
+            except (ConnectionFailed, IncompleteBody) as exc:
+                if watchdog.fired:
+                    raise self._overtime(url) from exc
+                raise
+            finally:
+                raw.close()
+        finally:
+            watchdog.cancel()
+            self._gate.release(host)
+
+    def _transport_error(self, exc: httpx.TransportError, url: str, overtime: bool) -> Exception:
+        """Map an httpx failure before the response headers to a FetchError (or a retryable _Transient)."""
+        if overtime:
+            return self._overtime(url)
+        if isinstance(exc, httpx.ConnectTimeout):
+            return _Transient(Timeout(f"connect timeout: {exc}", url=url))
+        if isinstance(exc, httpx.TimeoutException):
+            return Timeout(f"timeout: {exc}", url=url)
+        if isinstance(exc, httpx.ConnectError | httpx.RemoteProtocolError):
+            return _Transient(ConnectionFailed(f"connection failed: {exc}", url=url))
+        return ConnectionFailed(f"transport error: {type(exc).__name__}: {exc}", url=url)
+
+    def _overtime(self, url: str) -> Timeout:
+        return Timeout(f"response took longer than {self.options.total_timeout}s", url=url)
+
+    def _handle(
+        self,
+        original: str,
+        url: str,
+        kind: str,
+        request: httpx.Request,
+        raw: httpx.Response,
+        deadline: float,
+    ) -> Response | str:
+        options = self.options
+        status = raw.status_code
+        resp_headers = _lower_headers(raw.headers)
+        fetched_at = datetime.now(UTC)
+        if status in _REDIRECTS:
+            location = resp_headers.get("location", "").strip()
+            if not location:
+                raise _status_error(status, url)
+            return absolute_location(location, url)
+        if status in (429, 503):
+            retry_after = retry_after_seconds(resp_headers.get("retry-after"))
+            if retry_after is not None:
+                message = f"HTTP {status}, Retry-After {retry_after:.0f}s"
+                limited = RateLimited(message, retry_after=retry_after, url=url)
+                if retry_after > options.max_retry_after_wait:
+                    raise limited
+                raise _Transient(limited, wait=retry_after)
+        if status in _RETRY_IN_PLACE:
+            raise _Transient(_status_error(status, url))
+        sent_headers = _lower_headers(request.headers)
+        if status == 304:
+            if not any(name in sent_headers for name in _VALIDATORS):
+                # nothing to be "not modified" against: a broken cache or server, not an empty page
+                raise ServerError("304 Not Modified to a request without validators", status=304, url=url)
+            return Response(
+                url=original,
+                final_url=url,
+                status=status,
+                headers=resp_headers,
+                content=b"",
+                fetched_at=fetched_at,
+                kind=kind,
+                request_headers=sent_headers,
+            )
+        if status >= 400 or status < 200:
+            raise _status_error(status, url)
+        content_type = resp_headers.get("content-type", "").split(";")[0].strip().lower()
+        if kind == "page" and content_type and content_type not in HTML_TYPES:
+            raise UnsupportedContentType(f"content type {content_type!r} is not HTML", url=url)
+        declared = resp_headers.get("content-length", "").strip()
+        if declared.isascii() and declared.isdigit() and int(declared) > options.max_bytes:
+            raise TooLarge(f"Content-Length {declared} exceeds {options.max_bytes}", url=url)
+        body = self._read_body(raw, resp_headers.get("content-encoding", ""), url, deadline)
+        if kind == "page" and not content_type and not _sniff_html(body):
+            raise UnsupportedContentType("no content type and not HTML", url=url)
+        return Response(
+            url=original,
+            final_url=url,
+            status=status,
+            headers=resp_headers,
+            content=body,
+            fetched_at=fetched_at,
+            kind=kind,
+            request_headers=sent_headers,
+        )
+
+    def _read_body(self, raw: httpx.Response, encoding: str, url: str, deadline: float) -> bytes:
+        options = self.options
+        if raw.is_stream_consumed:
+            # an in-memory transport (tests, MockTransport) hands over the decoded body at once
+            body = raw.content
+            if len(body) > options.max_decompressed_bytes:
+                raise TooLarge(f"body exceeds {options.max_bytes} bytes", url=url)
+            return body
+        decoder = Decoder(encoding, options.max_decompressed_bytes, url)
+        received = 0
+        parts: list[bytes] = []
+        try:
+            # no chunk_size: httpx would buffer up to it, and a trickling server would never reach the deadline
+            for chunk in raw.iter_raw():
+                received += len(chunk)
+                if received > options.max_bytes:
+                    raise TooLarge(f"body exceeds {options.max_bytes} bytes", url=url)
+                if time.monotonic() > deadline:
+                    raise self._overtime(url)
+                parts.append(decoder.feed(chunk))
+            parts.append(decoder.flush())
+        except httpx.TimeoutException as exc:
+            raise Timeout(f"read timeout: {exc}", url=url) from exc
+        except httpx.RemoteProtocolError as exc:
+            raise IncompleteBody(f"body cut short: {exc}", url=url) from exc
+        except httpx.TransportError as exc:
+            raise ConnectionFailed(f"connection broke: {type(exc).__name__}: {exc}", url=url) from exc
+        return b"".join(parts)

@@ -1,0 +1,93 @@
+"""robots.txt (RFC 9309): fetched once per origin and fetcher, cached, and applied to article pages."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from urllib.robotparser import RobotFileParser
+
+from ingest.errors import BlockedURL, DNSError, FetchError, RobotsDisallowed, RobotsUnavailable
+from ingest.response import Response
+from ingest.urls import http_host
+
+logger = logging.getLogger(__name__)
+
+#: An unavailable robots.txt (5xx, unreachable) is asked for again after at most this many seconds.
+RETRY_UNAVAILABLE_SECONDS = 300.0
+#: The only lines we use; the rest (Crawl-delay, Request-rate, ...) can make urllib's parser raise.
+_KEPT_FIELDS = ("user-agent", "allow", "disallow")
+
+
+def origin_of(url: str) -> str:
+    """``scheme://host[:port]`` of ``url``: never its userinfo, so credentials do not reach robots.txt."""
+    host, port = http_host(url)
+    scheme = url.split(":", 1)[0].lower()
+    default = 443 if scheme == "https" else 80
+    shown = f"[{host}]" if ":" in host else host
+    return f"{scheme}://{shown}" if port == default else f"{scheme}://{shown}:{port}"
+
+
+def parse_robots(text: str) -> RobotFileParser:
+    """A parser for a robots.txt body; lines other than user-agent/allow/disallow are ignored."""
+    lines = [line for line in text.splitlines() if line.split(":", 1)[0].strip().lower() in _KEPT_FIELDS]
+    parser = RobotFileParser()
+    parser.parse(lines)
+    return parser
+
+
+class RobotsCache:
+    """robots.txt per origin; ``fetch`` GETs a robots URL (raising FetchError) through the fetcher."""
+
+    def __init__(self, user_agent: str, cache_seconds: float, fetch: Callable[[str], Response]) -> None:
+        self.user_agent = user_agent
+        self.cache_seconds = cache_seconds
+        self._fetch = fetch
+        self._lock = threading.Lock()
+        self._origin_locks: dict[str, threading.Lock] = {}
+        self._cache: dict[str, tuple[float, RobotFileParser | None, str | None]] = {}
+
+    def _ttl(self, parser: RobotFileParser | None) -> float:
+        # an unavailable robots.txt is asked for again sooner than a good one
+        return self.cache_seconds if parser is not None else min(self.cache_seconds, RETRY_UNAVAILABLE_SECONDS)
+
+    def rules_for(self, url: str) -> tuple[RobotFileParser | None, str | None]:
+        """(parser, None), or (None, problem) while robots.txt is unavailable."""
+        origin = origin_of(url)
+        with self._lock:
+            origin_lock = self._origin_locks.setdefault(origin, threading.Lock())
+        with origin_lock:  # one fetch per origin, also when many threads ask at once
+            now = time.monotonic()
+            cached = self._cache.get(origin)
+            if cached is None or now - cached[0] > self._ttl(cached[1]):
+                parser, problem = self._load(origin)
+                cached = (now, parser, problem)
+                self._cache[origin] = cached
+        return cached[1], cached[2]
+
+    def _load(self, origin: str) -> tuple[RobotFileParser | None, str | None]:
+        try:
+            response = self._fetch(f"{origin}/robots.txt")
+        except (BlockedURL, DNSError):
+            raise  # the host itself is refused or unknown: that is the page's reason, not robots being down
+        except FetchError as exc:
+            status = getattr(exc, "status", None)
+            if isinstance(status, int) and 400 <= status < 500 and status != 429:
+                return parse_robots(""), None  # RFC 9309: 4xx means no restrictions
+            # unreachable or 5xx: RFC 9309 says assume everything is disallowed (until the cache expires)
+            logger.info("robots.txt of %s unavailable (%s): treating as disallow-all", origin, exc.reason)
+            return None, exc.reason
+        return parse_robots(response.text()), None
+
+    def allowed(self, url: str) -> bool:
+        parser, _problem = self.rules_for(url)
+        return parser is not None and parser.can_fetch(self.user_agent, url)
+
+    def check(self, url: str) -> None:
+        """Raise RobotsDisallowed (permanent) or RobotsUnavailable (transient) unless ``url`` may be fetched."""
+        parser, problem = self.rules_for(url)
+        if parser is None:
+            raise RobotsUnavailable(f"robots.txt unavailable ({problem})", url=url)
+        if not parser.can_fetch(self.user_agent, url):
+            raise RobotsDisallowed("robots.txt disallows this URL", url=url)

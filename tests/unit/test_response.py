@@ -1,0 +1,81 @@
+"""The response value and body decoding (a leaf module: fetching, archive and state import it)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import UTC, datetime
+
+import pytest
+
+from ingest.response import ArchiveRef, Response, charset_of, codec_for, decode_body
+
+pytestmark = pytest.mark.unit
+
+GERMAN = "Größere Änderungen im Straßenverkehr: die Behörde in Köln erklärt, dass Fußgänger Vorrang haben. "
+SPANISH = "En España y en São Paulo, el niño vio el cañón; mañana en Logroño, según el señor Muñoz. "
+CZECH = "Příliš žluťoučký kůň úpěl ďábelské ódy. Šťastný nový rok, řekl ministr Dvořák. "
+
+
+def test_declared_utf8_with_a_few_bad_bytes_stays_utf8() -> None:
+    body = (GERMAN * 5).encode().replace("Köln".encode(), b"K\x92ln", 1)
+    text = decode_body(body, "utf-8")
+    assert text.count("\ufffd") == 1
+    assert text.count("Straßenverkehr") == 5  # not the whole page as cp1252 mojibake ("StraÃŸenverkehr")
+
+
+def test_undeclared_utf8_with_a_stray_byte_stays_utf8() -> None:
+    body = f'<html><head><meta charset="utf-8"></head><body>{GERMAN * 3}\x00</body></html>'.encode() + b"\x92"
+    assert "Straßenverkehr" in decode_body(body, None)
+
+
+def test_cp1252_labelled_utf8_is_detected_as_cp1252_not_cp1250() -> None:
+    body = (SPANISH * 12).encode("cp1252")
+    text = decode_body(body, "utf-8")
+    assert text == SPANISH * 12  # cp1250 would give "Espańa", "S\u0103o Paulo"
+
+
+def test_real_cp1250_is_still_cp1250() -> None:
+    body = (CZECH * 12).encode("cp1250")
+    assert decode_body(body, None) == CZECH * 12
+
+
+def test_short_legacy_text_falls_back_to_windows_1252() -> None:
+    assert decode_body("Köln \u201equoted\u201c \u20ac".encode("cp1252"), "utf-8") == "Köln \u201equoted\u201c \u20ac"
+
+
+def test_labels() -> None:
+    assert codec_for("ISO-8859-1") == "cp1252" and codec_for("latin1") == "cp1252"
+    assert codec_for("koi8-r") == "koi8-r" and codec_for("utf-\xff8") is None and codec_for("nonsense") is None
+    assert charset_of('application/rss+xml; Charset="KOI8-R"') == "koi8-r"
+    assert charset_of("text/html") is None
+
+
+def test_response_value() -> None:
+    ref = ArchiveRef(path="/a.warc.gz", record_id="<urn:uuid:x>")
+    response = Response(
+        url="http://e.org/a",
+        final_url="http://e.org/b",
+        status=200,
+        headers={"content-type": "text/html; charset=KOI8-R"},
+        content="Новости".encode("koi8-r"),
+        fetched_at=datetime(2026, 11, 20, tzinfo=UTC),
+        kind="page",
+        archive_ref=ref,
+    )
+    assert response.content_type == "text/html" and response.charset == "koi8-r"
+    assert response.text() == "Новости"
+
+
+def test_response_module_is_a_leaf_and_fetching_re_exports_it() -> None:
+    code = (
+        "import sys, ingest.response, ingest.archive, ingest.state\n"
+        "assert 'ingest.fetching' not in sys.modules, 'archive/state must not import fetching'\n"
+        "import ingest.fetching\n"
+        "assert ingest.fetching.Response is ingest.response.Response\n"
+        "from ingest.archive import ArchiveRef; assert ArchiveRef is ingest.response.ArchiveRef\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+    probe = "import sys, ingest.response; print(sorted(m for m in sys.modules if m.startswith('ingest.')))"
+    loaded = subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True, text=True).stdout
+    assert loaded.strip() == "['ingest.response']"
