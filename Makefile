@@ -17,7 +17,7 @@ export UV_COMPILE_BYTECODE_TIMEOUT ?= 600
 PYTEST_PATHS ?= tests
 PYTEST_ARGS ?=
 
-.PHONY: help venv es-fetch es-start es-stop es-status demo test lint typecheck \
+.PHONY: help venv es-fetch es-start es-stop es-status demo test test-api test-ui lint typecheck \
 	eval-extraction eval-feeds eval-faults eval-tagging eval-stories bench clean distclean
 
 help: ## list the targets
@@ -67,6 +67,13 @@ test: venv es-start lint typecheck ## lint + typecheck + the whole pytest suite 
 	@echo "==> pytest $(PYTEST_PATHS) $(PYTEST_ARGS)"
 	@rc=0; $(PY) -m pytest $(PYTEST_PATHS) $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
+
+test-api: venv es-start ## only the airflow-standalone tests: REST API (asset chain, backfills, plugin) + browser
+	$(PY) -m pytest tests/e2e/test_backfill_api.py tests/e2e/test_airflow_ui.py $(PYTEST_ARGS)
+
+test-ui: venv es-start ## only the browser checks of the Airflow UI (headless chromium; screenshots in var/ui/)
+	@command -v chromium >/dev/null || { echo "chromium not found: apt-get install -y chromium"; exit 1; }
+	$(PY) -m pytest tests/e2e/test_airflow_ui.py $(PYTEST_ARGS)
 
 eval-extraction: venv ## extraction quality: scrapinghub benchmark body F1, fundus gold fields
 	$(PY) -m evaluation.extraction

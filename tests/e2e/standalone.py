@@ -20,6 +20,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -151,15 +152,24 @@ class Standalone:
 
         backfill = wait(create, 90, lambda: f"the previous backfill never completed\n{self.diagnostics()}")
         started = time.monotonic()
+        created_at = datetime.fromisoformat(backfill["created_at"])
+        low, high = datetime.fromisoformat(str(body["from_date"])), datetime.fromisoformat(str(body["to_date"]))
 
-        def finished() -> dict[str, Any] | None:
+        def finished() -> list[dict[str, Any]] | None:
             self.fail_fast((str(body["dag_id"]),))
-            runs = [r for r in self.runs(str(body["dag_id"]), "backfill") if r.get("backfill_id") == backfill["id"]]
-            return {"runs": runs} if runs and all(r["state"] in TERMINAL for r in runs) else None
+            # the runs of this backfill: backfill runs in its range, (re)started after it was created
+            runs = [
+                r
+                for r in self.runs(str(body["dag_id"]), "backfill")
+                if r["logical_date"]
+                and low <= datetime.fromisoformat(r["logical_date"]) <= high
+                and r["start_date"]
+                and datetime.fromisoformat(r["start_date"]) >= created_at - timedelta(seconds=1)
+            ]
+            return runs if runs and all(r["state"] in TERMINAL for r in runs) else None
 
-        done = wait(finished, timeout, lambda: f"backfill {backfill} did not finish\n{self.diagnostics()}")
+        backfill["runs"] = wait(finished, timeout, lambda: f"backfill {backfill} did not finish\n{self.diagnostics()}")
         elapsed = time.monotonic() - started
-        backfill["runs"] = done["runs"]
         return backfill, elapsed
 
 

@@ -128,13 +128,19 @@ def test_backfills_rederive_the_archive_in_place(standalone: Env, chain: Chain, 
     before = _docs(es, alias)
     assert sorted(before) == sorted(corpus.expected)
     stories_before = _count(es, standalone.stories_alias)
-    old_version = {d["taxonomy_version"] for d in before.values()}
-    assert len(old_version) == 1, old_version
+    doc_versions = {d["taxonomy_version"] for d in before.values()}
+    assert len(doc_versions) == 1, doc_versions
+    old_doc_version = doc_versions.pop()
 
-    # the analyst bumps the taxonomy (the standalone's tasks read NEWS_TAGGING_TAXONOMY_PATH)
+    # the analyst bumps the taxonomy (the standalone's tasks read NEWS_TAGGING_TAXONOMY_PATH); documents record
+    # "<taxonomy version>+entities.<gazetteer version>"
     text = corpus.taxonomy.read_text("utf-8")
-    new_version = f"{old_version.pop()}-e2e.{int(time.time())}"
-    corpus.taxonomy.write_text(re.sub(r'(?m)^version = ".*"$', f'version = "{new_version}"', text, count=1), "utf-8")
+    match = re.search(r'(?m)^version = "(.*)"$', text)
+    assert match, "no version in the taxonomy"
+    bumped = f"{match.group(1)}-e2e.{int(time.time())}"
+    corpus.taxonomy.write_text(text[: match.start(1)] + bumped + text[match.end(1) :], "utf-8")
+    new_version = old_doc_version.replace(match.group(1), bumped, 1)
+    assert new_version != old_doc_version, old_doc_version
 
     # --- by publish time: the 2014 day with the most articles ------------------------------------------------
     days = Counter(_ts(d["published_at"]).astimezone(UTC).date() for d in before.values() if d.get("published_at"))
