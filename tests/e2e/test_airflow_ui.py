@@ -6,7 +6,8 @@ protocol, against the session's ``airflow standalone`` (see ``conftest.py``). Sc
   no backfill;
 * the backfill dialog of ``news_process`` in the UI's own words (Missing Runs / Missing and Errored Runs /
   All Runs, "Unpause news_process on trigger" ticked by default for a paused DAG);
-* Browse → News ingest (the plugin page) with stories and feed health, and Admin → Plugins listing it.
+* Browse → News ingest (the plugin page) with stories and feed health, and Admin → Plugins listing it;
+* a task instance's Details tab: the Extra Links to Kibana.
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from urllib.parse import quote
 
 import pytest
 
 from tests.conftest import ROOT
 from tests.e2e.browser import Page, chromium, chromium_binary
-from tests.e2e.conftest import Chain, Env
+from tests.e2e.conftest import KIBANA_URL, Chain, Env
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -176,3 +178,23 @@ def test_plugin_page_shows_stories_and_feed_health(standalone: Env, chain: Chain
     assert sorted(feeds) == standalone.corpus.feed_names
     _shot(page, "plugin-news-ingest.png")
     standalone.server.timings["browser_plugin_page_s"] = round(time.monotonic() - started, 1)
+
+
+def test_task_instance_details_show_the_kibana_links(standalone: Env, chain: Chain, browser: Page) -> None:
+    """A mapped ``process`` task instance → Details: Extra Links, both pointing at the configured Kibana."""
+    started = time.monotonic()
+    page, base_url = browser, standalone.server.base_url
+    run_id = quote(chain.process_run["dag_run_id"], safe="")
+    page.goto(f"{base_url}/dags/news_process/runs/{run_id}/tasks/process/mapped/0")
+    page.click_text("button, a, [role=tab]", "Details")
+    links = page.wait_for(
+        "(() => { const a = [...document.querySelectorAll('a')].filter(e => e.innerText.startsWith('Kibana: '));"
+        " return a.length ? a.map(e => [e.innerText.trim(), e.href]) : null; })()",
+        what="the Extra Links of the task instance",
+    )
+    assert "Extra Links" in page.evaluate("document.body.innerText")
+    assert sorted(name for name, _ in links) == ["Kibana: articles", "Kibana: stories"]
+    for _, href in links:
+        assert href.startswith(f"{KIBANA_URL}/app/discover#/?_g="), href
+    _shot(page, "news_process-task-instance-links.png")
+    standalone.server.timings["browser_extra_links_s"] = round(time.monotonic() - started, 1)
