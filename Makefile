@@ -17,7 +17,8 @@ export UV_COMPILE_BYTECODE_TIMEOUT ?= 600
 PYTEST_PATHS ?= tests
 PYTEST_ARGS ?=
 
-.PHONY: help venv es-fetch es-start es-stop es-status demo test test-security lint typecheck kibana-objects \
+.PHONY: help venv es-fetch es-start es-stop es-status demo test test-security test-api test-ui lint typecheck \
+	kibana-objects \
 	eval-extraction eval-feeds eval-faults eval-tagging eval-stories bench clean distclean
 
 help: ## list the targets
@@ -76,6 +77,13 @@ test-security: venv ## least privilege on a secured Elasticsearch of its own (po
 	scripts/secure-es.sh start
 	@rc=0; env $$(scripts/secure-es.sh env) $(PY) -m pytest tests/integration/test_access.py $(PYTEST_ARGS) || rc=$$?; \
 	scripts/secure-es.sh stop; exit $$rc
+
+test-api: venv es-start ## only the airflow-standalone tests: REST API (asset chain, backfills, plugin) + browser
+	$(PY) -m pytest tests/e2e/test_backfill_api.py tests/e2e/test_airflow_ui.py $(PYTEST_ARGS)
+
+test-ui: venv es-start ## only the browser checks of the Airflow UI (headless chromium; screenshots in var/ui/)
+	@command -v chromium >/dev/null || { echo "chromium not found: apt-get install -y chromium"; exit 1; }
+	$(PY) -m pytest tests/e2e/test_airflow_ui.py $(PYTEST_ARGS)
 
 eval-extraction: venv ## extraction quality: scrapinghub benchmark body F1, fundus gold fields
 	$(PY) -m evaluation.extraction

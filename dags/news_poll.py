@@ -14,8 +14,9 @@ failed than `NEWS_HEALTH_MAX_*_SHARE` allow: a run in which every feed failed is
 the `news-runs` index); pages that failed transiently are retried on later polls. Only infrastructure errors
 (archive, state store) are retried by Airflow; anything else fails at once.
 
-**Backfills**: do not backfill this DAG. It captures the present (feeds list only what is current), so the run
-refuses to start as a backfill. To re-derive a past period from the archive, backfill **`news_process`**.
+**Backfills**: this DAG cannot be backfilled. It captures the present (feeds list only what is current), so it
+allows only scheduled and manual runs (the API refuses a backfill of it). To re-derive a past period from the
+archive, backfill **`news_process`**.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ from news_airflow.dagkit import CAPTURES, DEFAULT_ARGS, feeds_param, log_failure
     schedule=CronDataIntervalTimetable("*/15 * * * *", timezone="UTC"),
     start_date=datetime(2026, 11, 1, tzinfo=UTC),
     catchup=False,
+    # It captures the present: the API and the UI refuse a backfill of it (plan also refuses, belt and braces).
+    allowed_run_types=["scheduled", "manual"],  # type: ignore[list-item]  # strings convert; no public enum
     max_active_runs=1,
     default_args={**DEFAULT_ARGS, "execution_timeout": timedelta(minutes=30)},
     on_failure_callback=log_failure,
@@ -61,7 +64,7 @@ def news_poll() -> None:
                 "news_poll captures the present and cannot be backfilled: backfill news_process to re-derive "
                 "a past period from the archive"
             )
-        return plan_capture(PipelineOptions.from_env(), context["params"]["feeds"])  # type: ignore[return-value]
+        return plan_capture(PipelineOptions.from_env(), context["params"]["feeds"] or [])  # type: ignore[return-value]
 
     @task(max_active_tis_per_dagrun=4, map_index_template="{{ batch_label }}")
     def capture(spec: dict[str, Any], **context: Any) -> dict[str, Any]:

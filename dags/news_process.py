@@ -14,7 +14,9 @@ the DAG real one-day data intervals, which is what backfills need: **one backfil
 runs of one day each), *Reprocess behaviour* **All Runs** to redo days already processed, and set the params:
 *Window by* capture time (when pages were fetched) or publish time (the articles' own dates, through their
 archive references), the *Stages* to redo and optionally some *Feeds*. Backfills read only the archive and
-never contact a publisher. Untick **"Unpause news_process on trigger"** if the pipeline should stay paused.
+never contact a publisher. Tick **"Override parameters on existing runs"** whenever a param differs from its
+default: without it the dialog sends no params at all. Untick **"Unpause news_process on trigger"** if the
+pipeline should stay paused.
 
 **Stages**: `extract` re-extracts the archived HTML (and re-tags); `tag` alone re-tags the stored text (a
 taxonomy change, no archive needed); without `index` the run is a dry run that only counts what would change;
@@ -33,7 +35,15 @@ from typing import Any
 from airflow.sdk import AssetOrTimeSchedule, CronDataIntervalTimetable, Param, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowSkipException
 
-from news_airflow.dagkit import ARTICLES, CAPTURES, DEFAULT_ARGS, feeds_param, log_failure
+from news_airflow.dagkit import (
+    ARTICLES,
+    CAPTURES,
+    DEFAULT_ARGS,
+    OPTIONAL_ARRAY,
+    OPTIONAL_STRING,
+    feeds_param,
+    log_failure,
+)
 
 STAGES = {
     "extract": "Extract: re-read the archived pages (implies Tag)",
@@ -59,7 +69,7 @@ STAGES = {
     params={
         "scope": Param(
             "auto",
-            type="string",
+            type=OPTIONAL_STRING,
             enum=["auto", "pending", "interval"],
             values_display={
                 "auto": "Automatic: what the asset events announced; a backfill's own day",
@@ -72,7 +82,7 @@ STAGES = {
         ),
         "window_by": Param(
             "capture",
-            type="string",
+            type=OPTIONAL_STRING,
             enum=["capture", "publish"],
             values_display={
                 "capture": "Capture time: pages fetched in the interval",
@@ -84,7 +94,7 @@ STAGES = {
         ),
         "stages": Param(
             list(STAGES),
-            type="array",
+            type=OPTIONAL_ARRAY,
             items={"type": "string", "enum": list(STAGES)},
             uniqueItems=True,
             minItems=1,
@@ -120,10 +130,11 @@ def news_process() -> None:
             run_type=str(run_type),
             interval=(start, end) if start and end and end > start else None,
             announced=announced,
-            scope=params["scope"],
-            by=params["window_by"],
-            feeds=params["feeds"],
-            stages=params["stages"],
+            # an emptied field arrives as None: its default
+            scope=params["scope"] or "auto",
+            by=params["window_by"] or "capture",
+            feeds=params["feeds"] or [],
+            stages=params["stages"] or list(STAGES),
         )
 
     @task(max_active_tis_per_dagrun=1, map_index_template="{{ window_label }}")
@@ -144,7 +155,11 @@ def news_process() -> None:
 
         summary = summarize(list(reports))
         changed = summary.get("created", 0) + summary.get("updated", 0)
-        if "group" not in context["params"]["stages"] or not changed or any(r.get("dry_run") for r in reports):
+        if (
+            "group" not in (context["params"]["stages"] or STAGES)
+            or not changed
+            or any(r.get("dry_run") for r in reports)
+        ):
             raise AirflowSkipException("no documents changed (or grouping not selected): no asset event")
         context["outlet_events"][ARTICLES].extra = {
             "created": summary.get("created", 0),

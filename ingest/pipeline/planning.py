@@ -100,6 +100,11 @@ def parse_instant(value: str) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+def _plain(value: datetime) -> datetime:
+    """A stdlib ``datetime`` in UTC for any aware datetime (pendulum's included); naive ones are UTC."""
+    return parse_instant(iso(value))
+
+
 def plan_batches(batches: Sequence[CaptureBatch]) -> list[ProcessSpec]:
     """Processing of freshly captured batches: one spec per union of overlapping capture windows."""
     specs: list[ProcessSpec] = []
@@ -133,6 +138,9 @@ def plan_window(
 ) -> list[ProcessSpec]:
     """A backfill or replay window, split into ``chunk_hours`` pieces (one mapped task each)."""
     chosen = check_stages(stages)
+    # Plain datetimes: Airflow hands over pendulum DateTimes, whose difference (a pendulum Interval) cannot be
+    # divided by a timedelta (AttributeError in pendulum 3): every backfill run failed in ``plan``.
+    start, end = _plain(start), _plain(end)
     if by not in ("capture", "publish"):
         raise ConfigurationError(f"window_by must be 'capture' or 'publish', not {by!r}")
     Window(start, end)  # validates: aware, end after start

@@ -21,7 +21,11 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import multiprocessing.context
 import os
+import sys
+import threading
+import types
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -115,8 +119,37 @@ class Derived(Generic[_T]):
     skipped: ItemSkipped | None
 
 
+_MAIN_LOCK = threading.Lock()
+
+
+class _WorkerProcess(multiprocessing.context.ForkServerProcess):
+    """A forkserver process that does not re-run the parent's ``__main__`` first.
+
+    multiprocessing re-executes the parent's main script in every new process (as ``__mp_main__``) so that
+    objects defined there can be unpickled. The workers need nothing from it (their functions live in this
+    module), and re-running it can be fatal: under an Airflow worker the main script is the ``airflow`` CLI,
+    whose import initialises Airflow's settings, and a task process is not allowed a metadata database, so
+    every worker died at start and every page of a run was skipped as ``BrokenProcessPool``. ``dag.test()``
+    hid this (its main module is pytest). While a process is launched, ``__main__`` is a bare stand-in.
+    """
+
+    @staticmethod
+    def _Popen(process_obj: Any) -> Any:
+        with _MAIN_LOCK:
+            real_main = sys.modules["__main__"]
+            sys.modules["__main__"] = types.ModuleType("__main__")
+            try:
+                return multiprocessing.context.ForkServerProcess._Popen(process_obj)
+            finally:
+                sys.modules["__main__"] = real_main
+
+
+class _WorkerContext(multiprocessing.context.ForkServerContext):
+    Process = _WorkerProcess  # type: ignore[assignment]
+
+
 def _context() -> multiprocessing.context.BaseContext:
-    ctx = multiprocessing.get_context("forkserver")
+    ctx = _WorkerContext()
     ctx.set_forkserver_preload(_PRELOAD)
     return ctx
 

@@ -67,6 +67,13 @@ def feed_choices() -> dict[str, str]:
     return choices
 
 
+#: JSON Schema types for params that have a default: the trigger form marks a field required (an asterisk)
+#: unless ``null`` is among its types, so each optional param also admits ``null`` (the DAG reads it as its
+#: default). Airflow 3.3's FlexibleForm: ``required = type is set and does not include "null"``.
+OPTIONAL_STRING = ["string", "null"]
+OPTIONAL_ARRAY = ["array", "null"]
+
+
 def feeds_param(description: str, *, section: str) -> Param:
     """An optional multi-select of the feed file's feed names (empty: all feeds)."""
     choices = feed_choices()
@@ -75,7 +82,7 @@ def feeds_param(description: str, *, section: str) -> Param:
         items["enum"] = sorted(choices)
     return Param(
         [],
-        type="array",
+        type=OPTIONAL_ARRAY,
         items=items,
         uniqueItems=True,
         title="Feeds",
