@@ -79,7 +79,8 @@ def pipeline_options(work: Path, feeds_file: Path, es_url: str, prefix: str) -> 
     base = PipelineOptions.from_env()
     return replace(
         base,
-        feeds=replace(base.feeds, feeds_file=feeds_file),
+        # one feed lists every page (the default cap of 300 entries per feed document would cut it)
+        feeds=replace(base.feeds, feeds_file=feeds_file, max_entries_per_feed=1000),
         fetch=replace(base.fetch, allow_hosts=("127.0.0.1",), per_host_delay=0.0),
         state=replace(base.state, path=work / "state.sqlite"),
         archive=replace(base.archive, root=str(work / "archive")),

@@ -130,9 +130,10 @@ def fundus(base: Path, options: ExtractionOptions) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--recall-mode", action="store_true", help="favor_precision=False for comparison")
+    parser.add_argument("--precision", action="store_true", help="favor_precision=True, for comparison")
+    parser.add_argument("--fallbacks", action="store_true", help="fast=False (readability/jusText), for comparison")
     args = parser.parse_args(argv)
-    options = ExtractionOptions(favor_precision=not args.recall_mode)
+    options = ExtractionOptions(favor_precision=args.precision, fast=not args.fallbacks)
     root = shared_dir()
     if not (root / "eval").is_dir():
         print(f"evaluation data not found under {root} (set NEWS_SHARED_DIR)")

@@ -17,9 +17,12 @@ failures raise (the task fails and is retried, the capture ledger keeps the batc
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+import queue
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from types import TracebackType
 from typing import Any, Literal
 
 from elasticsearch import Elasticsearch
@@ -80,38 +83,94 @@ def derive(
     """Derive and index the documents of ``selection`` from the archive (``write=False``: only count what
     would be created, updated or left unchanged)."""
     report = BatchReport(stage="process", batch_id=batch_id, dry_run=not write)
-    sink = _index if write else _compare
-    with Archive(options.archive) as archive:
+    with (
+        Archive(options.archive) as archive,
+        DerivePool(options) as pool,
+        _Sink(_index if write else _compare, es, options, report) as sink,
+    ):
+        pool.start()  # the workers start (and import trafilatura) while the feeds are read
         if selection.by == "capture":
             listed_by = _feed_membership(archive, selection.windows, options, report)
             pages = _captured_pages(archive, selection, listed_by)
         else:
             listed_by = {}
             pages = _published_pages(archive, selection, es, options)
-        with DerivePool(options) as pool:
-            built: set[str] = set()
-            batch: dict[str, dict[str, Any]] = {}
-            for result in pool.derive(_counted(pages, report)):
-                entry_id, _ = result.item
-                if result.skipped is not None:
-                    stage = "extract" if isinstance(result.skipped, ExtractionError) else "derive"
-                    report.skip(result.skipped, stage=stage)
-                    continue
-                doc = result.doc
-                assert doc is not None
-                report.articles_built += 1
-                extra = listed_by.get(entry_id, set()) | listed_by.get(doc["doc_id"], set())
-                doc["feeds"] = sorted((set(doc["feeds"]) | extra) - {""})
-                built.update((entry_id, doc["doc_id"]))
-                _add(batch, doc)
-                if len(batch) >= max(1, options.process.index_batch):
-                    sink(list(batch.values()), es, options, report)
-                    batch = {}
-            sink(list(batch.values()), es, options, report)
+        built: set[str] = set()
+        batch: dict[str, dict[str, Any]] = {}
+        for result in pool.derive(_counted(pages, report)):
+            entry_id, _ = result.item
+            if result.skipped is not None:
+                stage = "extract" if isinstance(result.skipped, ExtractionError) else "derive"
+                report.skip(result.skipped, stage=stage)
+                continue
+            doc = result.doc
+            assert doc is not None
+            report.articles_built += 1
+            extra = listed_by.get(entry_id, set()) | listed_by.get(doc["doc_id"], set())
+            doc["feeds"] = sorted((set(doc["feeds"]) | extra) - {""})
+            built.update((entry_id, doc["doc_id"]))
+            _add(batch, doc)
+            if len(batch) >= max(1, options.process.index_batch):
+                sink.put(list(batch.values()))
+                batch = {}
+        sink.put(list(batch.values()))
     if write:
         report.feeds_linked += _link_feeds({k: v for k, v in listed_by.items() if k not in built}, es, options)
     logger.info("processing %s done: %s", batch_id or selection.by, report.brief())
     return report
+
+
+_SinkFn = Callable[[list[dict[str, Any]], Elasticsearch, PipelineOptions, BatchReport], None]
+
+
+class _Sink:
+    """Indexes batches of documents in a background thread while the workers derive the next ones.
+
+    One batch waits at most (``put`` blocks beyond that), so memory stays bounded; the first failure
+    (Elasticsearch down, a rejected batch) is re-raised in the caller at the next ``put`` or on exit, and
+    nothing after it is written. Batches are indexed in order, each refreshed before the next one so that
+    near-duplicate detection sees the previous batches.
+    """
+
+    def __init__(self, fn: _SinkFn, es: Elasticsearch, options: PipelineOptions, report: BatchReport) -> None:
+        self._fn, self._es, self._options, self._report = fn, es, options, report
+        self._queue: queue.Queue[list[dict[str, Any]] | None] = queue.Queue(maxsize=1)
+        self._error: BaseException | None = None
+        self._written = 0
+        self._thread = threading.Thread(target=self._run, name="index-sink", daemon=True)
+
+    def __enter__(self) -> _Sink:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while (docs := self._queue.get()) is not None:
+            if self._error is not None:
+                continue  # drain: nothing after a failure is written
+            try:
+                if self._written:
+                    indexing.refresh(self._es, self._options.index.articles_alias)
+                self._fn(docs, self._es, self._options, self._report)
+                self._written += 1
+            except BaseException as exc:  # re-raised in the caller's thread
+                self._error = exc
+
+    def put(self, docs: list[dict[str, Any]]) -> None:
+        self._raise()
+        if docs:
+            self._queue.put(docs)
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._queue.put(None)
+        self._thread.join()
+        if exc is None:
+            self._raise()
 
 
 def _counted(pages: Iterator[tuple[str, Page]], report: BatchReport) -> Iterator[tuple[tuple[str, Page], Page]]:

@@ -294,7 +294,11 @@ def _extract_cached(path: str, base_url: str) -> str:
     opts = ExtractionOptions()
     html = _html(path).replace("{{BASE_URL}}", base_url)
     text = trafilatura.extract(
-        html, url=base_url + path, favor_precision=opts.favor_precision, include_comments=opts.include_comments
+        html,
+        url=base_url + path,
+        favor_precision=opts.favor_precision,
+        fast=opts.fast,
+        include_comments=opts.include_comments,
     )
     assert text, path
     return text
