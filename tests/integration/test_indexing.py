@@ -32,10 +32,11 @@ def _doc(n: int, **extra: Any) -> dict[str, Any]:
 def test_templates_and_aliases_are_created_once(es: Elasticsearch, index_options: IndexOptions) -> None:
     first = indexing.ensure_indices(es, index_options)
     second = indexing.ensure_indices(es, index_options)
-    assert sorted(first) == sorted([f"{index_options.articles_alias}-v1", f"{index_options.stories_alias}-v1"])
+    indices = {spec.alias: spec.index for spec in indexing.specs(index_options)}
+    assert sorted(first) == sorted(indices.values())
     assert second == []
     aliases = es.indices.get_alias(name=index_options.articles_alias)
-    assert list(aliases) == [f"{index_options.articles_alias}-v1"]
+    assert list(aliases) == [indices[index_options.articles_alias]]
     mapping = es.indices.get_mapping(index=index_options.articles_alias)
     props = next(iter(mapping.values()))["mappings"]
     assert props["dynamic"] == "strict"

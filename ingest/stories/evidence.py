@@ -1,0 +1,244 @@
+"""Evidence that an article belongs to a story: pure maths over in-memory records (no Elasticsearch).
+
+* **Lexical** (within one language): cosine of the article's TF-IDF vector and the story's centroid in that
+  language (the sum of its members' vectors: the story as a whole, never its last member, so a story cannot
+  grow by chaining through its most peripheral member), over ``lexical_full``.
+* **Keys** (language independent): the idf-weighted share of the article's keys (entity ids, names, CVE ids)
+  that the story carries in at least ``key_share_full`` of its members; places weigh less.
+* **Conflict** (tells incidents apart): the article's distinctive title/lead keys (the victim, the target, the
+  place, the malware) and the story's prominent ones both exist and are disjoint: different incidents told in the
+  same words (ransomware in Atlanta vs. in Baltimore). The score is multiplied by ``conflict_factor``.
+* **Cross-language**, judged per language pair (a story's members in the article's language never hide its
+  members in other languages): the cosine of the article's embedding and the story's embedding centroid in each
+  other language, confirmed by shared keys, or strong enough alone (pieces that name only countries).
+* **Time**: a mild decay inside ``window_days``; established stories take follow-ups up to ``followup_days``
+  only with a score of at least ``followup_threshold``.
+
+Term weights: ``idf = ln((1 + N + P) / (1 + df + P * p)) + 1`` where N and df count the articles of the stories in
+the window (their stored document frequencies) and P pseudo-documents have the term with probability ``p`` from
+general word frequencies (wordfreq). No index statistics: regrouping never depends on deleted documents.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+
+from ingest.config import StoryEvidenceOptions, StoryWindowOptions
+from ingest.embeddings import Matrix
+from ingest.stories.features import PLACE_KINDS, ArticleFeatures, key_kind, stem_frequencies
+from ingest.stories.record import Story
+
+#: Words per document assumed when turning a word frequency into a document probability.
+_DOC_WORDS = 300.0
+
+
+class TermStats:
+    """Document frequencies of terms and keys over the window's stories (the sum of their stored counts)."""
+
+    def __init__(self, options: StoryEvidenceOptions) -> None:
+        self.options = options
+        self.df: Counter[str] = Counter()
+        self.docs = 0
+
+    def add(self, story: Story) -> None:
+        self.df.update(story.df)
+        self.df.update(story.key_counts)
+        self.docs += story.size
+
+    def remove(self, story: Story) -> None:
+        self.df.subtract(story.df)
+        self.df.subtract(story.key_counts)
+        self.docs -= story.size
+        for k in [k for k in set(story.df) | set(story.key_counts) if self.df[k] <= 0]:
+            del self.df[k]
+
+    def idf(self, term: str, language: str) -> float:
+        p = 1.0 - math.exp(-_DOC_WORDS * stem_frequencies(language).get(term, 0.0)) if language else 0.0
+        prior = self.options.idf_prior_docs
+        return math.log((1.0 + self.docs + prior) / (1.0 + self.df.get(term, 0) + prior * p)) + 1.0
+
+    def key_weight(self, key: str) -> float:
+        """Distinctiveness of a key in [0, 1] times the weight of its kind (places weigh less)."""
+        o = self.options
+        full = math.log(1.0 / o.idf_full_share)
+        idf = math.log((self.docs + o.idf_prior_docs) / (self.df.get(key, 0) + 1.0)) / full
+        return min(1.0, max(0.05, idf)) * kind_weight(key, o)
+
+
+def kind_weight(key: str, options: StoryEvidenceOptions) -> float:
+    kind = key_kind(key)
+    if kind == "country":
+        return options.weight_country
+    if kind == "region":
+        return options.weight_region
+    if kind == "city":
+        return options.weight_city
+    return 1.0
+
+
+def tfidf(terms: Mapping[str, float], language: str, stats: TermStats) -> dict[str, float]:
+    """``terms`` weighted by idf and L2-normalised."""
+    weighted = {t: w * stats.idf(t, language) for t, w in terms.items()}
+    norm = math.sqrt(sum(v * v for v in weighted.values()))
+    return {t: v / norm for t, v in weighted.items()} if norm else {}
+
+
+def lexical_cosine(
+    article: Mapping[str, float], story_terms: Mapping[str, float], language: str, stats: TermStats
+) -> float:
+    """Cosine of the article's TF-IDF vector (already weighted) and the story side's centroid."""
+    if not article or not story_terms:
+        return 0.0
+    dot = 0.0
+    norm = 0.0
+    for t, w in story_terms.items():
+        x = w * stats.idf(t, language)
+        norm += x * x
+        a = article.get(t)
+        if a is not None:
+            dot += a * x
+    return dot / math.sqrt(norm) if norm else 0.0
+
+
+@dataclass(frozen=True)
+class KeyEvidence:
+    share: float
+    #: summed weight of shared distinctive (non-place) keys
+    distinctive: float
+    conflict: bool
+
+
+def key_evidence(
+    keys: Iterable[str],
+    focus: Iterable[str],
+    story: Story,
+    stats: TermStats,
+    options: StoryEvidenceOptions,
+) -> KeyEvidence:
+    size = max(story.size, 1)
+    total = covered = distinctive = 0.0
+    article_keys = set(keys)
+    for k in sorted(article_keys):
+        w = stats.key_weight(k)
+        total += w
+        count = story.key_counts.get(k, 0)
+        if not count:
+            continue
+        coverage = min(1.0, count / (options.key_share_full * size))
+        covered += w * coverage
+        if key_kind(k) not in PLACE_KINDS and w >= options.distinctive_idf:
+            distinctive += w * coverage
+    share = covered / (total + options.key_prior) if total else 0.0
+    if options.key_distinct_full > 0:
+        share = max(share, min(1.0, distinctive / options.key_distinct_full))
+    # conflict: the article's title/lead names distinctive keys (who was hit, by what, where) and the story has
+    # never named any of them (while it has distinctive names of its own): another incident, told in the same words
+    mine = {k for k in focus if _distinctive(k, stats, options)}
+    theirs = any(
+        c >= options.prominent_share * size and _distinctive(k, stats, options) for k, c in story.focus_counts.items()
+    )
+    conflict = bool(mine) and theirs and not (mine & set(story.key_counts))
+    return KeyEvidence(share, distinctive, conflict)
+
+
+def _distinctive(key: str, stats: TermStats, options: StoryEvidenceOptions) -> bool:
+    return (
+        key_kind(key) != "country"
+        and key_kind(key) != "region"
+        and stats.key_weight(key) >= options.distinctive_idf * kind_weight(key, options)
+    )
+
+
+def embedding_evidence(cos: float, options: StoryEvidenceOptions) -> float:
+    span = options.embedding_high - options.embedding_low
+    if span <= 0:
+        return 1.0 if cos >= options.embedding_high else 0.0
+    return min(1.0, max(0.0, (cos - options.embedding_low) / span))
+
+
+def time_gap_days(when: datetime, story: Story) -> float:
+    if when > story.last_seen:
+        return (when - story.last_seen).total_seconds() / 86400.0
+    if when < story.first_seen:
+        return (story.first_seen - when).total_seconds() / 86400.0
+    return 0.0
+
+
+def time_factor(gap: float, story: Story, options: StoryWindowOptions) -> tuple[float, float]:
+    """(factor, minimum score): 0 outside the window; follow-ups of established stories need a higher score."""
+    w = options.decay_weight
+    factor = (1.0 - w) + w * math.exp(-gap / max(options.decay_days, 1e-9))
+    if gap <= options.window_days:
+        return factor, 0.0
+    if story.size >= options.followup_min_articles and gap <= options.followup_days:
+        return factor, options.followup_threshold
+    return 0.0, 1.0
+
+
+@dataclass(frozen=True)
+class Score:
+    """Why an article scored what it did against one story."""
+
+    story_id: str
+    score: float
+    path: str  # "same" | "cross" | "none"
+    lexical: float = 0.0
+    keys: float = 0.0
+    distinctive: float = 0.0
+    conflict: bool = False
+    cosine: float | None = None
+    gap_days: float = 0.0
+
+
+def score(
+    article: ArticleFeatures,
+    weighted_terms: Mapping[str, float],
+    story: Story,
+    stats: TermStats,
+    evidence: StoryEvidenceOptions,
+    window: StoryWindowOptions,
+    side_vectors: Mapping[str, Matrix] | None = None,
+) -> Score:
+    """The article's score against ``story`` (see the module docstring). ``side_vectors``: the story's unit
+    embedding centroid per language, for the cross-language path (when the article has a vector)."""
+    gap = time_gap_days(article.published, story)
+    factor, minimum = time_factor(gap, story, window)
+    if factor <= 0.0:
+        return Score(story.story_id, 0.0, "none", gap_days=gap)
+    keys = key_evidence(article.keys, article.focus, story, stats, evidence)
+    conflict = evidence.conflict_factor if keys.conflict else 1.0
+    same = lexical = 0.0
+    side = story.sides.get(article.language)
+    if side is not None and side.count and side.terms:
+        lexical = min(1.0, lexical_cosine(weighted_terms, side.terms, article.language, stats) / evidence.lexical_full)
+        if lexical >= evidence.lexical_min or keys.distinctive >= evidence.key_bypass:
+            total = evidence.weight_lexical + evidence.weight_keys
+            same = (evidence.weight_lexical * lexical + evidence.weight_keys * keys.share) / total * conflict
+    cross = 0.0
+    best_cos: float | None = None
+    others = [lang for lang, s in story.sides.items() if lang != article.language and s.count]
+    blind = [lang for lang in others if article.vector is None or not side_vectors or lang not in side_vectors]
+    if blind and keys.share >= evidence.cross_keys_alone and keys.distinctive >= evidence.cross_keys_distinctive:
+        cross = keys.share * conflict  # no vectors to compare: shared distinctive keys alone
+    if article.vector is not None and side_vectors:
+        for lang, vec in sorted(side_vectors.items()):
+            if lang == article.language:
+                continue
+            cos = float(np.dot(article.vector, vec))
+            best_cos = cos if best_cos is None else max(best_cos, cos)
+            e = embedding_evidence(cos, evidence)
+            if e <= 0.0 or (keys.share < evidence.cross_min_keys and cos < evidence.cross_strong_cosine):
+                continue
+            total = evidence.weight_cross_embedding + evidence.weight_cross_keys
+            value = (evidence.weight_cross_embedding * e + evidence.weight_cross_keys * keys.share) / total
+            cross = max(cross, value * conflict)
+    raw = max(same, cross)
+    final = raw * factor if raw >= minimum else 0.0
+    path = "none" if final <= 0 else ("cross" if cross > same else "same")
+    return Score(story.story_id, final, path, lexical, keys.share, keys.distinctive, keys.conflict, best_cos, gap)

@@ -1,0 +1,547 @@
+"""The grouping loop: pending articles, in ``(time, doc_id)`` order, joined to stories held in memory.
+
+Per call of :meth:`StoryGrouper.assign_pending`:
+
+1. list the articles without ``story_id`` (ids and dates), in grouping order;
+2. per batch of ``store.batch_size`` articles: load the window once (active stories whose ``active_until`` is
+   at or after the batch's first article; later batches keep the in-memory window and evict by time), read the
+   batch's articles, and assign each in memory: candidates from shared terms, keys and (for cross-language
+   evidence) vectors, scored by :mod:`ingest.stories.evidence`; the best story at or above ``join_threshold``
+   is joined, else the article founds ``st-<doc_id>``; an article scoring ``merge_threshold`` against two
+   stories merges them (the larger survives; the other redirects through ``merged_into``);
+3. write the batch once: changed stories (optimistic concurrency), then the articles (``story_id``,
+   ``story_title``, ``story_score``, ``story_assigned_at``, a new ``embedding``), then one refresh.
+
+Deterministic for a given order: the in-memory window at an article is exactly the stories active at its time,
+whether they were loaded (a restart) or kept (one long run), and every statistic is computed from them. An
+article that a story already lists (a re-indexed document) goes back to that story, counts unchanged.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any, TypedDict
+
+import numpy as np
+from elasticsearch import Elasticsearch
+
+from ingest.config import IndexOptions, StoryOptions
+from ingest.embeddings import Embedder, Matrix
+from ingest.errors import GroupingConflict
+from ingest.stories.evidence import Score, TermStats, score, tfidf
+from ingest.stories.features import ArticleFeatures, features
+from ingest.stories.record import STATUS_ACTIVE, Story, StoryDocument, merge_order
+from ingest.stories.store import ArticleUpdate, ClockState, PendingRef, StoryStore
+
+logger = logging.getLogger(__name__)
+
+#: Keys named by more stories than this are too generic to look candidates up by.
+_MAX_POSTING = 400
+#: Stories in other languages whose first members are embedded for one article (cross-language candidates).
+_CROSS_CANDIDATES = 5
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """Where one article went."""
+
+    doc_id: str
+    story_id: str
+    score: float
+    created: bool
+    path: str = "same"  # "same" | "cross" | "new" | "replay"
+
+
+class GroupingResult(TypedDict):
+    """What one grouping run did (the stories DAG task's XCom; JSON)."""
+
+    assigned: int
+    new_stories: int
+    joined: int
+    joined_cross_language: int
+    replayed: int
+    merges: int
+    embedded: int
+    batches: int
+    conflicts: int
+    es_requests: int
+    seconds: float
+    articles_per_s: float
+    disabled: bool
+
+
+@dataclass
+class GroupingStats:
+    """Counters over a grouper's lifetime."""
+
+    articles: int = 0
+    created: int = 0
+    joined: int = 0
+    joined_cross: int = 0
+    replayed: int = 0
+    merges: int = 0
+    embedded: int = 0
+    batches: int = 0
+    conflicts: int = 0
+    seconds: float = 0.0
+    write_seconds: float = 0.0
+    #: per-article in-memory assignment time (seconds)
+    latencies: list[float] = field(default_factory=list)
+
+    def result(self, requests: int) -> GroupingResult:
+        return {
+            "assigned": self.articles,
+            "new_stories": self.created,
+            "joined": self.joined,
+            "joined_cross_language": self.joined_cross,
+            "replayed": self.replayed,
+            "merges": self.merges,
+            "embedded": self.embedded,
+            "batches": self.batches,
+            "conflicts": self.conflicts,
+            "es_requests": requests,
+            "seconds": round(self.seconds, 3),
+            "articles_per_s": round(self.articles / self.seconds, 2) if self.seconds > 0 else 0.0,
+            "disabled": False,
+        }
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Window:
+    """The stories that are candidates at the current time, with their statistics and look-up postings."""
+
+    def __init__(self, options: StoryOptions) -> None:
+        self.options = options
+        self.stories: dict[str, Story] = {}
+        self.stats = TermStats(options.evidence)
+        self._term_postings: dict[str, set[str]] = {}
+        self._key_postings: dict[str, set[str]] = {}
+        self._indexed: dict[str, tuple[list[str], list[str]]] = {}
+        self._expiry: list[tuple[datetime, str]] = []
+        self._vectors: dict[tuple[str, str], Matrix] = {}
+        self._matrix: tuple[list[tuple[str, str]], Matrix] | None = None
+
+    def until(self, story: Story) -> datetime:
+        w = self.options.window
+        return story.active_until(w.window_days, w.followup_days, w.followup_min_articles)
+
+    def attach(self, story: Story) -> None:
+        sid = story.story_id
+        self.stories[sid] = story
+        self.stats.add(story)
+        ranked: dict[str, float] = {}
+        for lang, side in story.sides.items():
+            for t, w in side.terms.items():
+                ranked[t] = max(ranked.get(t, 0.0), w * self.stats.idf(t, lang))
+        terms = [
+            t for t, _ in sorted(ranked.items(), key=lambda kv: (-kv[1], kv[0]))[: self.options.store.story_index_terms]
+        ]
+        keys = [k for k, _ in sorted(story.key_counts.items(), key=lambda kv: (-kv[1], kv[0]))[:60]]
+        for t in terms:
+            self._term_postings.setdefault(t, set()).add(sid)
+        for k in keys:
+            self._key_postings.setdefault(k, set()).add(sid)
+        self._indexed[sid] = (terms, keys)
+        heapq.heappush(self._expiry, (self.until(story), sid))
+        for lang, side in story.sides.items():
+            vec = side.unit_vector()
+            if vec is not None:
+                self._vectors[(sid, lang)] = vec
+        self._matrix = None
+
+    def detach(self, story: Story) -> None:
+        sid = story.story_id
+        if sid not in self.stories:
+            return
+        del self.stories[sid]
+        self.stats.remove(story)
+        terms, keys = self._indexed.pop(sid, ([], []))
+        for t in terms:
+            self._term_postings.get(t, set()).discard(sid)
+        for k in keys:
+            self._key_postings.get(k, set()).discard(sid)
+        for lang in list(story.sides):
+            self._vectors.pop((sid, lang), None)
+        self._matrix = None
+
+    def evict_before(self, when: datetime) -> list[Story]:
+        """Detach the stories that are no longer candidates for articles at ``when`` or later."""
+        gone: list[Story] = []
+        while self._expiry and self._expiry[0][0] < when:
+            until, sid = heapq.heappop(self._expiry)
+            story = self.stories.get(sid)
+            if story is None:
+                continue
+            current = self.until(story)
+            if current > until:
+                heapq.heappush(self._expiry, (current, sid))
+                continue
+            self.detach(story)
+            gone.append(story)
+        return gone
+
+    def candidates(self, article: ArticleFeatures, weighted: Mapping[str, float]) -> list[Story]:
+        votes: dict[str, float] = {}
+        top_terms = sorted(weighted.items(), key=lambda kv: (-kv[1], kv[0]))[: self.options.store.query_terms]
+        for t, w in top_terms:
+            for sid in self._term_postings.get(t, ()):
+                votes[sid] = votes.get(sid, 0.0) + w
+        for k in sorted(article.keys):
+            posting = self._key_postings.get(k, ())
+            if len(posting) > _MAX_POSTING:
+                continue
+            weight = self.stats.key_weight(k)
+            for sid in posting:
+                votes[sid] = votes.get(sid, 0.0) + weight
+        ranked = sorted(votes.items(), key=lambda kv: (-kv[1], kv[0]))[: self.options.store.candidates]
+        return [self.stories[sid] for sid, _ in ranked]
+
+    def nearest(self, vector: Matrix, language: str, k: int) -> list[Story]:
+        """Stories whose embedding centroid in another language is closest to ``vector``."""
+        if self._matrix is None:
+            keys = sorted(self._vectors)
+            matrix = (
+                np.vstack([self._vectors[key] for key in keys]) if keys else np.zeros((0, vector.shape[0]), np.float32)
+            )
+            self._matrix = (keys, matrix)
+        keys, matrix = self._matrix
+        if not keys:
+            return []
+        sims = matrix @ vector
+        order = np.argsort(-sims, kind="stable")
+        out: list[Story] = []
+        for i in order:
+            sid, lang = keys[int(i)]
+            if lang != language and sid in self.stories and self.stories[sid] not in out:
+                out.append(self.stories[sid])
+            if len(out) >= k:
+                break
+        return out
+
+    def vector_changed(self, story: Story, language: str) -> None:
+        vec = story.sides[language].unit_vector()
+        if vec is not None and story.story_id in self.stories:
+            self._vectors[(story.story_id, language)] = vec
+            self._matrix = None
+
+
+class StoryGrouper:
+    """Assigns indexed articles to stories (see the module docstring)."""
+
+    def __init__(
+        self,
+        es: Elasticsearch,
+        options: StoryOptions,
+        index: IndexOptions,
+        embedder: Embedder | None = None,
+        *,
+        writer: str | None = None,
+    ) -> None:
+        self.options = options
+        self.index = index
+        self.store = StoryStore(es, index)
+        policy = options.embedding.policy if options.use_embeddings else "off"
+        self.embedder = embedder if policy != "off" else None
+        self.policy = policy if self.embedder is not None else "off"
+        self.writer = writer or f"grouper-{uuid.uuid4().hex[:12]}"
+        self.stats = GroupingStats()
+        #: called with the batch's assignments just before it is written (tests use it to interleave groupers)
+        self.before_write: Callable[[list[Assignment]], None] | None = None
+
+    # --- public -----------------------------------------------------------------------------------------
+
+    def assign_pending(self, *, limit: int | None = None) -> list[Assignment]:
+        """Group every article that has no ``story_id`` yet, in ``(time, doc_id)`` order."""
+        started = time.perf_counter()
+        results: list[Assignment] = []
+        for attempt in range(self.options.store.conflict_retries + 1):
+            try:
+                self._run(results, limit=None if limit is None else limit - len(results))
+                break
+            except GroupingConflict as exc:
+                self.stats.conflicts += 1
+                if attempt >= self.options.store.conflict_retries:
+                    raise
+                logger.info("story grouping conflict (%s): reloading and regrouping what is still pending", exc)
+        self.stats.seconds += time.perf_counter() - started
+        if results:
+            logger.info(
+                "story grouping: %d articles, %d new stories, %d joined (%d across languages), %d replayed, "
+                "%d merges, %d embedded, %.1fs",
+                len(results),
+                sum(1 for a in results if a.created),
+                sum(1 for a in results if a.path in ("same", "cross")),
+                sum(1 for a in results if a.path == "cross"),
+                sum(1 for a in results if a.path == "replay"),
+                self.stats.merges,
+                self.stats.embedded,
+                time.perf_counter() - started,
+            )
+        else:
+            logger.info("story grouping: no pending articles")
+        return results
+
+    def result(self) -> GroupingResult:
+        return self.stats.result(self.store.requests)
+
+    # --- the loop ---------------------------------------------------------------------------------------
+
+    def _run(self, done: list[Assignment], *, limit: int | None) -> None:
+        """Group what is pending, appending each batch's assignments to ``done`` once it is written."""
+        o = self.options
+        pending = self.store.pending(limit=limit, future_tolerance_days=o.window.future_tolerance_days)
+        if not pending:
+            return
+        clock = self.store.wait_idle(self.writer, o.store.wait_seconds)
+        window: Window | None = None
+        for start in range(0, len(pending), o.store.batch_size):
+            batch = pending[start : start + o.store.batch_size]
+            snapshot = replace(self.stats, latencies=list(self.stats.latencies))
+            try:
+                if window is None:
+                    window = Window(o)
+                    for story in self.store.window(batch[0].time, legacy_days=o.window.window_days):
+                        window.attach(story)
+                assignments, dirty, updates = self._assign_batch(window, batch)
+                if self.before_write is not None:
+                    self.before_write(assignments)
+                clock = self._commit(clock, dirty, updates)
+            except GroupingConflict:
+                self.stats = snapshot  # no article of this batch was assigned: its counts go too
+                raise
+            done.extend(assignments)
+            self.stats.batches += 1
+
+    def _commit(self, clock: ClockState, dirty: Sequence[Story], updates: Mapping[str, ArticleUpdate]) -> ClockState:
+        t0 = time.perf_counter()
+        now = datetime.now(UTC)
+        w = self.options.window
+        docs: list[tuple[Story, StoryDocument]] = []
+        for story in dirty:
+            until = story.active_until(w.window_days, w.followup_days, w.followup_min_articles)
+            docs.append(
+                (
+                    story,
+                    story.document(
+                        until=until,
+                        now=now,
+                        key_terms=self._key_terms(story),
+                        max_entities=self.options.store.max_entities,
+                    ),
+                )
+            )
+        writing = self.store.begin(clock, self.writer, self.options.store.lease_seconds)
+        self.store.write(docs, updates)
+        for story in dirty:
+            story.dirty = story.headline_changed = False
+        self.stats.write_seconds += time.perf_counter() - t0
+        return self.store.finish(writing)
+
+    def _key_terms(self, story: Story) -> list[str]:
+        # ranked by weight x a fixed, index-independent idf (the background prior alone)
+        from ingest.stories.evidence import TermStats
+
+        prior = TermStats(self.options.evidence)
+        ranked: dict[str, float] = {}
+        for lang, side in story.sides.items():
+            for t, w in side.terms.items():
+                ranked[t] = max(ranked.get(t, 0.0), w * prior.idf(t, lang))
+        top = sorted(ranked.items(), key=lambda kv: (-kv[1], kv[0]))[: self.options.store.max_key_terms]
+        return [story.labels.get(t, t) for t, _ in top]
+
+    def _assign_batch(
+        self, window: Window, batch: Sequence[PendingRef]
+    ) -> tuple[list[Assignment], list[Story], dict[str, ArticleUpdate]]:
+        o = self.options
+        sources = self.store.articles([r.doc_id for r in batch])
+        holders: dict[str, Story] = {}
+        for story in self.store.holders(list(sources)):
+            for doc_id in story.article_ids:
+                if doc_id in sources:
+                    holders[doc_id] = story
+        arts = [
+            features(
+                sources[r.doc_id],
+                body_chars=o.store.body_chars,
+                embed_chars=o.embedding.chars,
+                future_tolerance_days=o.window.future_tolerance_days,
+                doc_id=r.doc_id,
+            )
+            for r in batch
+            if r.doc_id in sources
+        ]
+        new_vectors: dict[str, Matrix] = {}
+        if self.policy == "all":
+            todo = [a for a in arts if a.vector is None]
+            if todo:
+                assert self.embedder is not None
+                matrix = self.embedder.embed([a.embed_text for a in todo])
+                self.stats.embedded += len(todo)
+                for a, vec in zip(todo, matrix, strict=True):
+                    new_vectors[a.doc_id] = vec
+            arts = [_with_vector(a, new_vectors.get(a.doc_id, a.vector)) for a in arts]
+        dirty: dict[str, Story] = {}
+        updates: dict[str, ArticleUpdate] = {}
+        assignments: list[Assignment] = []
+        now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+        for article in arts:
+            t0 = time.perf_counter()
+            for gone in window.evict_before(article.published):
+                if gone.dirty:
+                    dirty[gone.story_id] = gone
+            holder = holders.get(article.doc_id)
+            if holder is not None:
+                target = self._resolve(window, holder)
+                updates[article.doc_id] = {
+                    "story_id": target.story_id,
+                    "story_title": target.headline,
+                    "story_score": 1.0,
+                    "story_assigned_at": now,
+                }
+                assignments.append(Assignment(article.doc_id, target.story_id, 1.0, False, "replay"))
+                self.stats.replayed += 1
+            else:
+                article, assignment = self._assign(window, article, dirty, updates, new_vectors)
+                updates[article.doc_id] = {
+                    "story_id": assignment.story_id,
+                    "story_score": round(assignment.score, 4),
+                    "story_assigned_at": now,
+                }
+                if article.doc_id in new_vectors:
+                    updates[article.doc_id]["embedding"] = [float(x) for x in new_vectors[article.doc_id]]
+                assignments.append(assignment)
+            self.stats.articles += 1
+            self.stats.latencies.append(time.perf_counter() - t0)
+        # story_title on every member whose story's headline changed (and on every article assigned now)
+        for story in dirty.values():
+            if story.status != STATUS_ACTIVE:
+                continue
+            members = story.article_ids if story.headline_changed else [a for a in story.article_ids if a in updates]
+            for doc_id in members:
+                updates.setdefault(doc_id, {})["story_id"] = story.story_id
+                updates[doc_id]["story_title"] = story.headline
+        for update in updates.values():
+            if "story_title" not in update:
+                sid = update.get("story_id", "")
+                st = window.stories.get(sid) or dirty.get(sid)
+                if st is not None:
+                    update["story_title"] = st.headline
+        return assignments, sorted(dirty.values(), key=lambda s: s.story_id), updates
+
+    def _resolve(self, window: Window, story: Story) -> Story:
+        seen = 0
+        while story.status != STATUS_ACTIVE and story.merged_into and seen < 10:
+            nxt = window.stories.get(story.merged_into) or self.store.story(story.merged_into)
+            if nxt is None:
+                break
+            story, seen = nxt, seen + 1
+        return window.stories.get(story.story_id, story)
+
+    def _assign(
+        self,
+        window: Window,
+        article: ArticleFeatures,
+        dirty: dict[str, Story],
+        updates: dict[str, ArticleUpdate],
+        new_vectors: dict[str, Matrix],
+    ) -> tuple[ArticleFeatures, Assignment]:
+        o = self.options
+        weighted = tfidf(article.terms, article.language, window.stats)
+        candidates = window.candidates(article, weighted)
+        if self.policy == "cross_lingual" and article.vector is None:
+            cross = [
+                s
+                for s in candidates[:_CROSS_CANDIDATES]
+                if any(lang != article.language and side.count for lang, side in s.sides.items())
+            ]
+            if cross:
+                assert self.embedder is not None
+                vec = self.embedder.embed([article.embed_text])[0]
+                self.stats.embedded += 1
+                new_vectors[article.doc_id] = vec
+                article = _with_vector(article, vec)
+                for story in cross:
+                    self._embed_sides(window, story, article.language, dirty)
+        if article.vector is not None:
+            for story in window.nearest(article.vector, article.language, _CROSS_CANDIDATES):
+                if story not in candidates:
+                    candidates.append(story)
+        scores: list[Score] = []
+        for story in candidates:
+            sides = {
+                lang: v
+                for lang in story.sides
+                if lang != article.language
+                for v in [story.sides[lang].unit_vector()]
+                if v is not None
+            }
+            scores.append(score(article, weighted, story, window.stats, o.evidence, o.window, sides))
+        by_id = {s.story_id: s for s in candidates}
+        scores.sort(key=lambda s: (-s.score, by_id[s.story_id].first_seen, s.story_id))
+        if logger.isEnabledFor(logging.DEBUG):
+            for s in scores[:3]:
+                logger.debug("%s -> %s %s", article.doc_id, s.story_id, s)
+        best = scores[0] if scores and scores[0].score >= o.evidence.join_threshold else None
+        if best is None:
+            story = Story.found(article)
+            story.add(article, story_terms=o.store.story_terms, representatives=o.embedding.representatives)
+            window.attach(story)
+            dirty[story.story_id] = story
+            self.stats.created += 1
+            return article, Assignment(article.doc_id, story.story_id, 1.0, True, "new")
+        target = by_id[best.story_id]
+        second = scores[1] if len(scores) > 1 else None
+        if (
+            second is not None
+            and best.score >= o.evidence.merge_threshold
+            and second.score >= o.evidence.merge_threshold
+        ):
+            survivor, loser = merge_order(target, by_id[second.story_id])
+            window.detach(survivor)
+            window.detach(loser)
+            moved = survivor.absorb(loser, story_terms=o.store.story_terms, representatives=o.embedding.representatives)
+            window.attach(survivor)
+            dirty[loser.story_id] = loser
+            logger.info(
+                "merged story %s into %s (%d articles moved): article %s matches both",
+                loser.story_id,
+                survivor.story_id,
+                len(moved),
+                article.doc_id,
+            )
+            self.stats.merges += 1
+            target = survivor
+        window.detach(target)
+        target.add(article, story_terms=o.store.story_terms, representatives=o.embedding.representatives)
+        window.attach(target)
+        dirty[target.story_id] = target
+        self.stats.joined += 1
+        if best.path == "cross":
+            self.stats.joined_cross += 1
+        return article, Assignment(article.doc_id, target.story_id, round(best.score, 4), False, best.path)
+
+    def _embed_sides(self, window: Window, story: Story, language: str, dirty: dict[str, Story]) -> None:
+        """Embed the first members of the story's other-language sides that have no vectors yet."""
+        assert self.embedder is not None
+        for lang, side in sorted(story.sides.items()):
+            if lang == language or side.vectors or not side.reps:
+                continue
+            matrix = self.embedder.embed([text for _, text in side.reps])
+            self.stats.embedded += len(side.reps)
+            for (doc_id, _), vec in zip(side.reps, matrix, strict=True):
+                side.add_vector(doc_id, vec)
+            window.vector_changed(story, lang)
+            story.dirty = True
+            dirty[story.story_id] = story
+
+
+def _with_vector(article: ArticleFeatures, vector: Matrix | None) -> ArticleFeatures:
+    return replace(article, vector=vector)
