@@ -287,12 +287,30 @@ def wikiref_streams(entities: EntityFn, seed: int = 220) -> list[Stream]:
     out = [Stream("wikiref", "all", docs, gold)]
     for split in ("tuning", "untouched"):
         keep = {d for d, g in gold.items() if split_of(f"wikiref:{g}") == split}
-        out.append(Stream(f"wikiref-{split}", split, [d for d in docs if d["doc_id"] in keep], {d: gold[d] for d in keep}))
+        out.append(
+            Stream(f"wikiref-{split}", split, [d for d in docs if d["doc_id"] in keep], {d: gold[d] for d in keep})
+        )
     return out
 
 
 _GENERIC_VICTIMS = frozenset(
-    "it we they company companies users user customers people hospital city government organizations firm victims".split()
+    [
+        "it",
+        "we",
+        "they",
+        "company",
+        "companies",
+        "users",
+        "user",
+        "customers",
+        "people",
+        "hospital",
+        "city",
+        "government",
+        "organizations",
+        "firm",
+        "victims",
+    ]
 )
 
 

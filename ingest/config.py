@@ -129,17 +129,20 @@ class StoryEvidenceOptions:
     """
 
     #: Minimum score to join a story (else the article founds a new one).
-    join_threshold: float = 0.3
+    join_threshold: float = 0.4
     #: An article scoring at least this against two stories merges them (the smaller into the larger).
     merge_threshold: float = 0.7
     weight_lexical: float = 0.65
     weight_keys: float = 0.35
     #: TF-IDF cosine to the story's centroid (in the article's language) that counts as full lexical evidence.
-    lexical_full: float = 0.5
+    lexical_full: float = 0.6
     #: Within one language a join needs lexical evidence of at least this (shared entities alone say who is
     #: involved, not that it is the same matter), unless the shared distinctive keys weigh key_bypass or more.
     lexical_min: float = 0.15
     key_bypass: float = 2.5
+    #: Without a shared distinctive key (a victim, a product, a person: see distinctive_idf) the lexical
+    #: evidence alone must reach this: same-vocabulary pieces about different incidents stay apart.
+    lexical_alone: float = 0.5
     #: A key carried by this share of a story's members counts fully for it (less: proportionally).
     key_share_full: float = 0.34
     #: Pseudo-weight added to the article's key mass (an article with one shared key is not "all keys shared").
@@ -192,8 +195,8 @@ class StoryWindowOptions:
     followup_min_articles: int = 3
     followup_threshold: float = 0.5
     #: Time factor inside the window: ``(1 - decay_weight) + decay_weight * exp(-gap_days / decay_days)``.
-    decay_days: float = 14.0
-    decay_weight: float = 0.3
+    decay_days: float = 5.0
+    decay_weight: float = 0.5
     #: A published date more than this many days after the fetch time is wrong: the fetch time is used.
     future_tolerance_days: float = 2.0
 
@@ -202,13 +205,14 @@ class StoryWindowOptions:
 class StoryEmbeddingOptions:
     """Multilingual embeddings (ingest/embeddings.py), used for cross-language evidence only."""
 
-    #: "cross_lingual": embed an article only when a story in another language is a candidate for it (and that
-    #: story's first members lazily); "all": embed every article; "off".
+    #: "cross_lingual": embed the batch's articles in its minority languages (one batched call), and any other
+    #: article only when no story in its language takes it and a story in another language that shares a key with
+    #: it is a candidate (that story's first member is embedded then, once); "all": embed every article; "off".
     policy: str = "cross_lingual"
     #: Characters of title + lead that are embedded (speed is roughly linear in the text's tokens).
     chars: int = 300
-    #: Representative members per language whose text a story keeps, embedded when first needed.
-    representatives: int = 3
+    #: Representative members per language whose text a story keeps, embedded when first needed (the first).
+    representatives: int = 1
 
 
 @dataclass(frozen=True)

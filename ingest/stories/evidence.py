@@ -26,12 +26,13 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 
 import numpy as np
 
 from ingest.config import StoryEvidenceOptions, StoryWindowOptions
 from ingest.embeddings import Matrix
-from ingest.stories.features import PLACE_KINDS, ArticleFeatures, key_kind, stem_frequencies
+from ingest.stories.features import PLACE_KINDS, ArticleFeatures, key_kind, stem_frequencies, zipf
 from ingest.stories.record import Story
 
 #: Words per document assumed when turning a word frequency into a document probability.
@@ -45,6 +46,7 @@ class TermStats:
         self.options = options
         self.df: Counter[str] = Counter()
         self.docs = 0
+        self._key_cache: dict[str, tuple[int, int, float]] = {}
 
     def add(self, story: Story) -> None:
         self.df.update(story.df)
@@ -64,11 +66,35 @@ class TermStats:
         return math.log((1.0 + self.docs + prior) / (1.0 + self.df.get(term, 0) + prior * p)) + 1.0
 
     def key_weight(self, key: str) -> float:
-        """Distinctiveness of a key in [0, 1] times the weight of its kind (places weigh less)."""
+        """Distinctiveness of a key in [0, 1] times the weight of its kind (places weigh less).
+
+        Like term idf, over the window's articles plus pseudo-documents; a found name (``name:...``) is named in
+        those pseudo-documents as often as its words are used in general language (``name:police`` is common).
+        """
+        cached = self._key_cache.get(key)
+        if cached is not None and cached[0] == self.docs and cached[1] == self.df.get(key, 0):
+            return cached[2]
         o = self.options
         full = math.log(1.0 / o.idf_full_share)
-        idf = math.log((self.docs + o.idf_prior_docs) / (self.df.get(key, 0) + 1.0)) / full
-        return min(1.0, max(0.05, idf)) * kind_weight(key, o)
+        prior = o.idf_prior_docs
+        p = name_probability(key)
+        idf = math.log((1.0 + self.docs + prior) / (1.0 + self.df.get(key, 0) + prior * p)) / full
+        weight = min(1.0, max(0.05, idf)) * kind_weight(key, o)
+        self._key_cache[key] = (self.docs, self.df.get(key, 0), weight)
+        return weight
+
+
+@lru_cache(maxsize=100_000)
+def name_probability(key: str) -> float:
+    """How likely a general-language document uses a found name's word (0 for gazetteer ids and phrases)."""
+    if not key.startswith("name:") or " " in key:
+        return 0.0
+    word = key[5:]
+    freq = max(
+        10 ** (zipf(word, "en") - 9.0) if zipf(word, "en") else 0.0,
+        10 ** (zipf(word, "de") - 9.0) if zipf(word, "de") else 0.0,
+    )
+    return 1.0 - math.exp(-_DOC_WORDS * freq)
 
 
 def kind_weight(key: str, options: StoryEvidenceOptions) -> float:
@@ -112,6 +138,8 @@ class KeyEvidence:
     #: summed weight of shared distinctive (non-place) keys
     distinctive: float
     conflict: bool
+    #: the part of ``distinctive`` that both the article's and the story's titles/leads name (what they are about)
+    focused: float = 0.0
 
 
 def key_evidence(
@@ -122,8 +150,9 @@ def key_evidence(
     options: StoryEvidenceOptions,
 ) -> KeyEvidence:
     size = max(story.size, 1)
-    total = covered = distinctive = 0.0
+    total = covered = distinctive = focused = 0.0
     article_keys = set(keys)
+    article_focus = set(focus)
     for k in sorted(article_keys):
         w = stats.key_weight(k)
         total += w
@@ -134,6 +163,8 @@ def key_evidence(
         covered += w * coverage
         if key_kind(k) not in PLACE_KINDS and w >= options.distinctive_idf:
             distinctive += w * coverage
+            if k in article_focus and story.focus_counts.get(k, 0):
+                focused += w * min(1.0, story.focus_counts[k] / (options.key_share_full * size))
     share = covered / (total + options.key_prior) if total else 0.0
     if options.key_distinct_full > 0:
         share = max(share, min(1.0, distinctive / options.key_distinct_full))
@@ -144,7 +175,7 @@ def key_evidence(
         c >= options.prominent_share * size and _distinctive(k, stats, options) for k, c in story.focus_counts.items()
     )
     conflict = bool(mine) and theirs and not (mine & set(story.key_counts))
-    return KeyEvidence(share, distinctive, conflict)
+    return KeyEvidence(share, distinctive, conflict, focused)
 
 
 def _distinctive(key: str, stats: TermStats, options: StoryEvidenceOptions) -> bool:
@@ -217,7 +248,8 @@ def score(
     side = story.sides.get(article.language)
     if side is not None and side.count and side.terms:
         lexical = min(1.0, lexical_cosine(weighted_terms, side.terms, article.language, stats) / evidence.lexical_full)
-        if lexical >= evidence.lexical_min or keys.distinctive >= evidence.key_bypass:
+        supported = keys.focused > 0.0 or lexical >= evidence.lexical_alone
+        if supported and (lexical >= evidence.lexical_min or keys.distinctive >= evidence.key_bypass):
             total = evidence.weight_lexical + evidence.weight_keys
             same = (evidence.weight_lexical * lexical + evidence.weight_keys * keys.share) / total * conflict
     cross = 0.0

@@ -24,6 +24,8 @@ from ingest.embeddings import Matrix, embedding_text
 
 _WORD = re.compile(r"[^\W_](?:[\w]|['’-](?=[^\W_]))*", re.UNICODE)
 _CVE = re.compile(r"\bCVE-\d{4}-\d{4,7}\b", re.IGNORECASE)
+#: Codes that name one thing: flights, bulletins, models (MH370, MS17-010, A380).
+_CODE = re.compile(r"\b[A-Z]{1,5}-?\d{2,5}(?:-\d{2,4})?[A-Z]?\b")
 _BREAK = re.compile(r"[.!?:;\"“”„«»|\n]")
 _STEMMERS = {"en": "english", "de": "german", "fr": "french", "es": "spanish", "it": "italian", "nl": "dutch"}
 #: Zone weights of the term vector.
@@ -38,9 +40,7 @@ NAME_MAX_ZIPF_DE = 2.8
 NAME_NEVER_LOWER_ZIPF = 5.0
 #: Calendar words are capitalised but name no one.
 CALENDAR = frozenset(
-    "monday tuesday wednesday thursday friday saturday sunday january february march april may june july august "
-    "september october november december montag dienstag mittwoch donnerstag freitag samstag sonntag januar "
-    "februar märz mai juni juli oktober dezember".split()
+    ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november", "december", "montag", "dienstag", "mittwoch", "donnerstag", "freitag", "samstag", "sonntag", "januar", "februar", "märz", "mai", "juni", "juli", "oktober", "dezember"]
 )
 #: A word opening a sentence is a name only when rarer than this (practically: not a dictionary word).
 NAME_OPENER_ZIPF = 2.5
@@ -175,6 +175,7 @@ def found_names(text: str, language: str, context: str = "") -> set[str]:
     (``cve:cve-2017-0144``). A sentence-opening word counts only when it is no dictionary word at all."""
     stops = stop_words()
     found = {f"cve:{m.group(0).lower()}" for m in _CVE.finditer(text)}
+    found |= {f"name:{m.group(0).lower()}" for m in _CODE.finditer(text) if not m.group(0).upper().startswith("CVE")}
     lower_words = {w for w in tokens(f"{text}\n{context}") if w.islower()}
     previous = 0
     for m in _WORD.finditer(text):

@@ -23,6 +23,7 @@ import heapq
 import logging
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
@@ -188,8 +189,10 @@ class Window:
             gone.append(story)
         return gone
 
-    def candidates(self, article: ArticleFeatures, weighted: Mapping[str, float]) -> list[Story]:
+    def candidates(self, article: ArticleFeatures, weighted: Mapping[str, float]) -> tuple[list[Story], set[str]]:
+        """Candidate stories (by shared terms and keys, best first) and the ids of those sharing a key."""
         votes: dict[str, float] = {}
+        keyed: set[str] = set()
         top_terms = sorted(weighted.items(), key=lambda kv: (-kv[1], kv[0]))[: self.options.store.query_terms]
         for t, w in top_terms:
             for sid in self._term_postings.get(t, ()):
@@ -201,8 +204,9 @@ class Window:
             weight = self.stats.key_weight(k)
             for sid in posting:
                 votes[sid] = votes.get(sid, 0.0) + weight
+                keyed.add(sid)
         ranked = sorted(votes.items(), key=lambda kv: (-kv[1], kv[0]))[: self.options.store.candidates]
-        return [self.stories[sid] for sid, _ in ranked]
+        return [self.stories[sid] for sid, _ in ranked], keyed
 
     def nearest(self, vector: Matrix, language: str, k: int) -> list[Story]:
         """Stories whose embedding centroid in another language is closest to ``vector``."""
@@ -379,8 +383,14 @@ class StoryGrouper:
             if r.doc_id in sources
         ]
         new_vectors: dict[str, Matrix] = {}
-        if self.policy == "all":
+        if self.policy in ("all", "cross_lingual"):
             todo = [a for a in arts if a.vector is None]
+            if self.policy == "cross_lingual":
+                langs = Counter(a.language for a in arts) + Counter(
+                    {lang: side.count for st in window.stories.values() for lang, side in st.sides.items()}
+                )
+                main = max(langs.items(), key=lambda kv: (kv[1], kv[0]))[0] if langs else ""
+                todo = [a for a in todo if a.language != main]
             if todo:
                 assert self.embedder is not None
                 matrix = self.embedder.embed([a.embed_text for a in todo])
@@ -455,13 +465,16 @@ class StoryGrouper:
     ) -> tuple[ArticleFeatures, Assignment]:
         o = self.options
         weighted = tfidf(article.terms, article.language, window.stats)
-        candidates = window.candidates(article, weighted)
-        if self.policy == "cross_lingual" and article.vector is None:
+        candidates, keyed = window.candidates(article, weighted)
+        scores = [self._score(window, article, weighted, story) for story in candidates]
+        joins = article.vector is not None or any(s.score >= o.evidence.join_threshold for s in scores)
+        if self.policy == "cross_lingual" and not joins:
             cross = [
                 s
-                for s in candidates[:_CROSS_CANDIDATES]
-                if any(lang != article.language and side.count for lang, side in s.sides.items())
-            ]
+                for s in candidates
+                if s.story_id in keyed
+                and any(lang != article.language and side.count for lang, side in s.sides.items())
+            ][:_CROSS_CANDIDATES]
             if cross:
                 assert self.embedder is not None
                 vec = self.embedder.embed([article.embed_text])[0]
@@ -470,20 +483,17 @@ class StoryGrouper:
                 article = _with_vector(article, vec)
                 for story in cross:
                     self._embed_sides(window, story, article.language, dirty)
+                scores = [self._score(window, article, weighted, story) for story in candidates]
         if article.vector is not None:
+            if any(self._needs_sides(s, article.language) for s in candidates[:_CROSS_CANDIDATES]):
+                for story in candidates[:_CROSS_CANDIDATES]:
+                    if story.story_id in keyed:
+                        self._embed_sides(window, story, article.language, dirty)
+                scores = [self._score(window, article, weighted, story) for story in candidates]
             for story in window.nearest(article.vector, article.language, _CROSS_CANDIDATES):
                 if story not in candidates:
                     candidates.append(story)
-        scores: list[Score] = []
-        for story in candidates:
-            sides = {
-                lang: v
-                for lang in story.sides
-                if lang != article.language
-                for v in [story.sides[lang].unit_vector()]
-                if v is not None
-            }
-            scores.append(score(article, weighted, story, window.stats, o.evidence, o.window, sides))
+                    scores.append(self._score(window, article, weighted, story))
         by_id = {s.story_id: s for s in candidates}
         scores.sort(key=lambda s: (-s.score, by_id[s.story_id].first_seen, s.story_id))
         if logger.isEnabledFor(logging.DEBUG):
@@ -527,6 +537,22 @@ class StoryGrouper:
         if best.path == "cross":
             self.stats.joined_cross += 1
         return article, Assignment(article.doc_id, target.story_id, round(best.score, 4), False, best.path)
+
+    def _score(self, window: Window, article: ArticleFeatures, weighted: Mapping[str, float], story: Story) -> Score:
+        sides: dict[str, Matrix] = {}
+        if article.vector is not None:
+            for lang, side in story.sides.items():
+                vec = side.unit_vector() if lang != article.language else None
+                if vec is not None:
+                    sides[lang] = vec
+        o = self.options
+        return score(article, weighted, story, window.stats, o.evidence, o.window, sides)
+
+    @staticmethod
+    def _needs_sides(story: Story, language: str) -> bool:
+        return any(
+            lang != language and side.count and not side.vectors and side.reps for lang, side in story.sides.items()
+        )
 
     def _embed_sides(self, window: Window, story: Story, language: str, dirty: dict[str, Story]) -> None:
         """Embed the first members of the story's other-language sides that have no vectors yet."""
