@@ -173,8 +173,8 @@ class StoryEvidenceOptions:
     #: share of at least this and distinctive shared keys of at least cross_keys_distinctive.
     cross_keys_alone: float = 0.45
     cross_keys_distinctive: float = 1.0
-    weight_cross_embedding: float = 0.6
-    weight_cross_keys: float = 0.4
+    weight_cross_embedding: float = 0.75
+    weight_cross_keys: float = 0.25
     #: Term weighting: ``idf = ln((1 + N + P) / (1 + df + P * p_background)) + 1`` over the window's articles,
     #: with P = idf_prior_docs pseudo-documents whose term probabilities come from general word frequencies
     #: (wordfreq), so the first articles of a stream are weighted sensibly and no index statistics are needed.

@@ -255,9 +255,8 @@ def score(
     cross = 0.0
     best_cos: float | None = None
     others = [lang for lang, s in story.sides.items() if lang != article.language and s.count]
-    blind = [lang for lang in others if article.vector is None or not side_vectors or lang not in side_vectors]
-    if blind and keys.share >= evidence.cross_keys_alone and keys.distinctive >= evidence.cross_keys_distinctive:
-        cross = keys.share * conflict  # no vectors to compare: shared distinctive keys alone
+    if others and keys.share >= evidence.cross_keys_alone and keys.distinctive >= evidence.cross_keys_distinctive:
+        cross = keys.share * conflict  # shared distinctive keys alone (also when there are no vectors)
     if article.vector is not None and side_vectors:
         for lang, vec in sorted(side_vectors.items()):
             if lang == article.language:

@@ -189,10 +189,13 @@ class Window:
             gone.append(story)
         return gone
 
-    def candidates(self, article: ArticleFeatures, weighted: Mapping[str, float]) -> tuple[list[Story], set[str]]:
-        """Candidate stories (by shared terms and keys, best first) and the ids of those sharing a key."""
+    def candidates(
+        self, article: ArticleFeatures, weighted: Mapping[str, float]
+    ) -> tuple[list[Story], dict[str, float]]:
+        """Candidate stories (by shared terms and keys, best first) and, for those sharing keys, the weight of the
+        most distinctive shared key."""
         votes: dict[str, float] = {}
-        keyed: set[str] = set()
+        keyed: dict[str, float] = {}
         top_terms = sorted(weighted.items(), key=lambda kv: (-kv[1], kv[0]))[: self.options.store.query_terms]
         for t, w in top_terms:
             for sid in self._term_postings.get(t, ()):
@@ -204,7 +207,7 @@ class Window:
             weight = self.stats.key_weight(k)
             for sid in posting:
                 votes[sid] = votes.get(sid, 0.0) + weight
-                keyed.add(sid)
+                keyed[sid] = max(keyed.get(sid, 0.0), weight)
         ranked = sorted(votes.items(), key=lambda kv: (-kv[1], kv[0]))[: self.options.store.candidates]
         return [self.stories[sid] for sid, _ in ranked], keyed
 
