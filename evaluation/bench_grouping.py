@@ -190,7 +190,8 @@ def measure(es_url: str, sizes: Sequence[int], probes: int, embed: bool) -> dict
             figures[f"write_s_{label}"] = grouper.stats.write_seconds
             print(
                 f"{size:>7} indexed ({len(stories)} stories; load {load:.0f}s): {len(result)} probes in {wall:.2f}s = "
-                f"{figures[f'articles_s_{label}']:.1f} articles/s; assignment median {figures[f'median_ms_{label}']:.1f} ms, "
+                f"{figures[f'articles_s_{label}']:.1f} articles/s; "
+                f"assignment median {figures[f'median_ms_{label}']:.1f} ms, "
                 f"p95 {figures[f'p95_ms_{label}']:.1f} ms; batch writes {grouper.stats.write_seconds:.2f}s; "
                 f"{grouper.store.requests} ES requests; joined {sum(1 for a in result if not a.created)}",
                 flush=True,

@@ -484,13 +484,11 @@ def baseline(docs: Sequence[Doc], threshold: float = 0.3) -> dict[str, str]:
     removed, running document frequencies, no time, no entities, no stemming."""
     stops = stop_words()
     df: Counter[str] = Counter()
-    n = 0
     centroids: list[dict[str, float]] = []
     labels: dict[str, str] = {}
-    for d in docs:
+    for n, d in enumerate(docs, start=1):
         words = [w.lower() for w in tokens(f"{d['title']} {d['body'][:3000]}")]
         tf = Counter(w for w in words if len(w) > 2 and w not in stops)
-        n += 1
         df.update(tf.keys())
         vec = {w: (1 + math.log(c)) * math.log((n + 1) / (df[w] + 0.5)) for w, c in tf.items()}
         norm = math.sqrt(sum(v * v for v in vec.values())) or 1.0
@@ -522,7 +520,10 @@ def tune_baseline(streams: Sequence[Stream]) -> float:
 
 
 def _fmt(s: Scores) -> str:
-    return f"P={s.precision:.3f} R={s.recall:.3f} F1={s.f1:.3f} pairF1={s.pair_f1:.3f} ({s.items} docs, {s.clusters} stories)"
+    return (
+        f"P={s.precision:.3f} R={s.recall:.3f} F1={s.f1:.3f} pairF1={s.pair_f1:.3f} "
+        f"({s.items} docs, {s.clusters} stories)"
+    )
 
 
 def _line(res: StreamResult) -> str:
@@ -574,7 +575,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(
                 f"\n[{stream.split}] {stream.name}: {len(stream.docs)} articles ({len(stream.items())} story items, "
                 f"{len(stream.distractors)} distractors) grouped in {run.seconds:.1f}s "
-                f"({len(stream.docs) / max(run.seconds, 1e-9):.1f}/s; {stats.embedded} embedded, {stats.merges} merges, "
+                f"({len(stream.docs) / max(run.seconds, 1e-9):.1f}/s; {stats.embedded} embedded, "
+                f"{stats.merges} merges, "
                 f"{stats.joined_cross} cross-language joins)"
             )
             print(_line(res))

@@ -27,7 +27,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import numpy as np
 from elasticsearch import Elasticsearch
@@ -39,6 +39,9 @@ from ingest.stories.evidence import Score, TermStats, score, tfidf
 from ingest.stories.features import ArticleFeatures, features
 from ingest.stories.record import STATUS_ACTIVE, Story, StoryDocument, merge_order
 from ingest.stories.store import ArticleUpdate, ClockState, PendingRef, StoryStore
+
+if TYPE_CHECKING:
+    from ingest.stories.lookup import RelatedStory
 
 logger = logging.getLogger(__name__)
 
@@ -298,6 +301,12 @@ class StoryGrouper:
 
     def result(self) -> GroupingResult:
         return self.stats.result(self.store.requests)
+
+    def related(self, url_or_id: str, *, max_articles: int = 500) -> RelatedStory:
+        """The read side, for callers holding a grouper (see :func:`ingest.stories.lookup.related`)."""
+        from ingest.stories.lookup import related
+
+        return related(self.store.es, self.index, url_or_id, max_articles=max_articles)
 
     # --- the loop ---------------------------------------------------------------------------------------
 

@@ -376,6 +376,8 @@ def test_a_stale_lease_blocks_then_expires(es: Elasticsearch, indices: IndexOpti
     _index(es, indices, ARTICLES[:2])
     impatient = _options(use_embeddings=False, store=replace(StoryOptions().store, wait_seconds=0.1))
     with pytest.raises(GroupingConflict):
-        StoryGrouper(es, replace(impatient, store=replace(impatient.store, conflict_retries=0)), indices).assign_pending()
+        StoryGrouper(
+            es, replace(impatient, store=replace(impatient.store, conflict_retries=0)), indices
+        ).assign_pending()
     patient = _options(use_embeddings=False)
     assert len(StoryGrouper(es, patient, indices).assign_pending()) == 2  # waited for the lease to expire
