@@ -158,7 +158,7 @@ class StoryEvidenceOptions:
     #: ones are both present and disjoint: the score is multiplied by this.
     conflict_factor: float = 0.6
     #: A distinctive key has at least this idf weight (0..1 scale, see ``idf_full_share``).
-    distinctive_idf: float = 0.6
+    distinctive_idf: float = 0.75
     #: A story's key is prominent when at least this share of its members name it in title or lead.
     prominent_share: float = 0.5
     #: Across languages: E5 cosines sit in a narrow band; below ``embedding_low`` no evidence, from
@@ -179,7 +179,7 @@ class StoryEvidenceOptions:
     #: with P = idf_prior_docs pseudo-documents whose term probabilities come from general word frequencies
     #: (wordfreq), so the first articles of a stream are weighted sensibly and no index statistics are needed.
     idf_prior_docs: float = 200.0
-    #: Key idf is scaled to 0..1: a key in at most this share of the window's articles counts fully.
+    #: Key idf is scaled to 0..1: a key named by at most this share of the window's stories counts fully.
     idf_full_share: float = 0.01
 
 

@@ -46,19 +46,26 @@ class TermStats:
         self.options = options
         self.df: Counter[str] = Counter()
         self.docs = 0
+        #: keys count per *story*: a key that a big story's articles all name still identifies one event
+        self.key_df: Counter[str] = Counter()
+        self.stories = 0
         self._key_cache: dict[str, tuple[int, int, float]] = {}
 
     def add(self, story: Story) -> None:
         self.df.update(story.df)
-        self.df.update(story.key_counts)
         self.docs += story.size
+        self.key_df.update(story.key_counts.keys())
+        self.stories += 1
 
     def remove(self, story: Story) -> None:
         self.df.subtract(story.df)
-        self.df.subtract(story.key_counts)
         self.docs -= story.size
-        for k in [k for k in set(story.df) | set(story.key_counts) if self.df[k] <= 0]:
+        for k in [k for k in story.df if self.df[k] <= 0]:
             del self.df[k]
+        self.key_df.subtract(story.key_counts.keys())
+        self.stories -= 1
+        for k in [k for k in story.key_counts if self.key_df[k] <= 0]:
+            del self.key_df[k]
 
     def idf(self, term: str, language: str) -> float:
         p = 1.0 - math.exp(-_DOC_WORDS * stem_frequencies(language).get(term, 0.0)) if language else 0.0
@@ -68,19 +75,21 @@ class TermStats:
     def key_weight(self, key: str) -> float:
         """Distinctiveness of a key in [0, 1] times the weight of its kind (places weigh less).
 
-        Like term idf, over the window's articles plus pseudo-documents; a found name (``name:...``) is named in
-        those pseudo-documents as often as its words are used in general language (``name:police`` is common).
+        Like term idf, but over the window's *stories* (a key all of one big story's articles name still points to
+        one event) plus pseudo-documents; a found name (``name:...``) is named in those as often as its word is used
+        in general language (``name:police`` is common).
         """
+        df = self.key_df.get(key, 0)
         cached = self._key_cache.get(key)
-        if cached is not None and cached[0] == self.docs and cached[1] == self.df.get(key, 0):
+        if cached is not None and cached[0] == self.stories and cached[1] == df:
             return cached[2]
         o = self.options
         full = math.log(1.0 / o.idf_full_share)
         prior = o.idf_prior_docs
         p = name_probability(key)
-        idf = math.log((1.0 + self.docs + prior) / (1.0 + self.df.get(key, 0) + prior * p)) / full
+        idf = math.log((1.0 + self.stories + prior) / (1.0 + df + prior * p)) / full
         weight = min(1.0, max(0.05, idf)) * kind_weight(key, o)
-        self._key_cache[key] = (self.docs, self.df.get(key, 0), weight)
+        self._key_cache[key] = (self.stories, df, weight)
         return weight
 
 
