@@ -47,8 +47,10 @@ logger = logging.getLogger(__name__)
 
 #: Keys named by more stories than this are too generic to look candidates up by.
 _MAX_POSTING = 400
-#: Stories in other languages whose first members are embedded for one article (cross-language candidates).
-_CROSS_CANDIDATES = 5
+#: Stories in other languages whose first member is embedded for one article (cross-language candidates), and
+#: stories taken from the nearest embedding centroids.
+_CROSS_CANDIDATES = 3
+_NEAREST = 5
 
 
 @dataclass(frozen=True)
@@ -355,7 +357,16 @@ class StoryGrouper:
                 )
             )
         writing = self.store.begin(clock, self.writer, self.options.store.lease_seconds)
-        self.store.write(docs, updates)
+        try:
+            self.store.write(docs, updates)
+        except Exception:
+            # part of the batch may be written: move the clock on (others reload) instead of leaving the lease
+            # to expire; the articles not yet assigned stay pending and go back to the stories that list them
+            try:
+                self.store.finish(writing)
+            except Exception:  # the original error matters more
+                logger.warning("could not release the story writer lease after a failed write", exc_info=True)
+            raise
         for story in dirty:
             story.dirty = story.headline_changed = False
         self.stats.write_seconds += time.perf_counter() - t0
@@ -502,7 +513,7 @@ class StoryGrouper:
                     if story.story_id in keyed:
                         self._embed_sides(window, story, article.language, dirty)
                 scores = [self._score(window, article, weighted, story) for story in candidates]
-            for story in window.nearest(article.vector, article.language, _CROSS_CANDIDATES):
+            for story in window.nearest(article.vector, article.language, _NEAREST):
                 if story not in candidates:
                     candidates.append(story)
                     scores.append(self._score(window, article, weighted, story))
