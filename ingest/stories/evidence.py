@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -68,9 +68,22 @@ class TermStats:
             del self.key_df[k]
 
     def idf(self, term: str, language: str) -> float:
-        p = 1.0 - math.exp(-_DOC_WORDS * stem_frequencies(language).get(term, 0.0)) if language else 0.0
+        return self.idf_function(language)(term)
+
+    def idf_function(self, language: str) -> Callable[[str], float]:
+        """``idf`` for one language as a fast local function (scoring calls it for every term of every candidate)."""
+        freqs = stem_frequencies(language) if language else {}
+        df = self.df
         prior = self.options.idf_prior_docs
-        return math.log((1.0 + self.docs + prior) / (1.0 + self.df.get(term, 0) + prior * p)) + 1.0
+        top = math.log(1.0 + self.docs + prior)
+        log, exp = math.log, math.exp
+
+        def idf(term: str) -> float:
+            f = freqs.get(term, 0.0)
+            p = 1.0 - exp(-_DOC_WORDS * f) if f else 0.0
+            return top - log(1.0 + df.get(term, 0) + prior * p) + 1.0
+
+        return idf
 
     def key_weight(self, key: str) -> float:
         """Distinctiveness of a key in [0, 1] times the weight of its kind (places weigh less).
@@ -119,7 +132,8 @@ def kind_weight(key: str, options: StoryEvidenceOptions) -> float:
 
 def tfidf(terms: Mapping[str, float], language: str, stats: TermStats) -> dict[str, float]:
     """``terms`` weighted by idf and L2-normalised."""
-    weighted = {t: w * stats.idf(t, language) for t, w in terms.items()}
+    idf = stats.idf_function(language)
+    weighted = {t: w * idf(t) for t, w in terms.items()}
     norm = math.sqrt(sum(v * v for v in weighted.values()))
     return {t: v / norm for t, v in weighted.items()} if norm else {}
 
@@ -130,12 +144,13 @@ def lexical_cosine(
     """Cosine of the article's TF-IDF vector (already weighted) and the story side's centroid."""
     if not article or not story_terms:
         return 0.0
-    dot = 0.0
-    norm = 0.0
+    idf = stats.idf_function(language)
+    dot = norm = 0.0
+    get = article.get
     for t, w in story_terms.items():
-        x = w * stats.idf(t, language)
+        x = w * idf(t)
         norm += x * x
-        a = article.get(t)
+        a = get(t)
         if a is not None:
             dot += a * x
     return dot / math.sqrt(norm) if norm else 0.0
