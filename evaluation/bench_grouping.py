@@ -39,9 +39,9 @@ from ingest.indexing import create_indices, drop_indices
 from ingest.stories import StoryGrouper
 from ingest.stories.evidence import tfidf
 from ingest.stories.features import ArticleFeatures, features
-from ingest.stories.window import Window
 from ingest.stories.record import Story
 from ingest.stories.store import StoryStore
+from ingest.stories.window import Window
 
 logger = logging.getLogger(__name__)
 

@@ -227,7 +227,7 @@ class StoryStoreOptions:
     query_terms: int = 25
     story_index_terms: int = 40
     #: Terms a story keeps (per language) for its centroid and document frequencies.
-    story_terms: int = 300
+    story_terms: int = 200
     #: Body characters tokenized per article (title and lead always).
     body_chars: int = 3000
     #: A batch write holds the writer lease at most this long; a crashed grouper's lease expires after it.

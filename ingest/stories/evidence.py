@@ -225,13 +225,14 @@ def time_gap_days(when: datetime, story: Story) -> float:
     return 0.0
 
 
-def time_factor(gap: float, story: Story, options: StoryWindowOptions) -> tuple[float, float]:
-    """(factor, minimum score): 0 outside the window; follow-ups of established stories need a higher score."""
+def time_factor(gap: float, story: Story, options: StoryWindowOptions, *, before: bool = False) -> tuple[float, float]:
+    """(factor, minimum score): 0 outside the window; follow-ups of established stories (articles after them,
+    not before) need a higher score."""
     w = options.decay_weight
     factor = (1.0 - w) + w * math.exp(-gap / max(options.decay_days, 1e-9))
     if gap <= options.window_days:
         return factor, 0.0
-    if story.size >= options.followup_min_articles and gap <= options.followup_days:
+    if not before and story.size >= options.followup_min_articles and gap <= options.followup_days:
         return factor, options.followup_threshold
     return 0.0, 1.0
 
@@ -263,7 +264,7 @@ def score(
     """The article's score against ``story`` (see the module docstring). ``side_vectors``: the story's unit
     embedding centroid per language, for the cross-language path (when the article has a vector)."""
     gap = time_gap_days(article.published, story)
-    factor, minimum = time_factor(gap, story, window)
+    factor, minimum = time_factor(gap, story, window, before=article.published < story.first_seen)
     if factor <= 0.0:
         return Score(story.story_id, 0.0, "none", gap_days=gap)
     keys = key_evidence(article.keys, article.focus, story, stats, evidence)

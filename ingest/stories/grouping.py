@@ -25,7 +25,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from elasticsearch import Elasticsearch
@@ -199,8 +199,8 @@ class StoryGrouper:
             try:
                 if window is None:
                     window = Window(o)
-                    for story in self.store.window(batch[0].time, legacy_days=o.window.window_days):
-                        window.attach(story)
+                    until = pending[-1].time + timedelta(days=o.window.window_days)
+                    window.load(self.store.window(batch[0].time, until, legacy_days=o.window.window_days))
                 assignments, dirty, updates = self._assign_batch(window, batch)
                 if self.before_write is not None:
                     self.before_write(assignments)
@@ -299,7 +299,7 @@ class StoryGrouper:
         now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
         for article in arts:
             t0 = time.perf_counter()
-            for gone in window.evict_before(article.published):
+            for gone in window.advance(article.published):
                 if gone.dirty:
                     dirty[gone.story_id] = gone
             holder = holders.get(article.doc_id)

@@ -28,6 +28,8 @@ STATUS_ACTIVE = "active"
 STATUS_MERGED = "merged"
 #: Decimals kept of stored floats (term weights, vector sums): small documents, exact round trips.
 _DECIMALS = 6
+#: Readable words kept for a story's strongest terms (its key_terms come from these).
+_LABELS = 60
 
 
 class StoryDocument(TypedDict):
@@ -240,7 +242,11 @@ class Story:
         return self.last_seen + timedelta(days=max(days, window_days))
 
     def document(self, *, until: datetime, now: datetime, key_terms: list[str], max_entities: int) -> StoryDocument:
-        self.labels = {t: w for t, w in sorted(self.labels.items()) if any(t in s.terms for s in self.sides.values())}
+        strongest = sorted(
+            {t: max(s.terms.get(t, 0.0) for s in self.sides.values()) for t in self.labels}.items(),
+            key=lambda kv: (-kv[1], kv[0]),
+        )[:_LABELS]
+        self.labels = {t: self.labels[t] for t, w in sorted(strongest) if w > 0.0}
         doc: StoryDocument = {
             "story_id": self.story_id,
             "status": self.status,

@@ -166,11 +166,11 @@ class StoryStore:
                 break
             after = hits[-1]["sort"]
 
-    def window(self, since: datetime, *, legacy_days: float) -> list[Story]:
-        """Active stories that are still candidates for an article at ``since`` or later."""
+    def window(self, since: datetime, until: datetime, *, legacy_days: float) -> list[Story]:
+        """Active stories that are still candidates for an article at ``since`` or later and began by ``until``."""
         query = {
             "bool": {
-                "filter": [{"term": {"status": STATUS_ACTIVE}}],
+                "filter": [{"term": {"status": STATUS_ACTIVE}}, {"range": {"first_seen": {"lte": iso(until)}}}],
                 "should": [
                     {"range": {"active_until": {"gte": iso(since)}}},
                     {

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import numpy as np
 
@@ -36,6 +36,23 @@ class Window:
         self._expiry: list[tuple[datetime, str]] = []
         self._vectors: dict[tuple[str, str], Matrix] = {}
         self._matrix: tuple[list[tuple[str, str]], Matrix] | None = None
+        self._future: list[Story] = []
+
+    def load(self, stories: list[Story]) -> None:
+        """Stories from the index; each is attached once articles reach ``first_seen - window_days`` (so the window
+        at an article does not depend on how far ahead this run's load reached)."""
+        self._future.extend(stories)
+        self._future.sort(key=lambda s: (s.first_seen, s.story_id), reverse=True)
+
+    def advance(self, when: datetime) -> list[Story]:
+        """Move to an article at ``when``: attach the loaded stories that begin soon enough, detach the expired
+        ones (returned)."""
+        horizon = when + timedelta(days=self.options.window.window_days)
+        while self._future and self._future[-1].first_seen <= horizon:
+            story = self._future.pop()
+            if story.story_id not in self.stories:
+                self.attach(story)
+        return self.evict_before(when)
 
     def until(self, story: Story) -> datetime:
         w = self.options.window
