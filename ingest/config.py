@@ -222,10 +222,10 @@ class StoryStoreOptions:
     #: Articles assigned in memory between two writes (one bulk + one refresh per batch).
     batch_size: int = 500
     #: Candidate stories scored per article (from shared terms, keys and vectors).
-    candidates: int = 30
+    candidates: int = 15
     #: Terms per article used to look candidates up, and terms per story indexed for that.
     query_terms: int = 25
-    story_index_terms: int = 40
+    story_index_terms: int = 30
     #: Terms a story keeps (per language) for its centroid and document frequencies.
     story_terms: int = 200
     #: Body characters tokenized per article (title and lead always).

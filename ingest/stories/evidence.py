@@ -72,16 +72,13 @@ class TermStats:
 
     def idf_function(self, language: str) -> Callable[[str], float]:
         """``idf`` for one language as a fast local function (scoring calls it for every term of every candidate)."""
-        freqs = stem_frequencies(language) if language else {}
+        prior_df = _prior_df(language, self.options.idf_prior_docs)
         df = self.df
-        prior = self.options.idf_prior_docs
-        top = math.log(1.0 + self.docs + prior)
-        log, exp = math.log, math.exp
+        top = math.log(1.0 + self.docs + self.options.idf_prior_docs) + 1.0
+        log = math.log
 
         def idf(term: str) -> float:
-            f = freqs.get(term, 0.0)
-            p = 1.0 - exp(-_DOC_WORDS * f) if f else 0.0
-            return top - log(1.0 + df.get(term, 0) + prior * p) + 1.0
+            return top - log(1.0 + df.get(term, 0) + prior_df.get(term, 0.0))
 
         return idf
 
@@ -104,6 +101,14 @@ class TermStats:
         weight = min(1.0, max(0.05, idf)) * kind_weight(key, o)
         self._key_cache[key] = (self.stories, df, weight)
         return weight
+
+
+@lru_cache(maxsize=16)
+def _prior_df(language: str, prior_docs: float) -> dict[str, float]:
+    """Pseudo-document frequency of each stem: ``prior_docs`` times its document probability in general language."""
+    if not language:
+        return {}
+    return {t: prior_docs * (1.0 - math.exp(-_DOC_WORDS * f)) for t, f in stem_frequencies(language).items()}
 
 
 @lru_cache(maxsize=100_000)

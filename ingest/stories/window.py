@@ -64,8 +64,9 @@ class Window:
         self.stats.add(story)
         ranked: dict[str, float] = {}
         for lang, side in story.sides.items():
+            idf = self.stats.idf_function(lang)
             for t, w in side.terms.items():
-                ranked[t] = max(ranked.get(t, 0.0), w * self.stats.idf(t, lang))
+                ranked[t] = max(ranked.get(t, 0.0), w * idf(t))
         terms = [
             t for t, _ in sorted(ranked.items(), key=lambda kv: (-kv[1], kv[0]))[: self.options.store.story_index_terms]
         ]
