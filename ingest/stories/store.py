@@ -1,7 +1,7 @@
 """Elasticsearch reads and writes of story grouping, all through the one seam (:mod:`ingest.elastic`).
 
-Concurrency (two groupers at once never make two stories of one event): a *writer clock* document in a small
-hidden index ``<stories alias>-writer`` orders batch writes. A grouper remembers the clock's generation when it
+Concurrency (two groupers at once never make two stories of one event): a *writer clock* document in a small index
+``<stories alias>-writer`` (outside the alias, so the stories data view never sees it) orders batch writes. A grouper remembers the clock's generation when it
 loads its window; to write a batch it moves the clock from that generation to "writing" with a
 compare-and-swap on ``_seq_no``/``_primary_term``. If another grouper committed in between, the swap fails with a
 conflict and the grouper reloads the window and regroups the batch (nothing of its stale view is written). While
@@ -254,7 +254,7 @@ class StoryStore:
             self.requests += 1
             self.es.options(ignore_status=400).indices.create(  # 400: it exists already
                 index=writer_index(self.index),
-                settings={"number_of_shards": 1, "number_of_replicas": 0, "index.hidden": True},
+                settings={"number_of_shards": 1, "number_of_replicas": 0},
                 mappings={"dynamic": False, "properties": {"generation": {"type": "long"}}},
             )
 
