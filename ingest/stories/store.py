@@ -1,13 +1,14 @@
 """Elasticsearch reads and writes of story grouping, all through the one seam (:mod:`ingest.elastic`).
 
-Concurrency (two groupers at once never make two stories of one event): a *writer clock* document in a small index
-``<stories alias>-writer`` (outside the alias, so the stories data view never sees it) orders batch writes. A grouper remembers the clock's generation when it
-loads its window; to write a batch it moves the clock from that generation to "writing" with a
-compare-and-swap on ``_seq_no``/``_primary_term``. If another grouper committed in between, the swap fails with a
-conflict and the grouper reloads the window and regroups the batch (nothing of its stale view is written). While
-a batch is being written the clock says so, and others wait (a crashed writer's lease expires after
-``lease_seconds``). Story documents themselves are written with ``if_seq_no``/``if_primary_term`` (new ones with
-``op_type=create``), so even a writer whose lease expired mid-write cannot overwrite a newer story.
+Concurrency (two groupers at once never make two stories of one event): a *writer clock* document in a small
+index ``<stories alias>-writer`` (beside the alias, so the stories data view never sees it) orders batch writes.
+A grouper remembers the clock's generation when it loads its window; to write a batch it moves the clock from
+that generation to "writing" with a compare-and-swap on ``_seq_no``/``_primary_term``. If another grouper
+committed in between, the swap fails with a conflict and the grouper reloads the window and regroups the batch
+(nothing of its stale view is written). While a batch is being written the clock says so, and others wait (a
+crashed writer's lease expires after ``lease_seconds``). Story documents themselves are written with
+``if_seq_no``/``if_primary_term`` (new ones with ``op_type=create``), so even a writer whose lease expired
+mid-write cannot overwrite a newer story.
 """
 
 from __future__ import annotations
