@@ -97,7 +97,7 @@ eval-faults: venv es-start ## fault injection (slow/broken servers, ES down)
 eval-tagging: venv ## tagging precision/recall on CASIE, 10kGNAD, WikiRef
 	$(PY) -m evaluation.tagging
 
-eval-stories: venv es-start ## story grouping on WikiRef220
+eval-stories: venv es-start ## story grouping: sample corpus, WikiRef220, CASIE events (tuning vs untouched) vs a TF-IDF baseline
 	$(PY) -m evaluation.stories
 
 bench: venv ## story-grouping latency with 1k/10k/100k articles indexed (needs a 1 GB-heap node: `make es-stop` first)

@@ -1,27 +1,43 @@
-"""Story grouping evaluation: ``python -m evaluation.stories`` (make eval-stories; ES must run).
+"""Story grouping evaluation: ``python -m evaluation.stories`` (make eval-stories; Elasticsearch must run).
 
-Corpora (each run in its own ``eval-stories-<random>-*`` indices, deleted at the end):
+Every stream is grouped by the real grouper (``ingest.stories``) in its own throwaway indices on a real
+Elasticsearch, and by a simple single-pass TF-IDF baseline (:func:`baseline`) for comparison.
 
-(a) the project's sample corpus (``seeds/sample/manifest.toml``, pages extracted with ``ingest.extraction``),
-    labels = the manifest's ``story`` field; plus the German seed article ``../shared/seed-article`` which must
-    land in the Sony story. The seed file's header says ``date 2018-07``, which is not when it was published
-    (it reports the events of 20 December 2014); it is streamed with 2014-12-21 and, for the record, the
-    result with the header date is printed too.
-(b) WikiRef220 (``../shared/eval``; ``NEWS_SHARED_DIR`` overrides), no timestamps: files sorted by name and
-    shuffled with ``random.Random(220)`` (``--wikiref-seed`` for another order); the i-th article gets
-    ``2016-01-01 + i * 2h`` (all within one window, so time plays no part). Event-like labels must each form
-    one story, topic-like labels may split but never mix.
-(c) CASIE (1,000 cyber articles 2017-2019) in date order: how many stories form; the largest are printed.
+Streams and their split (**untouched** streams were never looked at while choosing any rule, weight or
+threshold; **tuning** streams were; both are printed, apart):
 
-Metrics: B-cubed precision/recall/F1 (Bagga & Baldwin) and pairwise F1. Entities come from
-``ingest.tagging`` when its data files exist (otherwise none: lexical + embeddings only). Ends with one line
-``sample_sony_b3_f1=R wikiref_event_b3_f1=R wikiref_b3_precision=R``.
+* **sample** (tuning): the project's sample corpus (``seeds/sample``; labels = the manifest's ``story``) plus the
+  German seed article ``../shared/seed-article``, which must land in the Sony story. The seed's header date
+  (2018-07) is not its publication date (it reports 20 December 2014): it is streamed with 2014-12-21.
+* **wikiref-tuning / wikiref-untouched**: WikiRef220 (English, no dates), its 16 labels split by a fixed hash
+  (:func:`split_of`); order: file names shuffled with ``random.Random(220)``; the i-th article gets
+  ``2016-01-01 + i * 2h`` (one window: time plays no part). "Event" labels are the ones naming one event.
+* **casie-tuning / casie-untouched**: CASIE (English cyber news, real dates 2017-2019) with *event* labels built
+  from its annotations (:func:`casie_events`): an article's primary incident key is the proper-name Victim of an
+  actual (realis) Databreach / Ransom / Phishing event, or an annotated CVE id, whichever its title + first 500
+  characters name first; articles with the same key within 60 days of each other form one event. Events of 2+
+  articles are the stories (split by a hash of the event), every other article is a distractor (split by a hash of
+  its id). Limits: CASIE annotates victims as written ("Hancock Health" vs "Indiana hospital" are two keys), so
+  some true same-event pairs count as errors; the labels favour precision.
+* German distractors: 120 articles of 10kGNAD (DER STANDARD; no dates: spread over CASIE's span by a seeded
+  generator), split by hash, added to each CASIE stream as distractors (a German piece must not join an English
+  story it does not belong to).
+
+Metrics: B-cubed precision/recall/F1 (Bagga & Baldwin) over the story items (distractors are in the stream but
+not scored), and over all items with each distractor as its own gold singleton; pairwise F1. The closing line:
+``sample_sony_b3_f1 wikiref_event_b3_f1 wikiref_b3_precision`` (the whole of WikiRef220, for continuity),
+``casie_untouched_b3_f1 casie_untouched_b3_f1_distractors wikiref_untouched_b3_f1 baseline_* grouping_docs_s``
+(articles per second of the grouper over the CASIE streams, embeddings included).
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
+import hashlib
+import json
 import logging
+import math
 import os
 import random
 import re
@@ -31,17 +47,19 @@ import tomllib
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from elasticsearch import Elasticsearch
 
 from evaluation import shared_dir
 from ingest.config import PROJECT_ROOT, IndexOptions, StoryOptions, options_from_env
-from ingest.embeddings import Embedder, default_embedder
+from ingest.embeddings import Embedder, load_embedder
 from ingest.indexing import create_indices, drop_indices
-from ingest.stories import Assignment, StoryGrouper
+from ingest.stories import StoryGrouper
+from ingest.stories.features import stop_words, tokens
+from ingest.stories.store import StoryStore
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +73,16 @@ EVENT_LABELS = (
 )
 SEED_ID = "seed-sony-de"
 SEED_PUBLISHED = "2014-12-21T10:00:00+00:00"
+#: Salt of the tuning/untouched split (fixed: changing it would leak untouched data into tuning).
+SPLIT_SALT = "news-ingest stories split 2026-12"
+Doc = dict[str, Any]
+EntityFn = Callable[[str, str, str], dict[str, list[str]]]
+
+
+def split_of(key: str) -> str:
+    """``tuning`` or ``untouched``, by a fixed hash of ``key`` (about half each)."""
+    digest = hashlib.sha256(f"{SPLIT_SALT}:{key}".encode()).digest()
+    return "tuning" if digest[0] < 128 else "untouched"
 
 
 # --- metrics ------------------------------------------------------------------------------------------------
@@ -85,13 +113,11 @@ def bcubed(gold: Mapping[str, str], pred: Mapping[str, str], items: Iterable[str
     p_sum = r_sum = 0.0
     for i in chosen:
         same_pred = by_pred[pred[i]]
-        same_gold = by_gold[gold[i]]
         correct = sum(1 for j in same_pred if gold[j] == gold[i])
         p_sum += correct / len(same_pred)
-        r_sum += correct / len(same_gold)
+        r_sum += correct / len(by_gold[gold[i]])
     n = len(chosen) or 1
     p, r = p_sum / n, r_sum / n
-    # pairwise over pairs with at least one chosen item
     chosen_set = set(chosen)
     tp = fp = fn = 0
     all_items = sorted(gold)
@@ -108,59 +134,64 @@ def bcubed(gold: Mapping[str, str], pred: Mapping[str, str], items: Iterable[str
     return Scores(p, r, _f1(p, r), _f1(pp, pr), len(chosen), len({pred[i] for i in chosen}))
 
 
-# --- Elasticsearch scaffolding ------------------------------------------------------------------------------
+@dataclass
+class Stream:
+    """Articles in stream order, their gold labels, and which of them are distractors."""
+
+    name: str
+    split: str
+    docs: list[Doc]
+    gold: dict[str, str]
+    distractors: set[str] = field(default_factory=set)
+
+    def items(self) -> list[str]:
+        return [d for d in self.gold if d not in self.distractors]
 
 
-def bulk_index(es: Elasticsearch, alias: str, docs: Sequence[Mapping[str, Any]], chunk: int = 500) -> None:
-    for start in range(0, len(docs), chunk):
-        ops: list[dict[str, Any]] = []
-        for d in docs[start : start + chunk]:
-            ops.append({"index": {"_index": alias, "_id": d["doc_id"]}})
-            ops.append(dict(d))
-        resp = es.bulk(operations=ops)
-        if resp.get("errors"):
-            bad = [i for i in resp["items"] if i["index"].get("error")][:3]
-            raise RuntimeError(f"bulk indexing failed: {bad}")
-    es.indices.refresh(index=alias)
+@dataclass(frozen=True)
+class StreamResult:
+    name: str
+    split: str
+    items: Scores
+    with_distractors: Scores
+    seconds: float
+    docs: int
 
 
-def entity_function() -> Callable[[str, str, str], list[str]]:
-    """Entity ids from ``ingest.tagging`` when it works here, else an empty list (logged once)."""
+def score_stream(stream: Stream, pred: Mapping[str, str], seconds: float) -> StreamResult:
+    gold = {d: (f"distractor:{d}" if d in stream.distractors else g) for d, g in stream.gold.items()}
+    return StreamResult(
+        stream.name,
+        stream.split,
+        bcubed(gold, pred, stream.items()),
+        bcubed(gold, pred),
+        seconds,
+        len(stream.docs),
+    )
+
+
+# --- building documents ---------------------------------------------------------------------------------------
+
+
+def entity_function() -> EntityFn:
+    """Entity ids (and names, when the tagger has them) from ``ingest.tagging``; none when it cannot load."""
     try:
         from ingest.tagging import Tagger
 
         tagger = Tagger()
     except Exception as exc:
-        print(f"  (no entity ids: ingest.tagging unavailable: {exc})")
-        return lambda title, body, lang: []
+        logger.warning("no entity ids: ingest.tagging unavailable: %s", exc)
+        return lambda title, body, lang: {}
 
-    def entities(title: str, body: str, lang: str) -> list[str]:
-        return list(tagger.tag(title=title, body=body, language=lang).entities)
+    def entities(title: str, body: str, lang: str) -> dict[str, list[str]]:
+        result = tagger.tag(title=title, body=body, language=lang)
+        out = {"entities": list(result.entities), "entity_names": list(result.entity_names)}
+        names = getattr(result, "names", None)
+        if names is not None:
+            out["names"] = list(names)
+        return out
 
     return entities
-
-
-def run_stream(
-    es: Elasticsearch,
-    docs: Sequence[dict[str, Any]],
-    options: StoryOptions,
-    embedder: Embedder | None,
-    name: str,
-) -> tuple[dict[str, str], StoryGrouper, IndexOptions]:
-    """Index ``docs`` in fresh indices, group them, return doc_id -> story_id (indices left for inspection)."""
-    prefix = f"eval-stories-{uuid.uuid4().hex[:8]}-{name}"
-    opts = IndexOptions(articles_alias=f"{prefix}-articles", stories_alias=f"{prefix}-stories")
-    create_indices(es, opts)
-    bulk_index(es, opts.articles_alias, docs)
-    grouper = StoryGrouper(es, options, opts, embedder)
-    assignments: list[Assignment] = grouper.assign_pending()
-    mapping = {a.doc_id: a.story_id for a in assignments}
-    # resolve merges that happened after an article was assigned
-    es.indices.refresh(index=opts.articles_alias)
-    resp = es.search(index=opts.articles_alias, size=10000, source_includes=["doc_id", "story_id"])
-    for h in resp["hits"]["hits"]:
-        mapping[h["_id"]] = h["_source"]["story_id"]
-    return mapping, grouper, opts
 
 
 def article(
@@ -170,9 +201,9 @@ def article(
     language: str,
     published: str,
     outlet: str,
-    entities: Callable[[str, str, str], list[str]],
+    entities: EntityFn,
     lead: str = "",
-) -> dict[str, Any]:
+) -> Doc:
     from ingest.extraction import lead_of
 
     lead = lead or lead_of(body)
@@ -185,14 +216,11 @@ def article(
         "language": language,
         "outlet": outlet,
         "published_at": published,
-        "entities": entities(title, body, language),
+        **entities(title, body, language),
     }
 
 
-# --- corpora --------------------------------------------------------------------------------------------------
-
-
-def seed_article(entities: Callable[[str, str, str], list[str]], published: str) -> dict[str, Any] | None:
+def seed_article(entities: EntityFn, published: str) -> Doc | None:
     path = shared_dir() / "seed-article" / "sony-hack-de-2014.txt"
     if not path.exists():
         return None
@@ -202,7 +230,7 @@ def seed_article(entities: Callable[[str, str, str], list[str]], published: str)
     return article(SEED_ID, first, text, "de", published, "seed", entities)
 
 
-def sample_docs(entities: Callable[[str, str, str], list[str]]) -> tuple[list[dict[str, Any]], dict[str, str]] | None:
+def sample_stream(entities: EntityFn) -> Stream | None:
     manifest = PROJECT_ROOT / "seeds" / "sample" / "manifest.toml"
     if not manifest.exists():
         return None
@@ -216,26 +244,34 @@ def sample_docs(entities: Callable[[str, str, str], list[str]]) -> tuple[list[di
         page = manifest.parent / str(entry.get("file") or entry["path"]).lstrip("/")
         if not page.exists():
             continue
-        html = page.read_text("utf-8", errors="replace")
-        ex = extract(html, url=f"https://sample.invalid/{entry['path']}")
+        ex = extract(page.read_text("utf-8", errors="replace"), url=f"https://sample.invalid/{entry['path']}")
         doc_id = re.sub(r"[^\w.-]", "_", str(entry["path"]).strip("/"))
         published = ex.published.isoformat() if ex.published else str(entry["published"])
-        title = ex.title or str(entry.get("title", ""))
         docs.append(
             article(
-                doc_id, title, ex.body, ex.language or entry["language"], published, entry["outlet"], entities, ex.lead
+                doc_id,
+                ex.title or str(entry.get("title", "")),
+                ex.body,
+                ex.language or entry["language"],
+                published,
+                entry["outlet"],
+                entities,
+                ex.lead,
             )
         )
         gold[doc_id] = str(entry["story"])
-    return docs, gold
+    seed = seed_article(entities, SEED_PUBLISHED)
+    if seed is not None:
+        docs.append(seed)
+        gold[SEED_ID] = "sony-hack"
+    return Stream("sample", "tuning", docs, gold)
 
 
-def wikiref_docs(
-    entities: Callable[[str, str, str], list[str]], seed: int = 220
-) -> tuple[list[dict[str, Any]], dict[str, str]] | None:
+def wikiref_streams(entities: EntityFn, seed: int = 220) -> list[Stream]:
+    """WikiRef220 whole (for continuity) and its two split halves."""
     folder = shared_dir() / "eval" / "wikiref-news-topic-clusters" / "WikiRef220"
     if not folder.exists():
-        return None
+        return []
     files = sorted(p.name for p in folder.glob("*.txt"))
     random.Random(seed).shuffle(files)
     start = datetime(2016, 1, 1, tzinfo=UTC)
@@ -248,182 +284,374 @@ def wikiref_docs(
         published = (start + timedelta(hours=2 * i)).isoformat()
         docs.append(article(doc_id, title.strip(), body.strip() or title, "en", published, "wikiref", entities))
         gold[doc_id] = label
-    return docs, gold
+    out = [Stream("wikiref", "all", docs, gold)]
+    for split in ("tuning", "untouched"):
+        keep = {d for d, g in gold.items() if split_of(f"wikiref:{g}") == split}
+        out.append(
+            Stream(f"wikiref-{split}", split, [d for d in docs if d["doc_id"] in keep], {d: gold[d] for d in keep})
+        )
+    return out
 
 
-def casie_docs(entities: Callable[[str, str, str], list[str]], limit: int | None) -> list[dict[str, Any]] | None:
-    folder = shared_dir() / "eval" / "casie-cyberattack-events" / "data" / "source"
-    if not folder.exists():
-        return None
-    docs = []
-    for path in sorted(folder.glob("*.txt")):
+_GENERIC_VICTIMS = frozenset(
+    [
+        "it",
+        "we",
+        "they",
+        "company",
+        "companies",
+        "users",
+        "user",
+        "customers",
+        "people",
+        "hospital",
+        "city",
+        "government",
+        "organizations",
+        "firm",
+        "victims",
+    ]
+)
+
+
+def casie_events(annotation_dir: Any) -> dict[str, str]:
+    """CASIE article id -> event label (see the module docstring); articles without a key are left out."""
+    import wordfreq
+
+    keyed: dict[str, tuple[date, tuple[str, str]]] = {}
+    for path in sorted(annotation_dir.glob("*.json")):
+        data = json.loads(path.read_text("utf-8"))
+        info = data.get("info") or {}
+        try:
+            day = date.fromisoformat(str(info.get("date", "")).replace("_", "-"))
+        except ValueError:
+            continue
+        keys: set[tuple[str, str]] = set()
+        for hopper in (data.get("cyberevent") or {}).get("hopper", []):
+            for event in hopper.get("events", []):
+                if event.get("realis") != "Actual":
+                    continue
+                for arg in event.get("argument", []):
+                    role = arg.get("role", {}).get("type")
+                    text = str(arg.get("text", "")).strip()
+                    if role == "Victim" and event.get("subtype") in ("Databreach", "Ransom", "Phishing"):
+                        name = re.sub(r"['’]s$", "", re.sub(r"^(the|a|an)\s+", "", text, flags=re.I))
+                        words = name.split()
+                        if not words or not words[0][:1].isupper() or name.lower() in _GENERIC_VICTIMS:
+                            continue
+                        if len(words) == 1 and wordfreq.zipf_frequency(name.lower(), "en") >= 4.5:
+                            continue
+                        keys.add(("victim", name.lower()))
+                    if role == "CVE":
+                        keys.update(("cve", c.upper()) for c in re.findall(r"CVE-\d{4}-\d{4,7}", text, re.I))
+        head = f"{info.get('title', '')}\n{str(data.get('content', ''))[:500]}".lower()
+
+        def position(key: tuple[str, str], head: str = head) -> int:
+            needle = key[1].lower() if key[0] == "cve" else key[1].split()[0]
+            return head.find(needle)
+
+        def named(key: tuple[str, str], head: str = head) -> bool:
+            if key[0] == "cve":
+                return key[1].lower() in head
+            words = [w for w in re.findall(r"[\w-]+", key[1]) if len(w) >= 3 and wordfreq.zipf_frequency(w, "en") < 5]
+            return bool(words) and all(w in head for w in words)
+
+        present = sorted((k for k in keys if named(k)), key=lambda k: (position(k), k))
+        if present:
+            keyed[path.stem] = (day, present[0])
+    by_key: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for doc, (_, key) in keyed.items():
+        by_key[key].append(doc)
+    labels: dict[str, str] = {}
+    for key, ids in sorted(by_key.items()):
+        ids.sort(key=lambda i: (keyed[i][0], i))
+        run = 0
+        for prev, cur in zip([None, *ids], ids, strict=False):
+            if prev is not None and (keyed[cur][0] - keyed[prev][0]).days > 60:
+                run += 1
+            labels[cur] = f"{key[0]}:{key[1]}#{run}"
+    return labels
+
+
+def casie_streams(entities: EntityFn, german: int = 120) -> list[Stream]:
+    base = shared_dir() / "eval" / "casie-cyberattack-events" / "data"
+    if not (base / "source").exists():
+        return []
+    events = casie_events(base / "annotation")
+    sizes = Counter(events.values())
+    docs: list[Doc] = []
+    gold: dict[str, str] = {}
+    distractor: set[str] = set()
+    split: dict[str, str] = {}
+    for path in sorted((base / "source").glob("*.txt")):
         raw = path.read_text("utf-8", errors="replace")
 
         def tag(name: str, raw: str = raw) -> str:
             m = re.search(rf"<{name}>(.*?)</{name}>", raw, re.S)
             return m.group(1).strip() if m else ""
 
-        date = tag("date").replace("_", "-")
         try:
-            published = datetime.strptime(date, "%Y-%m-%d").replace(tzinfo=UTC).isoformat()
+            published = datetime.strptime(tag("date").replace("_", "-"), "%Y-%m-%d").replace(tzinfo=UTC)
         except ValueError:
             continue
-        url = tag("source")
-        outlet = re.sub(r"^https?://(www\.)?", "", url).split("/")[0]
-        docs.append(article(f"casie-{path.stem}", tag("title"), tag("text"), "en", published, outlet, entities))
+        doc_id = f"casie-{path.stem}"
+        outlet = re.sub(r"^https?://(www\.)?", "", tag("source")).split("/")[0]
+        docs.append(article(doc_id, tag("title"), tag("text"), "en", published.isoformat(), outlet, entities))
+        label = events.get(path.stem)
+        if label is not None and sizes[label] >= 2:
+            gold[doc_id] = label
+            split[doc_id] = split_of(f"casie:{label}")
+        else:
+            gold[doc_id] = f"single:{doc_id}"
+            distractor.add(doc_id)
+            split[doc_id] = split_of(f"casie-doc:{doc_id}")
+    csv_path = shared_dir() / "eval" / "10kGNAD-german-news-topics" / "test.csv"
+    if csv_path.exists() and german:
+        rng = random.Random(10)
+        with csv_path.open(encoding="utf-8") as fh:
+            rows = [r for r in csv.reader(fh, delimiter=";", quotechar="'") if len(r) == 2]
+        span = (datetime(2019, 2, 28, tzinfo=UTC) - datetime(2017, 1, 1, tzinfo=UTC)).days
+        for i, (label, text) in enumerate(rows[:german]):
+            title, _, body = text.partition(". ")
+            doc_id = f"gnad-{i:04d}"
+            when = datetime(2017, 1, 1, tzinfo=UTC) + timedelta(days=rng.uniform(0, span))
+            docs.append(article(doc_id, title, body or title, "de", when.isoformat(), f"derstandard-{label}", entities))
+            gold[doc_id] = f"single:{doc_id}"
+            distractor.add(doc_id)
+            split[doc_id] = split_of(f"gnad:{doc_id}")
     docs.sort(key=lambda d: (d["published_at"], d["doc_id"]))
-    return docs[:limit] if limit else docs
+    out = []
+    for name in ("tuning", "untouched"):
+        keep = [d for d in docs if split[d["doc_id"]] == name]
+        ids = {d["doc_id"] for d in keep}
+        out.append(Stream(f"casie-{name}", name, keep, {d: gold[d] for d in ids}, distractor & ids))
+    return out
 
 
-# --- main ----------------------------------------------------------------------------------------------------
+# --- running ---------------------------------------------------------------------------------------------------
+
+
+def bulk_index(es: Elasticsearch, alias: str, docs: Sequence[Doc], chunk: int = 500) -> None:
+    for start in range(0, len(docs), chunk):
+        ops: list[dict[str, Any]] = []
+        for d in docs[start : start + chunk]:
+            ops.append({"index": {"_index": alias, "_id": d["doc_id"]}})
+            ops.append(dict(d))
+        resp = es.bulk(operations=ops)
+        if resp.get("errors"):
+            bad = [i for i in resp["items"] if i["index"].get("error")][:3]
+            raise RuntimeError(f"bulk indexing failed: {bad}")
+    es.indices.refresh(index=alias)
+
+
+@dataclass
+class Run:
+    pred: dict[str, str]
+    grouper: StoryGrouper
+    index: IndexOptions
+    seconds: float
+
+
+def run_stream(
+    es: Elasticsearch, docs: Sequence[Doc], options: StoryOptions, embedder: Embedder | None, name: str
+) -> Run:
+    """Index ``docs`` in fresh indices, group them; doc_id -> story_id after all merges."""
+    prefix = f"eval-stories-{uuid.uuid4().hex[:8]}-{name}"
+    opts = IndexOptions(articles_alias=f"{prefix}-articles", stories_alias=f"{prefix}-stories")
+    create_indices(es, opts)
+    bulk_index(es, opts.articles_alias, docs)
+    grouper = StoryGrouper(es, options, opts, embedder)
+    t0 = time.perf_counter()
+    grouper.assign_pending()
+    seconds = time.perf_counter() - t0
+    es.indices.refresh(index=opts.articles_alias)
+    resp = es.search(index=opts.articles_alias, size=10000, source_includes=["story_id"])
+    pred = {h["_id"]: h["_source"]["story_id"] for h in resp["hits"]["hits"]}
+    return Run(pred, grouper, opts, seconds)
+
+
+def drop(es: Elasticsearch, opts: IndexOptions) -> None:
+    StoryStore(es, opts).drop_clock()
+    drop_indices(es, opts)
+
+
+# --- the baseline ------------------------------------------------------------------------------------------------
+
+
+def baseline(docs: Sequence[Doc], threshold: float = 0.3) -> dict[str, str]:
+    """Single-pass TF-IDF clustering (the classic baseline): each article, in stream order, joins the cluster whose
+    centroid is most cosine-similar if at least ``threshold``, else starts one. Words of title + body, stop words
+    removed, running document frequencies, no time, no entities, no stemming."""
+    stops = stop_words()
+    df: Counter[str] = Counter()
+    centroids: list[dict[str, float]] = []
+    labels: dict[str, str] = {}
+    for n, d in enumerate(docs, start=1):
+        words = [w.lower() for w in tokens(f"{d['title']} {d['body'][:3000]}")]
+        tf = Counter(w for w in words if len(w) > 2 and w not in stops)
+        df.update(tf.keys())
+        vec = {w: (1 + math.log(c)) * math.log((n + 1) / (df[w] + 0.5)) for w, c in tf.items()}
+        norm = math.sqrt(sum(v * v for v in vec.values())) or 1.0
+        vec = {w: v / norm for w, v in vec.items()}
+        best, best_sim = -1, 0.0
+        for i, c in enumerate(centroids):
+            cn = math.sqrt(sum(v * v for v in c.values())) or 1.0
+            sim = sum(v * c.get(w, 0.0) for w, v in vec.items()) / cn
+            if sim > best_sim:
+                best, best_sim = i, sim
+        if best >= 0 and best_sim >= threshold:
+            for w, v in vec.items():
+                centroids[best][w] = centroids[best].get(w, 0.0) + v
+            labels[d["doc_id"]] = f"b{best}"
+        else:
+            centroids.append(dict(vec))
+            labels[d["doc_id"]] = f"b{len(centroids) - 1}"
+    return labels
+
+
+def tune_baseline(streams: Sequence[Stream]) -> float:
+    """The baseline's threshold with the best mean B-cubed F1 (items) over the tuning streams."""
+    grid = [0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5]
+    best = max(grid, key=lambda t: sum(score_stream(s, baseline(s.docs, t), 0).items.f1 for s in streams))
+    return best
+
+
+# --- main ------------------------------------------------------------------------------------------------------
 
 
 def _fmt(s: Scores) -> str:
     return (
-        f"B3 P={s.precision:.3f} R={s.recall:.3f} F1={s.f1:.3f}  pairwise F1={s.pair_f1:.3f}  "
+        f"P={s.precision:.3f} R={s.recall:.3f} F1={s.f1:.3f} pairF1={s.pair_f1:.3f} "
         f"({s.items} docs, {s.clusters} stories)"
     )
+
+
+def _line(res: StreamResult) -> str:
+    return f"    story items {_fmt(res.items)}\n    +distractors {_fmt(res.with_distractors)}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--es-url", default=os.environ.get("NEWS_INDEX_ES_URL", "http://127.0.0.1:9200"))
     parser.add_argument("--no-embeddings", action="store_true", help="terms and entities only")
-    parser.add_argument("--casie-limit", type=int, default=None, help="only the first N CASIE articles")
-    parser.add_argument("--skip-casie", action="store_true")
-    parser.add_argument("--skip-wikiref", action="store_true")
-    parser.add_argument("--wikiref-seed", type=int, default=220, help="shuffle seed of the WikiRef stream order")
+    parser.add_argument("--only", default="", help="comma-separated stream names (sample, wikiref, casie-tuning, ...)")
     parser.add_argument("--keep", action="store_true", help="keep the eval indices for inspection")
+    parser.add_argument("--details", action="store_true", help="print the biggest mistakes per stream")
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s %(message)s"
     )
-
-    es = Elasticsearch(args.es_url, request_timeout=60)
-    # NEWS_STORIES_<FIELD> variables override the defaults, as in the pipeline
+    es = Elasticsearch(args.es_url, request_timeout=120)
     base = options_from_env(StoryOptions, "NEWS_STORIES_", os.environ)
     options = replace(base, use_embeddings=base.use_embeddings and not args.no_embeddings)
-    embedder = default_embedder(options.use_embeddings)
-    print(
-        f"story grouping evaluation; embeddings: {'multilingual-e5-small' if embedder else 'off'}; options: {options}"
-    )
+    embedder = load_embedder(enabled=options.use_embeddings, required=options.require_embeddings)
+    print(f"story grouping evaluation; embeddings: {'multilingual-e5-small' if embedder else 'off'}")
     entities = entity_function()
+    streams: list[Stream] = []
+    sample = sample_stream(entities)
+    if sample is not None:
+        streams.append(sample)
+    streams += wikiref_streams(entities)
+    streams += casie_streams(entities)
+    if args.only:
+        wanted = {s.strip() for s in args.only.split(",")}
+        streams = [s for s in streams if s.name in wanted]
+    results: dict[str, StreamResult] = {}
+    baselines: dict[str, StreamResult] = {}
+    threshold = tune_baseline([s for s in streams if s.split == "tuning" and s.name != "sample"] or streams)
+    figures: dict[str, float] = {}
+    grouping_docs = grouping_seconds = 0.0
     created: list[IndexOptions] = []
-    results = {
-        "sample_sony_b3_f1": float("nan"),
-        "wikiref_event_b3_f1": float("nan"),
-        "wikiref_b3_precision": float("nan"),
-    }
     try:
-        # (a) sample corpus + seed
-        sample = sample_docs(entities)
-        seed = seed_article(entities, SEED_PUBLISHED)
-        if sample is None:
-            print("\n(a) sample corpus: seeds/sample/manifest.toml not built yet: skipped")
-        else:
-            docs, gold = sample
-            if seed is not None:
-                docs.append(seed)
-                gold[SEED_ID] = "sony-hack"
+        for stream in streams:
+            run = run_stream(es, stream.docs, options, embedder, stream.name)
+            created.append(run.index)
+            res = score_stream(stream, run.pred, run.seconds)
+            results[stream.name] = res
             t0 = time.perf_counter()
-            pred, grouper, opts = run_stream(es, docs, options, embedder, "sample")
-            created.append(opts)
-            sony = [d for d, g in gold.items() if g == "sony-hack"]
-            all_scores, sony_scores = bcubed(gold, pred), bcubed(gold, pred, sony)
-            print(f"\n(a) sample corpus: {len(docs)} articles in {time.perf_counter() - t0:.1f}s")
-            print(f"  all labels: {_fmt(all_scores)}")
-            print(f"  sony-hack:  {_fmt(sony_scores)}")
-            sony_story = Counter(pred[d] for d in sony).most_common(1)[0][0]
-            outsiders = [d for d, s in pred.items() if s == sony_story and gold[d] != "sony-hack"]
+            baselines[stream.name] = score_stream(stream, baseline(stream.docs, threshold), time.perf_counter() - t0)
+            stats = run.grouper.stats
             print(
-                f"  Sony story {sony_story}: {sum(1 for d in sony if pred[d] == sony_story)}/{len(sony)} Sony pieces, "
-                f"{len(outsiders)} distractors {outsiders}"
+                f"\n[{stream.split}] {stream.name}: {len(stream.docs)} articles ({len(stream.items())} story items, "
+                f"{len(stream.distractors)} distractors) grouped in {run.seconds:.1f}s "
+                f"({len(stream.docs) / max(run.seconds, 1e-9):.1f}/s; {stats.embedded} embedded, "
+                f"{stats.merges} merges, "
+                f"{stats.joined_cross} cross-language joins)"
             )
-            if seed is not None:
-                print(f"  seed article joined the Sony story: {pred[SEED_ID] == sony_story} ({pred[SEED_ID]})")
-            results["sample_sony_b3_f1"] = sony_scores.f1
-            print(f"  ES requests/article {grouper.stats.queries_per_article:.2f}, merges {grouper.stats.merges}")
-            if seed is not None:
-                header = seed_article(entities, "2018-07-01T00:00:00+00:00")
-                assert header is not None
-                pred2, _, opts2 = run_stream(es, [*docs[:-1], header], options, embedder, "seeddate")
-                created.append(opts2)
+            print(_line(res))
+            print(f"  baseline (single-pass TF-IDF, threshold {threshold}):\n" + _line(baselines[stream.name]))
+            if stream.name.startswith("casie"):
+                grouping_docs += len(stream.docs)
+                grouping_seconds += run.seconds
+            if stream.name == "sample":
+                sony = [d for d, g in stream.gold.items() if g == "sony-hack"]
+                sony_story = Counter(run.pred[d] for d in sony).most_common(1)[0][0]
+                outsiders = [d for d, s in run.pred.items() if s == sony_story and stream.gold[d] != "sony-hack"]
+                scores = bcubed(stream.gold, run.pred, sony)
                 print(
-                    f"  (with the file header's date 2018-07 the seed lands in {pred2[SEED_ID]}: "
-                    f"{'Sony story' if pred2[SEED_ID] == pred2[sony[0]] else 'its own story, outside the time window'})"
+                    f"  Sony story {sony_story}: {sum(1 for d in sony if run.pred[d] == sony_story)}/{len(sony)} "
+                    f"Sony pieces, distractors in it: {outsiders or 'none'}; seed joined: "
+                    f"{run.pred.get(SEED_ID) == sony_story}; Sony B3 F1 {scores.f1:.3f}"
                 )
-
-        # (b) WikiRef220
-        wiki = None if args.skip_wikiref else wikiref_docs(entities, args.wikiref_seed)
-        if wiki is None:
-            print(
-                "\n(b) WikiRef220: skipped" + ("" if args.skip_wikiref else " (not found under the shared directory)")
-            )
-        else:
-            docs, gold = wiki
-            t0 = time.perf_counter()
-            pred, grouper, opts = run_stream(es, docs, options, embedder, "wikiref")
-            created.append(opts)
-            overall = bcubed(gold, pred)
-            events = bcubed(gold, pred, [d for d, g in gold.items() if g in EVENT_LABELS])
-            print(
-                f"\n(b) WikiRef220: {len(docs)} articles in {time.perf_counter() - t0:.1f}s "
-                f"(order: sorted file names shuffled with seed {args.wikiref_seed}, dates 2016-01-01 + 2h each)"
-            )
-            print(f"  all 220:      {_fmt(overall)}")
-            print(f"  event labels: {_fmt(events)}")
-            for label in sorted(set(gold.values())):
-                members = [d for d, g in gold.items() if g == label]
-                stories = Counter(pred[d] for d in members)
-                mixed = {s: sorted({gold[d] for d, p in pred.items() if p == s} - {label}) for s in stories}
-                mixed = {s: m for s, m in mixed.items() if m}
-                print(
-                    f"  {label:28s} {len(members):3d} docs -> {len(stories):2d} stories, "
-                    f"largest {stories.most_common(1)[0][1]:3d}"
-                    + (f"; mixed with {sorted({x for m in mixed.values() for x in m})}" if mixed else "")
-                )
-            results["wikiref_event_b3_f1"] = events.f1
-            results["wikiref_b3_precision"] = overall.precision
-            print(f"  ES requests/article {grouper.stats.queries_per_article:.2f}, merges {grouper.stats.merges}")
-
-        # (c) CASIE
-        casie = None if args.skip_casie else casie_docs(entities, args.casie_limit)
-        if casie is None:
-            print("\n(c) CASIE: skipped")
-        else:
-            t0 = time.perf_counter()
-            pred, grouper, opts = run_stream(es, casie, options, embedder, "casie")
-            created.append(opts)
-            sizes = Counter(pred.values())
-            by_id = {d["doc_id"]: d for d in casie}
-            hist = Counter(min(n, 10) for n in sizes.values())
-            print(
-                f"\n(c) CASIE: {len(casie)} articles -> {len(sizes)} stories in {time.perf_counter() - t0:.1f}s; "
-                f"size histogram {{size: stories}} {dict(sorted(hist.items()))} (10 = 10+)"
-            )
-            lat = sorted(grouper.stats.latencies)
-            if lat:
-                print(
-                    f"  grouping latency median {1000 * lat[len(lat) // 2]:.0f} ms, "
-                    f"p95 {1000 * lat[int(len(lat) * 0.95)]:.0f} ms; "
-                    f"ES requests/article {grouper.stats.queries_per_article:.2f}, merges {grouper.stats.merges}"
-                )
-            for sid, n in sizes.most_common(5):
-                members = sorted((d for d, s in pred.items() if s == sid), key=lambda d: by_id[d]["published_at"])
-                print(
-                    f"  story {sid} ({n} articles, {by_id[members[0]]['published_at'][:10]} .. "
-                    f"{by_id[members[-1]]['published_at'][:10]}):"
-                )
-                for d in members[:8]:
-                    print(f"     {by_id[d]['published_at'][:10]}  {by_id[d]['title'][:100]}")
+                figures["sample_sony_b3_f1"] = scores.f1
+                german = [d["doc_id"] for d in stream.docs if d["language"] == "de"]
+                by_lang = {d["doc_id"]: d["language"] for d in stream.docs}
+                joined = 0
+                for d in german:
+                    english = [x for x, g in stream.gold.items() if g == stream.gold[d] and by_lang[x] != "de"]
+                    if english and run.pred[d] == Counter(run.pred[x] for x in english).most_common(1)[0][0]:
+                        joined += 1
+                print(f"  German pieces joined to their English story: {joined}/{len(german)}")
+            if stream.name == "wikiref":
+                events = [d for d, g in stream.gold.items() if g in EVENT_LABELS]
+                figures["wikiref_event_b3_f1"] = bcubed(stream.gold, run.pred, events).f1
+                figures["wikiref_b3_precision"] = res.items.precision
+            if args.details:
+                _details(stream, run.pred)
     finally:
         if not args.keep:
             for opts in created:
-                drop_indices(es, opts)
+                drop(es, opts)
         es.close()
-    print(" ".join(f"{k}={v:.3f}" for k, v in results.items()))
+    print("\nSummary (B-cubed F1, story items | with distractors as singletons):")
+    for name, res in results.items():
+        b = baselines[name]
+        print(
+            f"  {res.split:9s} {name:18s} grouper {res.items.f1:.3f} | {res.with_distractors.f1:.3f}   "
+            f"baseline {b.items.f1:.3f} | {b.with_distractors.f1:.3f}"
+        )
+    for key in ("casie-untouched", "wikiref-untouched", "casie-tuning", "wikiref-tuning"):
+        if key in results:
+            slug = key.replace("-", "_")
+            figures[f"{slug}_b3_f1"] = results[key].items.f1
+            figures[f"{slug}_b3_f1_distractors"] = results[key].with_distractors.f1
+            figures[f"baseline_{slug}_b3_f1"] = baselines[key].items.f1
+    figures["grouping_docs_s"] = grouping_docs / grouping_seconds if grouping_seconds else float("nan")
+    order = ["sample_sony_b3_f1", "wikiref_event_b3_f1", "wikiref_b3_precision"]
+    keys = [k for k in order if k in figures] + sorted(k for k in figures if k not in order)
+    print(" ".join(f"{k}={figures[k]:.3f}" for k in keys))
     return 0
+
+
+def _details(stream: Stream, pred: Mapping[str, str]) -> None:
+    by_id = {d["doc_id"]: d for d in stream.docs}
+    clusters: dict[str, list[str]] = defaultdict(list)
+    for d, s in pred.items():
+        clusters[s].append(d)
+    for sid, members in sorted(clusters.items(), key=lambda kv: -len(kv[1])):
+        labels = Counter(stream.gold[m] if m not in stream.distractors else "distractor" for m in members)
+        if len(labels) > 1:
+            print(f"   mixed {sid}: {dict(labels)}")
+            for m in sorted(members, key=lambda m: by_id[m]["published_at"])[:8]:
+                print(f"      {by_id[m]['published_at'][:10]} [{stream.gold[m][:30]}] {by_id[m]['title'][:80]}")
+    for label in sorted({stream.gold[d] for d in stream.items()}):
+        members = [d for d in stream.items() if stream.gold[d] == label]
+        parts = Counter(pred[d] for d in members)
+        if len(parts) > 1:
+            print(f"   split {label}: {len(members)} docs in {len(parts)} stories")
+            for m in sorted(members, key=lambda m: by_id[m]["published_at"])[:6]:
+                print(f"      {by_id[m]['published_at'][:10]} {pred[m][:20]} {by_id[m]['title'][:80]}")
 
 
 if __name__ == "__main__":

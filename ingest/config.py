@@ -9,6 +9,7 @@ booleans accept ``1/0/true/false/yes/no``.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import types
 import typing
@@ -18,6 +19,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ingest.errors import ConfigurationError
+
+logger = logging.getLogger(__name__)
 
 #: Project root when running from a checkout (``seeds/`` lives there); the wheel does not ship seeds.
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -202,73 +205,141 @@ class TaggingOptions:
 
 
 @dataclass(frozen=True)
-class StoryOptions:
-    """Online story grouping."""
+class StoryEvidenceOptions:
+    """How an article is scored against a story (pure maths: ingest/stories/evidence.py).
 
-    enabled: bool = True
-    #: Candidate stories must have been active within this many days of the article.
-    window_days: float = 45.0
-    #: Minimum combined score to join an existing story rather than start a new one.
-    join_threshold: float = 0.36
-    use_embeddings: bool = True
+    Within one language: ``score = (w_lex * lexical + w_keys * keys) / (w_lex + w_keys)`` times the conflict
+    factor (different victims/places in title and lead) and the time factor. Across languages (judged per
+    language pair): embedding evidence, confirmed by shared language-independent keys or strong alone.
+    """
+
+    #: Minimum score to join a story (else the article founds a new one).
+    join_threshold: float = 0.4
     #: An article scoring at least this against two stories merges them (the smaller into the larger).
-    merge_threshold: float = 0.8
-    #: Time decay: score *= (1 - decay_weight) + decay_weight * exp(-gap_days / decay_days), where gap_days is
-    #: the distance from the article's date to the story's [first_seen, last_seen] span.
-    decay_days: float = 21.0
-    decay_weight: float = 0.3
-    #: more_like_this score relative to the article's own score that counts as full lexical evidence.
-    lexical_full: float = 0.25
-    #: Lexical evidence is the mean over the story's k best-matching members in the article's language, with
-    #: k = max(lexical_members, ceil(sqrt(n))) capped at n and lexical_members_max (n = those members): one
-    #: similar member of a large story is weak evidence (anti-chaining).
-    lexical_members: int = 3
-    lexical_members_max: int = 8
-    #: Across languages (no member in the article's language) two signals must agree: embedding evidence > 0
-    #: and entity evidence >= cross_min_entities (without embeddings: entity evidence >= cross_min_entities_alone).
-    cross_min_entities: float = 0.4
-    cross_min_entities_alone: float = 0.6
-    #: Shared entities say who is involved, not that it is the same matter: within one language a join also needs
-    #: content evidence, the mean of the lexical and (when vectors exist) embedding evidence, of at least this
-    #: (0 = off). Without it, the Obamas, a phone maker's products or one country's crises chain into one story.
-    content_min: float = 0.4
-    #: ... unless the article shares specific, distinctive entities with the story: a shared_specific_mass (sum
-    #: of idf x coverage over shared non-place entities: a hacked studio, a threat actor) of at least this. Rare
-    #: names tie follow-ups together even when their wording differs; a president or a phone maker does not.
-    content_bypass_specific: float = 1.5
-    #: Entities count toward that mass only with an idf of at least this (with the defaults above: named in at
-    #: most ~4 % of the indexed articles); all count while the index is too small for idf.
-    content_bypass_rare_idf: float = 0.8
-    #: Entity weights times their distinctiveness in the articles index: an entity in at most entity_idf_full
-    #: of the articles counts fully, one in all of them idf_floor (log scale in between); needs at least
-    #: entity_idf_min_docs indexed articles (fewer: no IDF); entity_idf_terms = ids counted (terms aggregation).
-    entity_idf_full: float = 0.02
-    idf_floor: float = 0.1
-    entity_idf_min_docs: int = 100
-    entity_idf_terms: int = 5000
-    #: Entity evidence is also at least (sum of the weights of shared non-country entities) / entity_distinct_full
-    #: (0 = off): two shared specific ids (a company and a threat actor) are strong evidence.
-    entity_distinct_full: float = 2.0
-    #: Strong lexical evidence alone also counts: score >= lexical_alone * lexical evidence (0 = off; off by
-    #: default: it let close neighbours such as Greek debt / Greek elections merge on shared vocabulary).
-    lexical_alone: float = 0.0
-    #: E5 cosine similarities sit in a narrow band: below ``embedding_low`` is no evidence, ``embedding_high``
-    #: and above is full evidence (linear in between).
-    embedding_low: float = 0.84
-    embedding_high: float = 0.92
-    #: Weights of the lexical, entity and embedding evidence (re-normalised over the evidence available).
-    weight_lexical: float = 0.45
-    weight_entities: float = 0.3
-    weight_embedding: float = 0.25
-    #: Candidate stories retrieved per signal.
-    candidates: int = 10
-    #: Words of the text searched by more_like_this (the article's most distinctive terms).
-    max_query_terms: int = 40
-    #: A story whose centroid moved this far (1 - cosine) from its first article is logged as drifting.
-    drift_threshold: float = 0.12
-    #: How many key terms / entities a story document lists.
+    merge_threshold: float = 0.7
+    weight_lexical: float = 0.65
+    weight_keys: float = 0.35
+    #: TF-IDF cosine to the story's centroid (in the article's language) that counts as full lexical evidence.
+    lexical_full: float = 0.6
+    #: Within one language a join needs lexical evidence of at least this (shared entities alone say who is
+    #: involved, not that it is the same matter), unless the shared distinctive keys weigh key_bypass or more.
+    lexical_min: float = 0.15
+    key_bypass: float = 2.5
+    #: Without a shared distinctive key (a victim, a product, a person: see distinctive_idf) the lexical
+    #: evidence alone must reach this: same-vocabulary pieces about different incidents stay apart.
+    lexical_alone: float = 0.5
+    #: A key carried by this share of a story's members counts fully for it (less: proportionally).
+    key_share_full: float = 0.34
+    #: Pseudo-weight added to the article's key mass (an article with one shared key is not "all keys shared").
+    key_prior: float = 1.0
+    #: Key evidence is also at least (summed weight of shared distinctive keys) / key_distinct_full: three shared
+    #: specific names (a studio, a hacker group, a film) are full evidence however many other names an article has.
+    key_distinct_full: float = 3.0
+    #: Weights of key kinds that say little about the event (places); everything else counts 1.
+    weight_country: float = 0.25
+    weight_region: float = 0.25
+    weight_city: float = 0.6
+    #: Conflict: the article's distinctive title/lead keys (victims, targets, places) and the story's prominent
+    #: ones are both present and disjoint: the score is multiplied by this.
+    conflict_factor: float = 0.6
+    #: A distinctive key has at least this idf weight (0..1 scale, see ``idf_full_share``).
+    distinctive_idf: float = 0.75
+    #: A story's key is prominent when at least this share of its members name it in title or lead.
+    prominent_share: float = 0.5
+    #: Across languages: E5 cosines sit in a narrow band; below ``embedding_low`` no evidence, from
+    #: ``embedding_high`` full evidence (linear in between).
+    embedding_low: float = 0.8
+    embedding_high: float = 0.9
+    #: Across languages a join needs key evidence of at least cross_min_keys, or a cosine of at least
+    #: cross_strong_cosine (pieces that name only countries); the cross score is the weighted mean below.
+    cross_min_keys: float = 0.2
+    cross_strong_cosine: float = 0.885
+    #: Without a vector on either side (no model, or off): across languages only shared keys can tell, with a key
+    #: share of at least this and distinctive shared keys of at least cross_keys_distinctive.
+    cross_keys_alone: float = 0.45
+    cross_keys_distinctive: float = 1.0
+    weight_cross_embedding: float = 0.75
+    weight_cross_keys: float = 0.25
+    #: Term weighting: ``idf = ln((1 + N + P) / (1 + df + P * p_background)) + 1`` over the window's articles,
+    #: with P = idf_prior_docs pseudo-documents whose term probabilities come from general word frequencies
+    #: (wordfreq), so the first articles of a stream are weighted sensibly and no index statistics are needed.
+    idf_prior_docs: float = 200.0
+    #: Key idf is scaled to 0..1: a key named by at most this share of the window's stories counts fully.
+    idf_full_share: float = 0.01
+
+
+@dataclass(frozen=True)
+class StoryWindowOptions:
+    """Which stories are candidates for an article, by time."""
+
+    #: A story is a candidate for articles within this many days of its [first_seen, last_seen] span.
+    window_days: float = 30.0
+    #: Established stories (at least followup_min_articles) stay candidates for follow-ups up to followup_days
+    #: after their last article, but only with a score of at least followup_threshold (strong evidence).
+    followup_days: float = 120.0
+    followup_min_articles: int = 3
+    followup_threshold: float = 0.5
+    #: Time factor inside the window: ``(1 - decay_weight) + decay_weight * exp(-gap_days / decay_days)``.
+    decay_days: float = 5.0
+    decay_weight: float = 0.5
+    #: A published date more than this many days after the fetch time is wrong: the fetch time is used.
+    future_tolerance_days: float = 2.0
+
+
+@dataclass(frozen=True)
+class StoryEmbeddingOptions:
+    """Multilingual embeddings (ingest/embeddings.py), used for cross-language evidence only."""
+
+    #: "cross_lingual": embed the batch's articles in its minority languages (one batched call), and any other
+    #: article only when no story in its language takes it and a story in another language that shares a key with
+    #: it is a candidate (that story's first member is embedded then, once); "all": embed every article; "off".
+    policy: str = "cross_lingual"
+    #: Characters of title + lead that are embedded (speed is roughly linear in the text's tokens).
+    chars: int = 300
+    #: Representative members per language whose text a story keeps, embedded when first needed (the first).
+    representatives: int = 1
+
+
+@dataclass(frozen=True)
+class StoryStoreOptions:
+    """Reads and writes: batches, candidate retrieval, the writer lease."""
+
+    #: Articles assigned in memory between two writes (one bulk + one refresh per batch).
+    batch_size: int = 500
+    #: Candidate stories scored per article (from shared terms, keys and vectors).
+    candidates: int = 15
+    #: Terms per article used to look candidates up, and terms per story indexed for that.
+    query_terms: int = 25
+    story_index_terms: int = 30
+    #: Terms a story keeps (per language) for its centroid and document frequencies.
+    story_terms: int = 200
+    #: Body characters tokenized per article (title and lead always).
+    body_chars: int = 3000
+    #: A batch write holds the writer lease at most this long; a crashed grouper's lease expires after it.
+    lease_seconds: float = 120.0
+    #: How long a grouper waits for another one's batch write before giving up (retryable error).
+    wait_seconds: float = 600.0
+    #: Optimistic-concurrency retries when another grouper committed between our load and our write.
+    conflict_retries: int = 5
+    #: How many key terms / keys a story document lists (for analysts).
     max_key_terms: int = 12
     max_entities: int = 30
+
+
+@dataclass(frozen=True)
+class StoryOptions:
+    """Online story grouping (ingest/stories/). Environment: ``NEWS_STORIES_<FIELD>`` for the top-level fields,
+    ``NEWS_STORIES_<GROUP>_<FIELD>`` for the groups (e.g. ``NEWS_STORIES_EVIDENCE_JOIN_THRESHOLD=0.35``)."""
+
+    enabled: bool = True
+    use_embeddings: bool = True
+    #: Fail (instead of a loud warning and grouping without vectors) when the embedding model cannot load.
+    #: CI sets NEWS_STORIES_REQUIRE_EMBEDDINGS=1.
+    require_embeddings: bool = False
+    evidence: StoryEvidenceOptions = field(default_factory=StoryEvidenceOptions)
+    window: StoryWindowOptions = field(default_factory=StoryWindowOptions)
+    embedding: StoryEmbeddingOptions = field(default_factory=StoryEmbeddingOptions)
+    store: StoryStoreOptions = field(default_factory=StoryStoreOptions)
 
 
 @dataclass(frozen=True)
@@ -337,6 +408,10 @@ _STAGES: dict[str, type[Any]] = {
         HealthOptions,
         TaggingOptions,
         StoryOptions,
+        StoryEvidenceOptions,
+        StoryWindowOptions,
+        StoryEmbeddingOptions,
+        StoryStoreOptions,
         IndexOptions,
     )
 }
@@ -349,13 +424,20 @@ def _stage_class(annotation: Any) -> type[Any]:
 
 
 def options_from_env(cls: type[_T], prefix: str, env: Mapping[str, str]) -> _T:
-    """Build ``cls`` with each field overridden by ``{prefix}{FIELD}`` where that variable is set."""
+    """Build ``cls`` with each field overridden by ``{prefix}{FIELD}`` where that variable is set; a field that is
+    itself an options dataclass reads ``{prefix}{FIELD}_{SUBFIELD}``."""
     hints = typing.get_type_hints(cls)
     values: dict[str, Any] = {}
     for f in dataclasses.fields(cls):  # type: ignore[arg-type]
         name = prefix + f.name.upper()
-        if name in env:
+        if dataclasses.is_dataclass(hints[f.name]):
+            values[f.name] = options_from_env(hints[f.name], name + "_", env)
+        elif name in env:
             values[f.name] = _parse(env[name], hints[f.name], name)
+    known = {prefix + f.name.upper() for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    for name in sorted(env):
+        if name.startswith(prefix) and name not in known and not any(name.startswith(k + "_") for k in known):
+            logger.warning("%s is not an option of %s (ignored; see ingest/config.py)", name, cls.__name__)
     return cls(**values)
 
 

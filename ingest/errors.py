@@ -312,3 +312,12 @@ class ArchiveError(InfrastructureError):
 
 class StateStoreError(InfrastructureError):
     """The polling state store (SQLite) could not be read or written."""
+
+
+class GroupingConflict(IndexingError):
+    """Another story grouper wrote between our load and our write (optimistic concurrency on the stories index),
+    or holds the writer lease longer than we may wait: nothing of ours was written; retry."""
+
+
+class EmbeddingsUnavailable(ConfigurationError):
+    """Embeddings are required (``NEWS_STORIES_REQUIRE_EMBEDDINGS=1``) but the model cannot be loaded."""

@@ -171,9 +171,9 @@ def _group_stories(es: Elasticsearch, options: PipelineOptions, progress: Progre
 
 def _related(es: Elasticsearch, options: PipelineOptions, ref: str) -> Any:
     """The story of an article (URL or id) or a story id, with its articles."""
-    from ingest.stories import StoryGrouper
+    from ingest.stories import related
 
-    return StoryGrouper(es, options.stories, options.index, None).related(ref)
+    return related(es, options, ref)
 
 
 # --- commands -----------------------------------------------------------------------------------------------

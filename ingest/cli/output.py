@@ -187,7 +187,7 @@ def articles_table(result: SearchResult) -> Table:
 
 
 def story_view(related: Any) -> list[Any]:
-    """Header lines and the table of a story's articles (``related``: ``StoryGrouper.related``'s result)."""
+    """Header lines and the table of a story's articles (``related``: :func:`ingest.stories.related`'s result)."""
     story = related.story
     lines: list[Any] = [f"Story {related.story_id}: {story.get('headline', '')}"]
     if related.redirected_from:

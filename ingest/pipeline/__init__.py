@@ -190,25 +190,21 @@ def _report_from(data: dict[str, Any]) -> BatchReport:
 
 
 def group_stories(es: Elasticsearch, options: PipelineOptions) -> dict[str, Any]:
-    """Assign every indexed article that has no story yet (the stories DAG's task)."""
-    from ingest.embeddings import default_embedder
-    from ingest.stories import StoryGrouper
+    """Assign every indexed article that has no story yet (the stories DAG's task); returns a
+    :class:`ingest.stories.GroupingResult` (JSON for XCom)."""
+    from ingest.embeddings import load_embedder
+    from ingest.stories import group
 
     if not options.stories.enabled:
         logger.warning("story grouping is disabled by configuration (NEWS_STORIES_ENABLED)")
         return {"assigned": 0, "new_stories": 0, "disabled": True}
     indexing.ensure_indices(es, options.index)
     indexing.refresh(es, options.index.articles_alias)
-    embedder = default_embedder(options.stories.use_embeddings)
-    grouper = StoryGrouper(es, options.stories, options.index, embedder)
-    assignments = grouper.assign_pending()
-    indexing.refresh(es, options.index.articles_alias)
-    indexing.refresh(es, options.index.stories_alias)
-    return {
-        "assigned": len(assignments),
-        "new_stories": sum(1 for a in assignments if a.created),
-        "disabled": False,
-    }
+    stories = options.stories
+    embedder = load_embedder(
+        enabled=stories.use_embeddings and stories.embedding.policy != "off", required=stories.require_embeddings
+    )
+    return dict(group(es, stories, options.index, embedder))
 
 
 __all__ = [

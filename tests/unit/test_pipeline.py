@@ -68,7 +68,7 @@ def test_every_option_can_come_from_the_environment(tmp_path: Path) -> None:
             "NEWS_FETCH_ALLOW_HOSTS": "127.0.0.1, 10.0.0.0/8",
             "NEWS_FETCH_RESPECT_ROBOTS": "no",
             "NEWS_FETCH_MAX_BYTES": "1000",
-            "NEWS_STORIES_JOIN_THRESHOLD": "0.4",
+            "NEWS_STORIES_EVIDENCE_JOIN_THRESHOLD": "0.4",
             "NEWS_INDEX_ARTICLES_ALIAS": "staging-articles",
         }
     )
@@ -76,7 +76,7 @@ def test_every_option_can_come_from_the_environment(tmp_path: Path) -> None:
     assert options.fetch.allow_hosts == ("127.0.0.1", "10.0.0.0/8")
     assert options.fetch.respect_robots is False
     assert options.fetch.max_bytes == 1000
-    assert options.stories.join_threshold == 0.4
+    assert options.stories.evidence.join_threshold == 0.4
     assert options.index.articles_alias == "staging-articles"
     assert options.index.stories_alias == "news-stories"  # untouched default
 

@@ -1,0 +1,305 @@
+"""Evidence that an article belongs to a story: pure maths over in-memory records (no Elasticsearch).
+
+* **Lexical** (within one language): cosine of the article's TF-IDF vector and the story's centroid in that
+  language (the sum of its members' vectors: the story as a whole, never its last member, so a story cannot
+  grow by chaining through its most peripheral member), over ``lexical_full``.
+* **Keys** (language independent): the idf-weighted share of the article's keys (entity ids, names, CVE ids)
+  that the story carries in at least ``key_share_full`` of its members; places weigh less.
+* **Conflict** (tells incidents apart): the article's distinctive title/lead keys (the victim, the target, the
+  place, the malware) and the story's prominent ones both exist and are disjoint: different incidents told in the
+  same words (ransomware in Atlanta vs. in Baltimore). The score is multiplied by ``conflict_factor``.
+* **Cross-language**, judged per language pair (a story's members in the article's language never hide its
+  members in other languages): the cosine of the article's embedding and the story's embedding centroid in each
+  other language, confirmed by shared keys, or strong enough alone (pieces that name only countries).
+* **Time**: a mild decay inside ``window_days``; established stories take follow-ups up to ``followup_days``
+  only with a score of at least ``followup_threshold``.
+
+Term weights: ``idf = ln((1 + N + P) / (1 + df + P * p)) + 1`` where N and df count the articles of the stories in
+the window (their stored document frequencies) and P pseudo-documents have the term with probability ``p`` from
+general word frequencies (wordfreq). No index statistics: regrouping never depends on deleted documents.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+
+import numpy as np
+
+from ingest.config import StoryEvidenceOptions, StoryWindowOptions
+from ingest.embeddings import Matrix
+from ingest.stories.features import PLACE_KINDS, ArticleFeatures, key_kind, stem_frequencies, zipf
+from ingest.stories.record import Story
+
+#: Words per document assumed when turning a word frequency into a document probability.
+_DOC_WORDS = 300.0
+
+
+class TermStats:
+    """Document frequencies of terms and keys over the window's stories (the sum of their stored counts)."""
+
+    def __init__(self, options: StoryEvidenceOptions) -> None:
+        self.options = options
+        self.df: Counter[str] = Counter()
+        self.docs = 0
+        #: keys count per *story*: a key that a big story's articles all name still identifies one event
+        self.key_df: Counter[str] = Counter()
+        self.stories = 0
+        self._key_cache: dict[str, tuple[int, int, float]] = {}
+
+    def add(self, story: Story) -> None:
+        self.df.update(story.df)
+        self.docs += story.size
+        self.key_df.update(story.key_counts.keys())
+        self.stories += 1
+
+    def remove(self, story: Story) -> None:
+        self.df.subtract(story.df)
+        self.docs -= story.size
+        for k in [k for k in story.df if self.df[k] <= 0]:
+            del self.df[k]
+        self.key_df.subtract(story.key_counts.keys())
+        self.stories -= 1
+        for k in [k for k in story.key_counts if self.key_df[k] <= 0]:
+            del self.key_df[k]
+
+    def idf(self, term: str, language: str) -> float:
+        return self.idf_function(language)(term)
+
+    def idf_function(self, language: str) -> Callable[[str], float]:
+        """``idf`` for one language as a fast local function (scoring calls it for every term of every candidate)."""
+        prior_df = _prior_df(language, self.options.idf_prior_docs)
+        df = self.df
+        top = math.log(1.0 + self.docs + self.options.idf_prior_docs) + 1.0
+        log = math.log
+
+        def idf(term: str) -> float:
+            return top - log(1.0 + df.get(term, 0) + prior_df.get(term, 0.0))
+
+        return idf
+
+    def key_weight(self, key: str) -> float:
+        """Distinctiveness of a key in [0, 1] times the weight of its kind (places weigh less).
+
+        Like term idf, but over the window's *stories* (a key all of one big story's articles name still points to
+        one event) plus pseudo-documents; a found name (``name:...``) is named in those as often as its word is used
+        in general language (``name:police`` is common).
+        """
+        df = self.key_df.get(key, 0)
+        cached = self._key_cache.get(key)
+        if cached is not None and cached[0] == self.stories and cached[1] == df:
+            return cached[2]
+        o = self.options
+        full = math.log(1.0 / o.idf_full_share)
+        prior = o.idf_prior_docs
+        p = name_probability(key)
+        idf = math.log((1.0 + self.stories + prior) / (1.0 + df + prior * p)) / full
+        weight = min(1.0, max(0.05, idf)) * kind_weight(key, o)
+        self._key_cache[key] = (self.stories, df, weight)
+        return weight
+
+
+@lru_cache(maxsize=16)
+def _prior_df(language: str, prior_docs: float) -> dict[str, float]:
+    """Pseudo-document frequency of each stem: ``prior_docs`` times its document probability in general language."""
+    if not language:
+        return {}
+    return {t: prior_docs * (1.0 - math.exp(-_DOC_WORDS * f)) for t, f in stem_frequencies(language).items()}
+
+
+@lru_cache(maxsize=100_000)
+def name_probability(key: str) -> float:
+    """How likely a general-language document uses a found name's word (0 for gazetteer ids and phrases)."""
+    if not key.startswith("name:") or " " in key:
+        return 0.0
+    word = key[5:]
+    freq = max(
+        10 ** (zipf(word, "en") - 9.0) if zipf(word, "en") else 0.0,
+        10 ** (zipf(word, "de") - 9.0) if zipf(word, "de") else 0.0,
+    )
+    return 1.0 - math.exp(-_DOC_WORDS * freq)
+
+
+def kind_weight(key: str, options: StoryEvidenceOptions) -> float:
+    kind = key_kind(key)
+    if kind == "country":
+        return options.weight_country
+    if kind == "region":
+        return options.weight_region
+    if kind == "city":
+        return options.weight_city
+    return 1.0
+
+
+def tfidf(terms: Mapping[str, float], language: str, stats: TermStats) -> dict[str, float]:
+    """``terms`` weighted by idf and L2-normalised."""
+    idf = stats.idf_function(language)
+    weighted = {t: w * idf(t) for t, w in terms.items()}
+    norm = math.sqrt(sum(v * v for v in weighted.values()))
+    return {t: v / norm for t, v in weighted.items()} if norm else {}
+
+
+def lexical_cosine(
+    article: Mapping[str, float], story_terms: Mapping[str, float], language: str, stats: TermStats
+) -> float:
+    """Cosine of the article's TF-IDF vector (already weighted) and the story side's centroid."""
+    if not article or not story_terms:
+        return 0.0
+    idf = stats.idf_function(language)
+    dot = norm = 0.0
+    get = article.get
+    for t, w in story_terms.items():
+        x = w * idf(t)
+        norm += x * x
+        a = get(t)
+        if a is not None:
+            dot += a * x
+    return dot / math.sqrt(norm) if norm else 0.0
+
+
+@dataclass(frozen=True)
+class KeyEvidence:
+    share: float
+    #: summed weight of shared distinctive (non-place) keys
+    distinctive: float
+    conflict: bool
+    #: the part of ``distinctive`` that both the article's and the story's titles/leads name (what they are about)
+    focused: float = 0.0
+
+
+def key_evidence(
+    keys: Iterable[str],
+    focus: Iterable[str],
+    story: Story,
+    stats: TermStats,
+    options: StoryEvidenceOptions,
+) -> KeyEvidence:
+    size = max(story.size, 1)
+    total = covered = distinctive = focused = 0.0
+    article_keys = set(keys)
+    article_focus = set(focus)
+    for k in sorted(article_keys):
+        w = stats.key_weight(k)
+        total += w
+        count = story.key_counts.get(k, 0)
+        if not count:
+            continue
+        coverage = min(1.0, count / (options.key_share_full * size))
+        covered += w * coverage
+        if key_kind(k) not in PLACE_KINDS and w >= options.distinctive_idf:
+            distinctive += w * coverage
+            if k in article_focus and story.focus_counts.get(k, 0):
+                focused += w * min(1.0, story.focus_counts[k] / (options.key_share_full * size))
+    share = covered / (total + options.key_prior) if total else 0.0
+    if options.key_distinct_full > 0:
+        share = max(share, min(1.0, distinctive / options.key_distinct_full))
+    # conflict: the article's title/lead names distinctive keys (who was hit, by what, where) and the story has
+    # never named any of them (while it has distinctive names of its own): another incident, told in the same words
+    mine = {k for k in focus if _distinctive(k, stats, options)}
+    theirs = any(
+        c >= options.prominent_share * size and _distinctive(k, stats, options) for k, c in story.focus_counts.items()
+    )
+    conflict = bool(mine) and theirs and not (mine & set(story.key_counts))
+    return KeyEvidence(share, distinctive, conflict, focused)
+
+
+def _distinctive(key: str, stats: TermStats, options: StoryEvidenceOptions) -> bool:
+    return (
+        key_kind(key) != "country"
+        and key_kind(key) != "region"
+        and stats.key_weight(key) >= options.distinctive_idf * kind_weight(key, options)
+    )
+
+
+def embedding_evidence(cos: float, options: StoryEvidenceOptions) -> float:
+    span = options.embedding_high - options.embedding_low
+    if span <= 0:
+        return 1.0 if cos >= options.embedding_high else 0.0
+    return min(1.0, max(0.0, (cos - options.embedding_low) / span))
+
+
+def time_gap_days(when: datetime, story: Story) -> float:
+    if when > story.last_seen:
+        return (when - story.last_seen).total_seconds() / 86400.0
+    if when < story.first_seen:
+        return (story.first_seen - when).total_seconds() / 86400.0
+    return 0.0
+
+
+def time_factor(gap: float, story: Story, options: StoryWindowOptions, *, before: bool = False) -> tuple[float, float]:
+    """(factor, minimum score): 0 outside the window; follow-ups of established stories (articles after them,
+    not before) need a higher score."""
+    w = options.decay_weight
+    factor = (1.0 - w) + w * math.exp(-gap / max(options.decay_days, 1e-9))
+    if gap <= options.window_days:
+        return factor, 0.0
+    if not before and story.size >= options.followup_min_articles and gap <= options.followup_days:
+        return factor, options.followup_threshold
+    return 0.0, 1.0
+
+
+@dataclass(frozen=True)
+class Score:
+    """Why an article scored what it did against one story."""
+
+    story_id: str
+    score: float
+    path: str  # "same" | "cross" | "none"
+    lexical: float = 0.0
+    keys: float = 0.0
+    distinctive: float = 0.0
+    conflict: bool = False
+    cosine: float | None = None
+    gap_days: float = 0.0
+
+
+def score(
+    article: ArticleFeatures,
+    weighted_terms: Mapping[str, float],
+    story: Story,
+    stats: TermStats,
+    evidence: StoryEvidenceOptions,
+    window: StoryWindowOptions,
+    side_vectors: Mapping[str, Matrix] | None = None,
+) -> Score:
+    """The article's score against ``story`` (see the module docstring). ``side_vectors``: the story's unit
+    embedding centroid per language, for the cross-language path (when the article has a vector)."""
+    gap = time_gap_days(article.published, story)
+    factor, minimum = time_factor(gap, story, window, before=article.published < story.first_seen)
+    if factor <= 0.0:
+        return Score(story.story_id, 0.0, "none", gap_days=gap)
+    keys = key_evidence(article.keys, article.focus, story, stats, evidence)
+    conflict = evidence.conflict_factor if keys.conflict else 1.0
+    same = lexical = 0.0
+    side = story.sides.get(article.language)
+    if side is not None and side.count and side.terms:
+        lexical = min(1.0, lexical_cosine(weighted_terms, side.terms, article.language, stats) / evidence.lexical_full)
+        supported = keys.focused > 0.0 or lexical >= evidence.lexical_alone
+        if supported and (lexical >= evidence.lexical_min or keys.distinctive >= evidence.key_bypass):
+            total = evidence.weight_lexical + evidence.weight_keys
+            same = (evidence.weight_lexical * lexical + evidence.weight_keys * keys.share) / total * conflict
+    cross = 0.0
+    best_cos: float | None = None
+    others = [lang for lang, s in story.sides.items() if lang != article.language and s.count]
+    if others and keys.share >= evidence.cross_keys_alone and keys.distinctive >= evidence.cross_keys_distinctive:
+        cross = keys.share * conflict  # shared distinctive keys alone (also when there are no vectors)
+    if article.vector is not None and side_vectors:
+        for lang, vec in sorted(side_vectors.items()):
+            if lang == article.language:
+                continue
+            cos = float(np.dot(article.vector, vec))
+            best_cos = cos if best_cos is None else max(best_cos, cos)
+            e = embedding_evidence(cos, evidence)
+            if e <= 0.0 or (keys.share < evidence.cross_min_keys and cos < evidence.cross_strong_cosine):
+                continue
+            total = evidence.weight_cross_embedding + evidence.weight_cross_keys
+            value = (evidence.weight_cross_embedding * e + evidence.weight_cross_keys * keys.share) / total
+            cross = max(cross, value * conflict)
+    raw = max(same, cross)
+    final = raw * factor if raw >= minimum else 0.0
+    path = "none" if final <= 0 else ("cross" if cross > same else "same")
+    return Score(story.story_id, final, path, lexical, keys.share, keys.distinctive, keys.conflict, best_cos, gap)

@@ -1,0 +1,338 @@
+"""What grouping knows about one article: weighted terms, language-independent keys, its time and vector.
+
+Pure functions (no Elasticsearch). Terms are Snowball stems (PyStemmer; English and German, other languages
+unstemmed) of the title (weight 3), lead (2) and the start of the body (1), with English/German function words
+removed, sublinear and L2-normalised. Keys are language-independent ids: the gazetteer ``entities``
+(``company:sony``), the open-vocabulary ``names`` of the tagging stage (``name:kim jong un``) when the document
+has that field, otherwise names found here (rare capitalised words and acronyms, ``name:equifax``), and CVE ids.
+``focus`` keys are those the title or lead mention: who was hit, where, by what.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from ingest.embeddings import Matrix, embedding_text
+
+_WORD = re.compile(r"[^\W_](?:[\w]|['’-](?=[^\W_]))*", re.UNICODE)
+_CVE = re.compile(r"\bCVE-\d{4}-\d{4,7}\b", re.IGNORECASE)
+#: Codes that name one thing: flights, bulletins, models (MH370, MS17-010, A380).
+_CODE = re.compile(r"\b[A-Z]{1,5}-?\d{2,5}(?:-\d{2,4})?[A-Z]?\b")
+_BREAK = re.compile(r"[.!?:;\"“”„«»|\n]")
+_STEMMERS = {"en": "english", "de": "german", "fr": "french", "es": "spanish", "it": "italian", "nl": "dutch"}
+#: Zone weights of the term vector.
+TITLE_WEIGHT, LEAD_WEIGHT, BODY_WEIGHT = 3.0, 2.0, 1.0
+#: Key kinds (the part before ":") that name places.
+PLACE_KINDS = frozenset({"country", "region", "city"})
+#: A capitalised word is a name when rarer than this zipf frequency (wordfreq; "the" is 7.7, "city" 5.6).
+NAME_MAX_ZIPF = 3.6
+#: German capitalises every noun: a German word is a name only when rarer than this.
+NAME_MAX_ZIPF_DE = 2.8
+#: ... or, in English, rarer than this and never written in lower case in the article ("Atlanta").
+NAME_NEVER_LOWER_ZIPF = 5.0
+#: Calendar words are capitalised but name no one.
+CALENDAR = frozenset(
+    [
+        "monday",
+        "tuesday",
+        "wednesday",
+        "thursday",
+        "friday",
+        "saturday",
+        "sunday",
+        "january",
+        "february",
+        "march",
+        "april",
+        "may",
+        "june",
+        "july",
+        "august",
+        "september",
+        "october",
+        "november",
+        "december",
+        "montag",
+        "dienstag",
+        "mittwoch",
+        "donnerstag",
+        "freitag",
+        "samstag",
+        "sonntag",
+        "januar",
+        "februar",
+        "märz",
+        "mai",
+        "juni",
+        "juli",
+        "oktober",
+        "dezember",
+    ]
+)
+#: A word opening a sentence is a name only when rarer than this (practically: not a dictionary word).
+NAME_OPENER_ZIPF = 2.5
+#: Days: a published date this far after the fetch time is wrong (see StoryWindowOptions.future_tolerance_days).
+DEFAULT_FUTURE_TOLERANCE = 2.0
+
+
+@dataclass(frozen=True)
+class ArticleFeatures:
+    """One article as the grouper sees it."""
+
+    doc_id: str
+    language: str
+    published: datetime
+    title: str
+    #: stem -> weight (sublinear zone-weighted counts, L2-normalised; not yet idf-weighted)
+    terms: Mapping[str, float]
+    keys: frozenset[str]
+    #: the keys named in the title or lead
+    focus: frozenset[str]
+    #: stem -> the word it came from (first seen), for readable key terms
+    surface: Mapping[str, str]
+    #: title + lead, capped, for the embedding model
+    embed_text: str
+    outlet: str = ""
+    tags: tuple[str, ...] = ()
+    subtopics: tuple[str, ...] = ()
+    vector: Matrix | None = None
+
+
+@lru_cache(maxsize=1)
+def stop_words() -> frozenset[str]:
+    """English and German function words (justext's stop lists, shipped with trafilatura's dependencies)."""
+    import justext
+
+    words: set[str] = set()
+    for language in ("English", "German"):
+        words.update(w.lower() for w in justext.get_stoplist(language))
+    return frozenset(words)
+
+
+@lru_cache(maxsize=16)
+def _stemmer(language: str) -> Any:
+    import Stemmer
+
+    name = _STEMMERS.get(language)
+    return Stemmer.Stemmer(name) if name else None
+
+
+@lru_cache(maxsize=200_000)
+def stem(word: str, language: str) -> str:
+    """The Snowball stem of a lower-cased word (the word itself for languages without a stemmer)."""
+    stemmer = _stemmer(language)
+    return str(stemmer.stemWord(word)) if stemmer is not None else word
+
+
+@lru_cache(maxsize=8)
+def _frequencies(language: str) -> Mapping[str, float]:
+    import wordfreq
+
+    try:
+        return dict(wordfreq.get_frequency_dict(language, wordlist="best"))
+    except (LookupError, ValueError):  # a language wordfreq does not know
+        return {}
+
+
+@lru_cache(maxsize=8)
+def stem_frequencies(language: str) -> Mapping[str, float]:
+    """Background word frequency per stem: the summed frequencies of the language's words with that stem.
+
+    From wordfreq's lists (a fixed table: term weights never depend on what an index holds or once held).
+    """
+    table: dict[str, float] = {}
+    words = [w for w, f in _frequencies(language).items() if f >= 1e-7]  # rarer words count fully anyway
+    stemmer = _stemmer(language)
+    stems = stemmer.stemWords(words) if stemmer is not None else words
+    freqs = _frequencies(language)
+    for word, key in zip(words, stems, strict=True):
+        table[key] = table.get(key, 0.0) + freqs[word]
+    return table
+
+
+def zipf(word: str, language: str) -> float:
+    """wordfreq's zipf frequency of a lower-cased word (0 when unknown)."""
+    freq = _frequencies(language).get(word, 0.0) or _frequencies("en").get(word, 0.0)
+    return math.log10(freq) + 9.0 if freq > 0 else 0.0
+
+
+def tokens(text: str) -> list[str]:
+    return [m.group(0) for m in _WORD.finditer(text)]
+
+
+def _content(word: str, stops: frozenset[str]) -> bool:
+    if word in stops:
+        return False
+    if word.isdigit():
+        return len(word) >= 3  # years, counts: weak but real evidence; 1-2 digits are noise
+    return len(word) >= 3 or (len(word) == 2 and word.isalpha() and not word.islower())
+
+
+def term_vector(
+    language: str, zones: Sequence[tuple[str, float]], *, max_terms: int = 400
+) -> tuple[dict[str, float], dict[str, str]]:
+    """Weighted stems of the zones ``(text, weight)``: ``1 + ln(weighted count)``, L2-normalised; and the word
+    each stem was first seen as."""
+    stops = stop_words()
+    counts: dict[str, float] = {}
+    surface: dict[str, str] = {}
+    for text, weight in zones:
+        for raw in tokens(text):
+            if not _content(raw, stops):
+                continue
+            word = raw.lower()
+            if word in stops:
+                continue
+            term = stem(word, language)
+            counts[term] = counts.get(term, 0.0) + weight
+            surface.setdefault(term, word)
+    if not counts:
+        return {}, {}
+    weighted = {t: 1.0 + math.log(c) if c >= 1.0 else c for t, c in counts.items()}
+    if len(weighted) > max_terms:
+        weighted = dict(sorted(weighted.items(), key=lambda kv: (-kv[1], kv[0]))[:max_terms])
+    norm = math.sqrt(sum(v * v for v in weighted.values()))
+    return {t: v / norm for t, v in sorted(weighted.items())}, {t: surface[t] for t in weighted}
+
+
+def found_names(text: str, language: str, context: str = "") -> set[str]:
+    """Names in running text when the document has no ``names`` field: capitalised words that do not open a
+    sentence and are rare (``name:equifax``), or fairly common but never written in lower case in ``text`` +
+    ``context`` (``name:atlanta``; English only: German capitalises every noun); acronyms (``name:nhs``); CVE ids
+    (``cve:cve-2017-0144``). A sentence-opening word counts only when it is no dictionary word at all."""
+    stops = stop_words()
+    found = {f"cve:{m.group(0).lower()}" for m in _CVE.finditer(text)}
+    found |= {f"name:{m.group(0).lower()}" for m in _CODE.finditer(text) if not m.group(0).upper().startswith("CVE")}
+    lower_words = {w for w in tokens(f"{text}\n{context}") if w.islower()}
+    previous = 0
+    for m in _WORD.finditer(text):
+        word, between = m.group(0), text[previous : m.start()]
+        opens_sentence = previous == 0 or bool(_BREAK.search(between))
+        previous = m.end()
+        lower = word.lower()
+        if len(word) < 2 or word.isdigit() or lower in stops or lower in CALENDAR:
+            continue
+        if word.isupper() and word.isalpha() and len(word) <= 6:
+            if not opens_sentence or len(word) >= 3:
+                found.add(f"name:{lower}")
+            continue
+        if not word[0].isupper() or word.isupper():
+            continue
+        freq = zipf(lower, language)
+        if opens_sentence:
+            if freq < NAME_OPENER_ZIPF:
+                found.add(f"name:{lower}")
+            continue
+        limit = NAME_MAX_ZIPF_DE if language == "de" else NAME_MAX_ZIPF
+        if freq < limit or (language != "de" and freq < NAME_NEVER_LOWER_ZIPF and lower not in lower_words):
+            found.add(f"name:{lower}")
+    return found
+
+
+def _mentioned(key: str, display: str, text_lower: str, names_in_focus: set[str]) -> bool:
+    if key in names_in_focus:
+        return True
+    label = display or key.split(":", 1)[-1].replace("-", " ")
+    words = [w for w in tokens(label.lower()) if len(w) >= 3 and w not in stop_words()]
+    return any(re.search(rf"\b{re.escape(w)}", text_lower) for w in words[:3])
+
+
+def parse_time(value: Any) -> datetime | None:
+    if not value or not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def iso(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def article_time(source: Mapping[str, Any], future_tolerance_days: float = DEFAULT_FUTURE_TOLERANCE) -> datetime:
+    """When the article appeared: its published date, unless missing or implausibly after the fetch (then the
+    fetch/index time)."""
+    published = parse_time(source.get("published_at"))
+    seen = parse_time(source.get("fetched_at")) or parse_time(source.get("indexed_at"))
+    if published is not None and (seen is None or published <= seen + timedelta(days=future_tolerance_days)):
+        return published
+    return seen or published or datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, Iterable):
+        return [str(v) for v in value if v]
+    return []
+
+
+def features(
+    source: Mapping[str, Any],
+    *,
+    body_chars: int = 3000,
+    embed_chars: int = 300,
+    future_tolerance_days: float = DEFAULT_FUTURE_TOLERANCE,
+    doc_id: str | None = None,
+) -> ArticleFeatures:
+    """The features of an article document (the articles index's ``_source``)."""
+    title = str(source.get("title") or "")
+    lead = str(source.get("lead") or "")
+    body = str(source.get("body") or "")[:body_chars]
+    language = str(source.get("language") or "").lower()[:2]
+    if not lead:
+        lead = body[:400]
+    terms, surface = term_vector(language, [(title, TITLE_WEIGHT), (lead, LEAD_WEIGHT), (body, BODY_WEIGHT)])
+    focus_text = f"{title}\n{lead}"
+    entities = _strings(source.get("entities"))
+    displays = _strings(source.get("entity_names"))
+    keys: set[str] = set(entities)
+    focus_names: set[str] = set()
+    if "names" in source and source.get("names") is not None:
+        names = set(_strings(source.get("names")))
+        keys |= names
+        lowered = focus_text.lower()
+        focus_names = {n for n in names if n.split(":", 1)[-1] in lowered}
+        keys |= {k for k in found_names(focus_text + "\n" + body, language) if k.startswith("cve:")}
+    else:
+        in_text = found_names(lead, language, body) | found_names(body, language, lead)
+        # titles are often Title Case: a title word is a name when the text names it too
+        focus_names = (found_names(title, language, body) & in_text) | found_names(lead, language, body)
+        keys |= in_text | focus_names
+    text_lower = focus_text.lower()
+    display = dict(zip(entities, displays, strict=False)) if len(displays) == len(entities) else {}
+    focus = {k for k in keys if _mentioned(k, display.get(k, ""), text_lower, focus_names)}
+    if language == "de" and not ("names" in source and source.get("names") is not None):
+        # German capitalises every noun: names found here are too noisy to tell incidents apart
+        focus = {k for k in focus if not k.startswith("name:")}
+    vector = source.get("embedding")
+    vec = np.asarray(vector, dtype=np.float32) if isinstance(vector, list) and vector else None
+    return ArticleFeatures(
+        doc_id=str(doc_id or source.get("doc_id") or ""),
+        language=language,
+        published=article_time(source, future_tolerance_days),
+        title=title,
+        terms=terms,
+        keys=frozenset(keys),
+        focus=frozenset(focus),
+        surface=surface,
+        embed_text=embedding_text(title, lead, body, embed_chars),
+        outlet=str(source.get("outlet") or ""),
+        tags=tuple(_strings(source.get("tags"))),
+        subtopics=tuple(_strings(source.get("subtopics"))),
+        vector=vec,
+    )
+
+
+def key_kind(key: str) -> str:
+    return key.split(":", 1)[0] if ":" in key else ""
