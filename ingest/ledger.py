@@ -33,6 +33,12 @@ CREATE TABLE IF NOT EXISTS capture_batches (
     processed_at TEXT
 );
 CREATE INDEX IF NOT EXISTS capture_batches_pending ON capture_batches (processed_at, window_start);
+CREATE TABLE IF NOT EXISTS deferred_links (
+    entry_id TEXT PRIMARY KEY,
+    url TEXT NOT NULL,
+    feeds TEXT NOT NULL,
+    deferred_at TEXT NOT NULL
+);
 """
 
 
@@ -126,6 +132,34 @@ class Ledger:
             f"UPDATE capture_batches SET processed_at = ? WHERE batch_id IN ({marks})",
             (_iso(now), *batch_ids),
         )
+
+    # --- feed links waiting for their article --------------------------------------------------------------
+
+    def defer_links(self, links: dict[str, tuple[str, set[str]]], *, now: datetime) -> None:
+        """Feeds that list an article not indexed yet (another batch derives it, maybe later): kept until it is.
+
+        ``links``: entry id -> (normalised entry URL, feed names); feeds accumulate over calls.
+        """
+        for entry_id, (url, feeds) in links.items():
+            rows = self._run("SELECT feeds FROM deferred_links WHERE entry_id = ?", (entry_id,))
+            known = set(str(rows[0][0]).split("\n")) if rows else set()
+            self._run(
+                "INSERT INTO deferred_links (entry_id, url, feeds, deferred_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(entry_id) DO UPDATE SET feeds = excluded.feeds",
+                (entry_id, url, "\n".join(sorted((known | feeds) - {""})), _iso(now)),
+            )
+
+    def deferred_links(self) -> dict[str, tuple[str, set[str]]]:
+        rows = self._run("SELECT entry_id, url, feeds FROM deferred_links ORDER BY entry_id")
+        return {str(r[0]): (str(r[1]), set(str(r[2]).split("\n")) - {""}) for r in rows}
+
+    def clear_links(self, entry_ids: list[str], *, older_than: datetime | None = None) -> None:
+        """Forget applied links (and, with ``older_than``, links whose article never came)."""
+        if entry_ids:
+            marks = ",".join("?" * len(entry_ids))
+            self._run(f"DELETE FROM deferred_links WHERE entry_id IN ({marks})", tuple(entry_ids))
+        if older_than is not None:
+            self._run("DELETE FROM deferred_links WHERE deferred_at < ?", (_iso(older_than),))
 
     def mark_processed_within(self, start: datetime, end: datetime, *, now: datetime) -> int:
         """Mark every pending batch whose window lies inside ``[start, end)`` (a processed capture window)."""

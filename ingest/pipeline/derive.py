@@ -21,7 +21,7 @@ import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, Literal
 
@@ -34,10 +34,11 @@ from ingest.documents import Origin
 from ingest.elastic import call
 from ingest.errors import ConfigurationError, ExtractionError, contain
 from ingest.feeds import parse_response
+from ingest.ledger import Ledger
 from ingest.pipeline.capture import source_from_metadata
 from ingest.pipeline.reports import BatchReport
 from ingest.pipeline.workers import DerivePool, Page
-from ingest.urls import document_id
+from ingest.urls import document_id, normalize_url
 
 logger = logging.getLogger(__name__)
 
@@ -90,10 +91,10 @@ def derive(
     ):
         pool.start()  # the workers start (and import trafilatura) while the feeds are read
         if selection.by == "capture":
-            listed_by = _feed_membership(archive, selection.windows, options, report)
+            listed_by, urls = _feed_membership(archive, selection.windows, options, report)
             pages = _captured_pages(archive, selection, listed_by)
         else:
-            listed_by = {}
+            listed_by, urls = {}, {}
             pages = _published_pages(archive, selection, es, options)
         built: set[str] = set()
         batch: dict[str, dict[str, Any]] = {}
@@ -115,7 +116,8 @@ def derive(
                 batch = {}
         sink.put(list(batch.values()))
     if write:
-        report.feeds_linked += _link_feeds({k: v for k, v in listed_by.items() if k not in built}, es, options)
+        unbuilt = {k: v for k, v in listed_by.items() if k not in built}
+        report.feeds_linked += _link_feeds(unbuilt, urls, es, options)
     logger.info("processing %s done: %s", batch_id or selection.by, report.brief())
     return report
 
@@ -184,9 +186,11 @@ def _counted(pages: Iterator[tuple[str, Page]], report: BatchReport) -> Iterator
 
 def _feed_membership(
     archive: Archive, windows: Sequence[Window], options: PipelineOptions, report: BatchReport
-) -> dict[str, set[str]]:
-    """Entry id -> feeds that listed it, from the feed documents archived in the windows."""
+) -> tuple[dict[str, set[str]], dict[str, str]]:
+    """Entry id -> feeds that listed it, and entry id -> normalised entry URL, from the feed documents
+    archived in the windows."""
     listed_by: dict[str, set[str]] = {}
+    urls: dict[str, str] = {}
     for window in windows:
         for response, meta in archive.replay(window.start, window.end, kind="feed"):
             if response.status != 200:
@@ -199,10 +203,12 @@ def _feed_membership(
                     max_entries=options.feeds.max_entries_per_feed,
                 )
                 for entry in parsed.entries:
-                    listed_by.setdefault(document_id(entry.url), set()).add(meta.get("feed", ""))
+                    entry_id = document_id(entry.url)
+                    listed_by.setdefault(entry_id, set()).add(meta.get("feed", ""))
+                    urls.setdefault(entry_id, normalize_url(entry.url))
             except Exception as exc:  # the same boundary as the capture's: one feed document, counted
                 report.skip(contain(exc, url=response.url), stage="replay-feed")
-    return listed_by
+    return listed_by, urls
 
 
 def _captured_pages(
@@ -383,21 +389,70 @@ def _stored(
         search_after = hits[-1]["sort"]
 
 
-def _link_feeds(links: dict[str, set[str]], es: Elasticsearch, options: PipelineOptions) -> int:
-    """Add feed names to articles indexed earlier that a feed of these windows lists too (no refetch)."""
-    links = {k: v - {""} for k, v in links.items() if v - {""}}
-    if not links:
-        return 0
-    alias = options.index.articles_alias
-    existing = indexing.existing_sources(es, alias, sorted(links), ["feeds"])
-    updates = [
-        {"doc_id": doc_id, "feeds": sorted(set(src.get("feeds") or []) | links[doc_id])}
-        for doc_id, src in existing.items()
-        if not links[doc_id] <= set(src.get("feeds") or [])
-    ]
-    if updates:
-        indexing.bulk_upsert(es, alias, updates, options.index)
+#: A feed link whose article never got indexed is forgotten after this long.
+_DEFERRED_LINK_DAYS = 7
+
+
+def _link_feeds(links: dict[str, set[str]], urls: dict[str, str], es: Elasticsearch, options: PipelineOptions) -> int:
+    """Add feed names to articles that a feed of these windows lists but that were derived elsewhere.
+
+    The article may be indexed already (an earlier capture; found by id, or by its entry URL among the
+    documents' ``source_urls`` when its canonical URL differs), or not yet: another capture batch of the same
+    poll holds it and may be derived later, in any order. Links whose article is not indexed yet are kept in
+    the capture ledger and applied by whichever later processing run finds the article, so no order of the
+    mapped tasks loses one.
+    """
+    now = datetime.now(UTC)
+    with Ledger(options.state) as ledger:
+        deferred = ledger.deferred_links()
+        wanted = {k: (urls.get(k, ""), v - {""}) for k, v in links.items() if v - {""}}
+        for entry_id, (url, feeds) in deferred.items():
+            known_url, known_feeds = wanted.get(entry_id, (url, set()))
+            wanted[entry_id] = (known_url or url, known_feeds | feeds)
+        if not wanted:
+            return 0
+        alias = options.index.articles_alias
+        found = indexing.existing_sources(es, alias, sorted(wanted), ["feeds"])
+        by_url = _by_source_url(es, alias, {wanted[k][0]: k for k in wanted if k not in found and wanted[k][0]})
+        targets = {**{k: (k, src) for k, src in found.items()}, **by_url}
+        merged: dict[str, set[str]] = {}
+        stored: dict[str, set[str]] = {}
+        for entry_id, (doc_id, src) in targets.items():
+            merged.setdefault(doc_id, set()).update(wanted[entry_id][1])
+            stored[doc_id] = set(src.get("feeds") or [])
+        updates = [
+            {"doc_id": doc_id, "feeds": sorted(stored[doc_id] | feeds)}
+            for doc_id, feeds in sorted(merged.items())
+            if not feeds <= stored[doc_id]
+        ]
+        if updates:
+            indexing.bulk_upsert(es, alias, updates, options.index)
+        missing = {k: v for k, v in wanted.items() if k not in targets}
+        ledger.defer_links(missing, now=now)
+        ledger.clear_links([k for k in deferred if k in targets], older_than=now - timedelta(days=_DEFERRED_LINK_DAYS))
+    if missing:
+        logger.info("%d feed links wait for their article to be indexed", len(missing))
     return len(updates)
+
+
+def _by_source_url(es: Elasticsearch, alias: str, urls: dict[str, str]) -> dict[str, tuple[str, dict[str, Any]]]:
+    """Entry id -> (doc id, source) of stored articles that list the entry's URL among their ``source_urls``."""
+    out: dict[str, tuple[str, dict[str, Any]]] = {}
+    names = sorted(urls)
+    for start in range(0, len(names), 500):
+        chunk = names[start : start + 500]
+        resp = call(
+            "finding articles by source URL",
+            es.search,
+            index=alias,
+            query={"terms": {"source_urls": chunk}},
+            source_includes=["feeds", "source_urls"],
+            size=len(chunk) * 2,
+        )
+        for hit in resp["hits"]["hits"]:
+            for url in set(hit["_source"].get("source_urls") or []) & set(chunk):
+                out[urls[url]] = (hit["_id"], hit["_source"])
+    return out
 
 
 def utc(value: datetime) -> datetime:

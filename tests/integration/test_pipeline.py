@@ -177,3 +177,21 @@ def test_two_processors_on_overlapping_windows_create_no_duplicates(
     )["aggregations"]["u"]["buckets"]
     assert all(b["doc_count"] == 1 for b in urls)
     assert sum(r["created"] for r in runs) >= len(docs)  # some were written by both, as updates or no-ops
+
+
+def test_feed_links_survive_any_processing_order(pipeline_options: PipelineOptions, es: Elasticsearch) -> None:
+    """An article two feeds list, captured by one batch: the other batch's link is not lost when its processing
+    runs first (mapped tasks run in any order), nor when the article's URL in the feed differs."""
+    sources = {s.name: s for s in load_feed_sources(pipeline_options.feeds.feeds_file)}
+    indexing.ensure_indices(es, pipeline_options.index)
+    pipeline.capture([sources["circuitlane-security"]], pipeline_options)  # fetches the shared article
+    pipeline.capture([sources["circuitlane-news"]], pipeline_options)  # lists it too: already seen
+    specs = pipeline.pending_specs(pipeline_options)
+    assert len(specs) == 2
+    for spec in reversed(specs):  # the news batch first: its article is not indexed yet
+        pipeline.process_batch(spec, es, pipeline_options)
+    docs = _docs(es, pipeline_options.index.articles_alias)
+    (shared,) = [d for d in docs.values() if "unreleased-sony-films-leak-online" in d["url"]]
+    assert shared["feeds"] == ["circuitlane-news", "circuitlane-security"]
+    with Ledger(pipeline_options.state) as ledger:
+        assert ledger.deferred_links() == {}
