@@ -27,7 +27,7 @@ from typing import Any
 from airflow.sdk import CronDataIntervalTimetable, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from news_airflow.dagkit import CAPTURES, DEFAULT_ARGS, feeds_param, log_failure, overrun_alert
+from news_airflow.dagkit import CAPTURES, DEFAULT_ARGS, feeds_param, log_failure, overrun_alert, task_run
 
 
 @dag(
@@ -54,9 +54,10 @@ from news_airflow.dagkit import CAPTURES, DEFAULT_ARGS, feeds_param, log_failure
 def news_poll() -> None:
     @task
     def plan(**context: Any) -> list[dict[str, Any]]:
-        """Batch specs: the feeds in chunks (one mapped `capture` per chunk)."""
+        """Batch specs: the feeds in chunks (one mapped `capture` per chunk); installs the index templates."""
         from ingest.config import PipelineOptions
-        from ingest.pipeline import plan_capture
+        from ingest.pipeline.runs import plan_poll
+        from news_airflow.hooks import NewsElasticsearchHook
 
         run_type = getattr(context["dag_run"].run_type, "value", context["dag_run"].run_type)
         if run_type == "backfill":
@@ -64,18 +65,21 @@ def news_poll() -> None:
                 "news_poll captures the present and cannot be backfilled: backfill news_process to re-derive "
                 "a past period from the archive"
             )
-        return plan_capture(PipelineOptions.from_env(), context["params"]["feeds"] or [])  # type: ignore[return-value]
+        es = NewsElasticsearchHook().get_conn()
+        return plan_poll(es, PipelineOptions.from_env(), context["params"]["feeds"] or [])  # type: ignore[return-value]
 
     @task(max_active_tis_per_dagrun=4, map_index_template="{{ batch_label }}")
     def capture(spec: dict[str, Any], **context: Any) -> dict[str, Any]:
-        """Poll, fetch and archive one batch of feeds."""
+        """Poll, fetch and archive one batch of feeds (its run metrics go to `news-runs`)."""
         from ingest.config import PipelineOptions
-        from ingest.pipeline import capture_batch
+        from ingest.pipeline.runs import capture_task
+        from news_airflow.hooks import NewsElasticsearchHook
 
         names = [f["name"] for f in spec["feeds"]]
         many = f"{names[0]} … {names[-1]} ({len(names)} feeds)"
         get_current_context()["batch_label"] = many if len(names) > 2 else ", ".join(names)  # type: ignore[typeddict-unknown-key]
-        return capture_batch(spec, PipelineOptions.from_env())  # type: ignore[arg-type]
+        es = NewsElasticsearchHook().get_conn()
+        return capture_task(spec, es, PipelineOptions.from_env(), task_run(context))  # type: ignore[arg-type]
 
     @task(outlets=[CAPTURES])
     def announce(reports: list[dict[str, Any]], **context: Any) -> dict[str, Any]:

@@ -43,6 +43,7 @@ from news_airflow.dagkit import (
     OPTIONAL_STRING,
     feeds_param,
     log_failure,
+    task_run,
 )
 
 STAGES = {
@@ -139,14 +140,15 @@ def news_process() -> None:
 
     @task(max_active_tis_per_dagrun=1, map_index_template="{{ window_label }}")
     def process(spec: dict[str, Any], **context: Any) -> dict[str, Any]:
-        """Derive one window; uses every core through the extraction worker pool."""
+        """Derive one window; uses every core through the extraction worker pool (run metrics: `news-runs`)."""
         from ingest.config import PipelineOptions
-        from ingest.pipeline import process_batch
+        from ingest.pipeline.runs import process_task
         from news_airflow.hooks import NewsElasticsearchHook
 
         label = f"{spec['by']} {spec['start'][:16]} → {spec['end'][:16]}"
         get_current_context()["window_label"] = label  # type: ignore[typeddict-unknown-key]
-        return process_batch(spec, NewsElasticsearchHook().get_conn(), PipelineOptions.from_env())  # type: ignore[arg-type]
+        es = NewsElasticsearchHook().get_conn()
+        return process_task(spec, es, PipelineOptions.from_env(), task_run(context))  # type: ignore[arg-type]
 
     @task(outlets=[ARTICLES])
     def announce(reports: list[dict[str, Any]], **context: Any) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from typing import Any
 
 from airflow.sdk import dag, task
 
-from news_airflow.dagkit import ARTICLES, DEFAULT_ARGS, log_failure
+from news_airflow.dagkit import ARTICLES, DEFAULT_ARGS, log_failure, task_run
 
 
 @dag(
@@ -37,13 +37,13 @@ from news_airflow.dagkit import ARTICLES, DEFAULT_ARGS, log_failure
 def news_stories() -> None:
     # One grouping at a time across all runs: assignments are sequential by design.
     @task(max_active_tis_per_dag=1)
-    def group() -> dict[str, Any]:
-        """Assign every article without a story to one (in published order)."""
+    def group(**context: Any) -> dict[str, Any]:
+        """Assign every article without a story to one (in published order; run metrics: `news-runs`)."""
         from ingest.config import PipelineOptions
-        from ingest.pipeline import group_stories
+        from ingest.pipeline.runs import stories_task
         from news_airflow.hooks import NewsElasticsearchHook
 
-        return group_stories(NewsElasticsearchHook().get_conn(), PipelineOptions.from_env())
+        return stories_task(NewsElasticsearchHook().get_conn(), PipelineOptions.from_env(), task_run(context))
 
     group()
 

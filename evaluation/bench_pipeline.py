@@ -130,6 +130,7 @@ def run_pipeline(pages: list[BenchPage], es: Elasticsearch, es_url: str, *, stor
         "articles_s": articles / seconds if seconds else 0.0,
         "f1": benchmark_metrics(scores)["f1"],
         "skipped": summary.get("skipped", {}),
+        "stories": grouped,
         **stage,
     }
 
@@ -168,6 +169,12 @@ def main(argv: list[str] | None = None) -> int:
         f"(capture {run['capture_s']:.1f}s, process {run['process_s']:.1f}s, group {run['group_s']:.1f}s; "
         f"{os.cpu_count()} cores); skipped {run['skipped']}"
     )
+    if run["stories"]:
+        g = run["stories"]
+        print(
+            f"grouping: {g.get('assigned')} assigned, {g.get('new_stories')} stories, {g.get('embedded')} embedded, "
+            f"{g.get('es_requests')} ES requests, {g.get('articles_per_s', 0):.1f} articles/s"
+        )
     ratio = run["articles_s"] / bare["pages_s"]
     print(f"overhead_ratio={ratio:.3f} extraction_f1={run['f1']:.3f} bare_trafilatura_f1={bare['f1']:.3f}")
     return 0

@@ -179,8 +179,8 @@ def _report_from(data: dict[str, Any]) -> BatchReport:
     for key, value in data.items():
         if key in ("skipped", "tags"):
             getattr(report, key).update(value)
-        elif key == "errors":
-            report.errors.extend(value)
+        elif key in ("errors", "failed_feeds"):
+            getattr(report, key).extend(value)
         elif hasattr(report, key):
             setattr(report, key, value)
     return report

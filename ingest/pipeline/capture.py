@@ -224,6 +224,7 @@ def _read_feed(
         skipped = contain(exc, url=source.url)
         report.feeds_failed += 1
         report.skip(skipped, stage="feed")
+        report.failed_feeds.append({"feed": source.name, "url": source.url, "error": str(skipped)})
         state.record_failure(source.url, str(skipped), now=now, retry_after=getattr(skipped, "retry_after", None))
         return
     pending.feed_successes.append((source.url, response, content_hash, parsed.ttl_seconds))

@@ -70,6 +70,8 @@ class BatchReport:
     duplicates_linked: int = 0
     feeds_linked: int = 0
     tags: Counter[str] = field(default_factory=Counter)
+    #: feeds whose poll failed: {"feed", "url", "error"} (for the run metrics' failing-feeds chart)
+    failed_feeds: list[dict[str, str]] = field(default_factory=list)
     skipped: Counter[str] = field(default_factory=Counter)
     errors: list[SkipRecord] = field(default_factory=list)
 
@@ -106,6 +108,7 @@ class BatchReport:
             elif isinstance(mine, int) and not isinstance(mine, bool):
                 setattr(self, f.name, mine + theirs)
         self.errors.extend(other.errors[: max(0, MAX_RECORDED_ERRORS - len(self.errors))])
+        self.failed_feeds.extend(other.failed_feeds)
         self.widen_window(other.window_start, other.window_end)
 
     def as_dict(self) -> dict[str, Any]:
@@ -139,8 +142,9 @@ def summarize(reports: Sequence[Mapping[str, Any]], stories: Mapping[str, Any] |
         for key, value in rep.items():
             if key in _SUMMED_DICTS:
                 total[key].update(value)
-            elif key == "errors":
-                total["errors"].extend(value[: max(0, MAX_RECORDED_ERRORS - len(total["errors"]))])
+            elif key in ("errors", "failed_feeds"):
+                total.setdefault(key, [])
+                total[key].extend(value[: max(0, MAX_RECORDED_ERRORS - len(total[key]))])
             elif isinstance(value, int) and not isinstance(value, bool):
                 total[key] = total.get(key, 0) + value
         window.widen_window(str(rep.get("window_start", "")), str(rep.get("window_end", "")))

@@ -93,6 +93,22 @@ def feeds_param(description: str, *, section: str) -> Param:
     )
 
 
+def task_run(context: Any) -> Any:
+    """The :class:`ingest.pipeline.runs.TaskRun` of the running task try (for its run metrics)."""
+    from ingest.pipeline.runs import TaskRun
+
+    ti = context["ti"]
+    run_type = context["dag_run"].run_type
+    return TaskRun(
+        dag_id=ti.dag_id,
+        run_id=ti.run_id,
+        task_id=ti.task_id,
+        map_index=int(getattr(ti, "map_index", -1) if getattr(ti, "map_index", None) is not None else -1),
+        try_number=int(getattr(ti, "try_number", 1) or 1),
+        run_type=str(getattr(run_type, "value", run_type)),
+    )
+
+
 def log_failure(context: Any) -> None:
     """``on_failure_callback``: one ERROR line that names the run, the task and why (alerting keys off it)."""
     ti = context.get("ti") or context.get("task_instance")

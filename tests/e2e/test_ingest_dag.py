@@ -156,6 +156,20 @@ def test_dags_index_the_sample_corpus_once(
     # nothing but the manifest's articles: no boilerplate pages, no duplicates of one article under two ids
     assert len(docs) == len(expected)
 
+    # Every task try left its run metrics: one task document per capture batch, per processing window, and
+    # the grouping; skips by reason as their own documents.
+    es.indices.refresh(index=dag_env.index.runs)
+    tasks = es.search(index=dag_env.index.runs, size=100, query={"term": {"kind": "task"}})["hits"]["hits"]
+    by_stage: dict[str, list[dict[str, Any]]] = {}
+    for hit in tasks:
+        by_stage.setdefault(hit["_source"]["stage"], []).append(hit["_source"])
+    assert len(by_stage["capture"]) == len(event["batch_ids"]) == 3  # 8 feeds in batches of 3
+    assert sum(d["captures"] for d in by_stage["capture"]) == len(expected)
+    assert sum(d["articles_new"] for d in by_stage["process"]) == len(expected)
+    assert [d["articles_new"] for d in by_stage["stories"]] == [0] and by_stage["stories"][0]["stories_created"] >= 5
+    skips = es.search(index=dag_env.index.runs, size=100, query={"term": {"kind": "skip"}})["hits"]["hits"]
+    assert {(h["_source"]["reason"], h["_source"]["count"]) for h in skips} == {("http_404", 1)}
+
     # The next scheduled poll finds the feeds unchanged: no capture, no asset event, nothing to process.
     again = _run_dag("news_poll", datetime(2026, 11, 20, 12, 15, tzinfo=UTC))
     assert again.state == "success"
