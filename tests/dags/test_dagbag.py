@@ -118,3 +118,31 @@ def test_dag_file_import_is_light(dag_file: Path) -> None:
         [sys.executable, "-c", code, str(dag_file)], capture_output=True, text=True, timeout=120, check=False
     )
     assert result.returncode == 0, f"heavy imports at parse time: {result.stdout} {result.stderr[-2000:]}"
+
+
+def test_poll_dag_declares_its_overrun_deadline(dagbag: object) -> None:
+    """The poll DAG's Deadline alert is on outside `dags test` (where Airflow 3.3.2 trips over it)."""
+    from airflow.sdk.definitions.deadline import DeadlineAlert
+
+    poll = dagbag.dags["news_poll"]  # type: ignore[attr-defined]
+    alerts = poll.deadline if isinstance(poll.deadline, list) else [poll.deadline]
+    assert len(alerts) == 1 and isinstance(alerts[0], DeadlineAlert)
+    assert alerts[0].interval.total_seconds() == 14 * 60  # fires before the next 15-minute run is due
+
+
+def test_deadline_switch_and_callback(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    import asyncio
+
+    from news_airflow import dagkit
+
+    monkeypatch.setenv("NEWS_AIRFLOW_DEADLINES", "0")
+    assert dagkit.overrun_alert(minutes=14) is None
+    monkeypatch.delenv("NEWS_AIRFLOW_DEADLINES")
+    assert dagkit.overrun_alert(minutes=14) is not None
+
+    class Run:
+        run_id = "scheduled__2026-12-02T00:00:00+00:00"
+
+    with caplog.at_level("ERROR", logger="news_airflow.dagkit"):
+        asyncio.run(dagkit.polling_overran(context={"dag_run": Run()}))
+    assert "scheduled__2026-12-02T00:00:00+00:00 is still running after its deadline" in caplog.text
