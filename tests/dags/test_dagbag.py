@@ -127,7 +127,9 @@ def test_poll_dag_declares_its_overrun_deadline(dagbag: object) -> None:
     poll = dagbag.dags["news_poll"]  # type: ignore[attr-defined]
     alerts = poll.deadline if isinstance(poll.deadline, list) else [poll.deadline]
     assert len(alerts) == 1 and isinstance(alerts[0], DeadlineAlert)
-    assert alerts[0].interval.total_seconds() == 14 * 60  # fires before the next 15-minute run is due
+    from datetime import timedelta
+
+    assert alerts[0].interval == timedelta(minutes=14)  # fires before the next 15-minute run is due
 
 
 def test_deadline_switch_and_callback(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
