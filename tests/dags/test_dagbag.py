@@ -145,6 +145,10 @@ def test_deadline_switch_and_callback(monkeypatch: pytest.MonkeyPatch, caplog: p
     class Run:
         run_id = "scheduled__2026-12-02T00:00:00+00:00"
 
-    with caplog.at_level("ERROR", logger="news_airflow.dagkit"):
+    # Airflow's logging set-up may stop propagation to the root logger: listen on the module's logger itself.
+    dagkit.logger.addHandler(caplog.handler)
+    try:
         asyncio.run(dagkit.polling_overran(context={"dag_run": Run()}))
+    finally:
+        dagkit.logger.removeHandler(caplog.handler)
     assert "scheduled__2026-12-02T00:00:00+00:00 is still running after its deadline" in caplog.text
