@@ -103,11 +103,9 @@ def news_poll() -> None:
     def check(reports: list[dict[str, Any]]) -> dict[str, Any]:
         """Fail the run when too many feeds or pages failed; the run summary is this task's XCom."""
         from ingest.config import PipelineOptions
-        from ingest.pipeline import check_health, summarize
+        from ingest.pipeline.runs import check_task
 
-        summary = summarize(list(reports))
-        check_health(summary, PipelineOptions.from_env().health)
-        return summary
+        return check_task(reports, PipelineOptions.from_env())
 
     reports = capture.expand(spec=plan())
     announce(reports)  # type: ignore[arg-type]  # TaskFlow passes XComArgs, resolved at run time

@@ -10,6 +10,17 @@ from ingest.config import IndexOptions
 from ingest.elastic import mapped
 
 _FACETS = ("outlet", "language", "tags", "subtopics", "feeds")
+#: What a story listing shows (the CLI's summary, the Airflow plugin's page).
+STORY_LISTING_FIELDS = [
+    "story_id",
+    "headline",
+    "article_count",
+    "languages",
+    "outlets",
+    "tags",
+    "first_seen",
+    "last_seen",
+]
 
 
 def index_summary(es: Elasticsearch, options: IndexOptions, *, top_stories: int = 8) -> dict[str, Any]:
@@ -40,16 +51,7 @@ def _summary(es: Elasticsearch, options: IndexOptions, top_stories: int) -> dict
         track_total_hits=True,
         query={"bool": {"must_not": [{"term": {"status": "merged"}}]}},
         sort=[{"article_count": "desc"}, {"story_id": "asc"}],
-        source_includes=[
-            "story_id",
-            "headline",
-            "article_count",
-            "languages",
-            "outlets",
-            "tags",
-            "first_seen",
-            "last_seen",
-        ],
+        source_includes=STORY_LISTING_FIELDS,
     )
     return {
         "articles": resp["hits"]["total"]["value"],

@@ -22,7 +22,7 @@ from ingest.config import PipelineOptions
 from ingest.errors import IndexingError
 from ingest.metrics import FeedFailure, RunMetrics, Stage, Status, write_run_metrics
 from ingest.pipeline.planning import CaptureSpec, ProcessSpec, parse_instant
-from ingest.pipeline.reports import EXTRACTION_STAGES, health_problems
+from ingest.pipeline.reports import EXTRACTION_STAGES, check_health, health_problems, summarize
 
 logger = logging.getLogger(__name__)
 
@@ -151,4 +151,20 @@ def stories_task(es: Elasticsearch, options: PipelineOptions, run: TaskRun) -> d
     return result
 
 
-__all__ = ["TaskRun", "capture_task", "metrics_of", "plan_poll", "process_task", "record", "stories_task"]
+def check_task(reports: Sequence[Mapping[str, Any]], options: PipelineOptions) -> dict[str, Any]:
+    """A DAG's ``check``: the run summary of its mapped reports; :class:`RunUnhealthy` past a failure share."""
+    summary = summarize(list(reports))
+    check_health(summary, options.health)
+    return summary
+
+
+__all__ = [
+    "TaskRun",
+    "capture_task",
+    "check_task",
+    "metrics_of",
+    "plan_poll",
+    "process_task",
+    "record",
+    "stories_task",
+]

@@ -125,6 +125,7 @@ def _client(options: PipelineOptions) -> Elasticsearch:
 def latest_stories(es: Elasticsearch, alias: str, limit: int = STORY_LIMIT) -> list[StoryRow]:
     """The most recently active stories (merged ones left out), newest coverage first."""
     from ingest.elastic import call
+    from ingest.reporting import STORY_LISTING_FIELDS
 
     response = call(
         f"reading the latest stories from {alias}",
@@ -133,16 +134,7 @@ def latest_stories(es: Elasticsearch, alias: str, limit: int = STORY_LIMIT) -> l
         query={"bool": {"must_not": [{"term": {"status": "merged"}}]}},
         sort=[{"last_seen": {"order": "desc", "unmapped_type": "date"}}, {"story_id": "asc"}],
         size=limit,
-        source_includes=[
-            "story_id",
-            "headline",
-            "article_count",
-            "languages",
-            "outlets",
-            "tags",
-            "first_seen",
-            "last_seen",
-        ],
+        source_includes=STORY_LISTING_FIELDS,
     )
     rows = []
     for hit in response["hits"]["hits"]:

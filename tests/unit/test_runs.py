@@ -40,3 +40,17 @@ def test_health_decides_the_status_and_grouping_counts_map_to_stories() -> None:
     extraction = {"pages_read": 10, "created": 7, "skipped": {"extract:body_too_short": 2, "derive:internal_error": 1}}
     m = metrics_of(extraction, RUN, "process", started, PipelineOptions())
     assert (m.articles_new, m.extraction_failures, m.status) == (7, 3, "degraded")
+
+
+def test_check_task_sums_the_mapped_reports_and_fails_past_the_share() -> None:
+    from ingest.pipeline import RunUnhealthy
+    from ingest.pipeline.runs import check_task
+
+    healthy = [BatchReport(stage="capture", feeds_polled=4, feeds_failed=1).as_dict() for _ in range(2)]
+    summary = check_task(healthy, PipelineOptions())
+    assert (summary["batches"], summary["feeds_polled"], summary["feeds_failed"]) == (2, 8, 2)
+
+    down = BatchReport(stage="capture", feeds_polled=4, feeds_failed=4).as_dict()
+    assert check_task([*healthy, down], PipelineOptions())["feeds_failed"] == 6  # 6 of 12: at the 50 % limit
+    with pytest.raises(RunUnhealthy, match="10 of 16 feeds failed"):
+        check_task([*healthy, down, down], PipelineOptions())
