@@ -69,21 +69,8 @@ class Env:
 def _archive_past_day(server: SampleServer, feeds_file: Path, root: Path) -> int:
     """Capture the corpus into ``root`` dated yesterday, as ``Fetcher.get`` writes it; returns the pages."""
     from ingest.archive import Archive
-    from ingest.fetching import Fetcher, Response
+    from ingest.fetching import Fetcher
     from ingest.pipeline import source_metadata
-
-    def write(archive: Archive, response: Response, fetched_at: datetime, metadata: dict[str, str]) -> None:
-        archive.write(
-            url=response.url,
-            final_url=response.final_url,
-            kind=response.kind,
-            request_headers=response.request_headers,
-            status=response.status,
-            response_headers=response.headers,
-            body=response.content,
-            fetched_at=fetched_at,
-            metadata=metadata,
-        )
 
     fetched: set[str] = set()
     pages = 0
@@ -93,7 +80,7 @@ def _archive_past_day(server: SampleServer, feeds_file: Path, root: Path) -> int
     ):
         for source in load_feed_sources(feeds_file):
             response = fetcher.get(source.url, kind="feed")
-            write(archive, response, FEED_FETCHED_AT, source_metadata(source))
+            archive.write_response(response, metadata=source_metadata(source), fetched_at=FEED_FETCHED_AT)
             parsed = parse_feed(
                 response.content,
                 source=source,
@@ -109,7 +96,9 @@ def _archive_past_day(server: SampleServer, feeds_file: Path, root: Path) -> int
                     page = fetcher.get(entry.url, kind="page")
                 except FetchError:  # the corpus's one missing page (404): not archived, as live
                     continue
-                write(archive, page, PAGE_FETCHED_AT, Origin.for_entry(source, entry).as_metadata())
+                archive.write_response(
+                    page, metadata=Origin.for_entry(source, entry).as_metadata(), fetched_at=PAGE_FETCHED_AT
+                )
                 pages += 1
     return pages
 
