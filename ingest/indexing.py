@@ -83,13 +83,16 @@ def ensure_indices(es: Elasticsearch, options: IndexOptions) -> list[str]:
             body = load_template(spec.template)
             body["index_patterns"] = [f"{spec.alias}-v*"]
             name = f"{spec.alias}-template"
-            if _installed_version(es, name) != body.get("version"):  # written once per template version
+            upgraded = _installed_version(es, name) != body.get("version")
+            if upgraded:  # written once per template version
                 es.indices.put_index_template(name=name, **body)
                 logger.info("installed index template %s version %s", name, body.get("version"))
             if es.indices.exists_alias(name=spec.alias):
-                # an index made from an older template version gets the fields added since (additive changes
-                # only: a changed field type is refused by Elasticsearch and raised)
-                es.indices.put_mapping(index=spec.alias, **body["template"]["mappings"])
+                if upgraded:
+                    # an index made from an older template version gets the fields added since (additive
+                    # changes only: a changed field type is refused by Elasticsearch and raised). Only on an
+                    # upgrade: the pipeline's role may write documents, not change mappings.
+                    es.indices.put_mapping(index=spec.alias, **body["template"]["mappings"])
                 continue
             if not es.indices.exists(index=spec.index):
                 es.indices.create(index=spec.index, aliases={spec.alias: {"is_write_index": True}})

@@ -118,3 +118,25 @@ def test_an_index_from_an_older_template_gets_the_new_fields(es: Elasticsearch, 
     es.indices.refresh(index=index_options.articles_alias)
     hits = es.search(index=index_options.articles_alias, query={"term": {"names": "name:kim jong un"}})
     assert hits["hits"]["total"]["value"] == 1
+
+
+def test_an_index_from_an_older_template_gets_the_new_fields_on_upgrade(
+    es: Elasticsearch, index_options: IndexOptions
+) -> None:
+    spec = next(s for s in indexing.specs(index_options) if s.alias == index_options.articles_alias)
+    template = f"{spec.alias}-template"
+    es.indices.put_index_template(  # what an older release installed: a strict mapping without `names`
+        name=template,
+        index_patterns=[f"{spec.alias}-v*"],
+        version=1,
+        template={"mappings": {"dynamic": "strict", "properties": {"url": {"type": "keyword"}}}},
+    )
+    es.indices.create(index=spec.index, aliases={spec.alias: {"is_write_index": True}})
+    before = next(iter(es.indices.get_mapping(index=spec.alias).values()))["mappings"]["properties"]
+    assert "names" not in before
+
+    indexing.ensure_indices(es, index_options)  # the upgrade: new template version, fields added in place
+    after = next(iter(es.indices.get_mapping(index=spec.alias).values()))["mappings"]["properties"]
+    assert {"names", "story_title", "tags"} <= set(after)
+    installed = es.indices.get_index_template(name=template)["index_templates"][0]["index_template"]
+    assert installed["version"] == indexing.load_template(spec.template)["version"]
