@@ -96,3 +96,14 @@ def test_an_unreachable_node_is_reported_by_its_innermost_cause() -> None:
     error = translate(info.value, "index summary")
     assert isinstance(error, ElasticsearchUnavailable)
     assert "Connection refused" in str(error) and "caused by" not in str(error), str(error)
+
+
+def test_a_next_poll_in_the_past_reads_due() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from ingest.cli.output import next_poll
+
+    now = datetime(2026, 12, 2, 3, 0, tzinfo=UTC)
+    assert next_poll(now - timedelta(minutes=5), now) == "due"
+    assert next_poll(now + timedelta(minutes=12), now) == "in 12m"
+    assert next_poll(None, now) == "-"
