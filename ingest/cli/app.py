@@ -306,6 +306,10 @@ def replay(
     if not set(stages) & {"extract", "tag", "group"}:
         raise typer.BadParameter("name at least one of the stages extract, tag or group", param_hint="--stage")
     feeds = _feed_names(options, feed)
+    root = options.archive.root
+    if "extract" in stages and "://" not in root and not Path(root).is_dir():
+        # a typo would otherwise "replay" nothing and exit 0
+        raise ConfigurationError(f"no archive at {root} (NEWS_ARCHIVE_ROOT; `run` and news_poll write it)")
     specs = pipeline.plan_window(first, last, options, by=by, feeds=feeds, stages=stages)  # type: ignore[arg-type]
     es = _es(options)
     indexing.ensure_indices(es, options.index)

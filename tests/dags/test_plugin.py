@@ -244,6 +244,17 @@ def test_page_lists_feed_health_and_says_when_elasticsearch_is_down(
     assert "http_503" in html and 'id="feeds-table"' in html
 
 
+def test_page_renders_with_a_bad_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bad NEWS_* value is shown in both sections instead of a 500 page."""
+    from news_airflow.page import collect, render
+
+    monkeypatch.setenv("NEWS_INDEX_ES_URL", "127.0.0.1:9200")
+    overview = collect()
+    assert "NEWS_INDEX_ES_URL='127.0.0.1:9200' is not an Elasticsearch URL" in overview.stories_error
+    assert overview.feeds_error == overview.stories_error
+    assert "Feed health is unavailable: NEWS_INDEX_ES_URL=" in render(overview)
+
+
 def test_page_renders_stories(tmp_path: Path) -> None:
     from news_airflow.page import Overview, StoryRow, render
 

@@ -248,6 +248,10 @@ def test_bad_configuration(sample_index: SampleIndex) -> None:
     # an empty alias would search every index of the cluster
     proc = _cli(sample_index, "search", "sony", NEWS_INDEX_ARTICLES_ALIAS="")
     _one_line_error(proc, ExitCode.CONFIG, "NEWS_INDEX_ARTICLES_ALIAS=''")
+    proc = _cli(
+        sample_index, "replay", "--start", "2014-12-01", "--end", "2014-12-02", NEWS_ARCHIVE_ROOT="/nonexistent/archive"
+    )
+    _one_line_error(proc, ExitCode.CONFIG, "no archive at /nonexistent/archive")
     proc = _cli(sample_index, "summary", NEWS_INDEX_REQUEST_TIMEOUT="soon")
     _one_line_error(proc, ExitCode.CONFIG, "NEWS_INDEX_REQUEST_TIMEOUT='soon' is not a valid float")
     proc = _cli(sample_index, "feed-health", NEWS_FEEDS_FEEDS_FILE="/nonexistent/feeds.toml")
