@@ -47,6 +47,7 @@ from news_airflow.dagkit import (
     feeds_param,
     log_failure,
     task_run,
+    window_label,
 )
 
 STAGES = {
@@ -149,8 +150,7 @@ def news_process() -> None:
         from ingest.pipeline.runs import process_task
         from news_airflow.hooks import NewsElasticsearchHook
 
-        label = f"{spec['by']} {spec['start'][:16]} → {spec['end'][:16]}"
-        get_current_context()["window_label"] = label  # type: ignore[typeddict-unknown-key]
+        get_current_context()["window_label"] = window_label(spec)  # type: ignore[typeddict-unknown-key]
         es = NewsElasticsearchHook().get_conn()
         return process_task(spec, es, PipelineOptions.from_env(), task_run(context))  # type: ignore[arg-type]
 

@@ -274,3 +274,13 @@ def test_page_requires_a_logged_in_user() -> None:
     with TestClient(build_app()) as client:
         assert client.get("/").status_code == 401
         assert client.get("/overview.json").status_code == 401
+
+
+def test_mapped_process_tasks_are_named_by_their_window() -> None:
+    from news_airflow.dagkit import window_label
+
+    day = {"by": "capture", "start": "2026-12-02T00:00:00+00:00", "end": "2026-12-02T06:00:00+00:00"}
+    assert window_label(day) == "capture 2026-12-02T00:00 → 2026-12-02T06:00"
+    # an asset-triggered run derives a capture seconds long: "02:59 → 02:59" said nothing
+    short = {"by": "capture", "start": "2026-12-02T02:59:39.03+00:00", "end": "2026-12-02T02:59:52.5+00:00"}
+    assert window_label(short) == "capture 2026-12-02T02:59:39 → 2026-12-02T02:59:52"
