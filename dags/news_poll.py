@@ -32,8 +32,8 @@ from news_airflow.dagkit import CAPTURES, DEFAULT_ARGS, feeds_param, log_failure
 
 @dag(
     dag_id="news_poll",
-    # A cron *interval* timetable: each run owns a real 15-minute data interval, and the UI reads
-    # "At every 15th minute" rather than "0:15:00".
+    # A cron *interval* timetable: each run owns a real 15-minute data interval, and the UI shows
+    # "*/15 * * * *" (described as "Every 15 minutes") rather than "0:15:00".
     schedule=CronDataIntervalTimetable("*/15 * * * *", timezone="UTC"),
     start_date=datetime(2026, 11, 1, tzinfo=UTC),
     catchup=False,
@@ -44,6 +44,7 @@ from news_airflow.dagkit import CAPTURES, DEFAULT_ARGS, feeds_param, log_failure
     on_failure_callback=log_failure,
     deadline=overrun_alert(minutes=14),  # a poll still running when the next one is due
     tags=["news", "capture"],
+    description="Poll the feeds every 15 minutes and archive what is new (no backfills: it captures the present)",
     doc_md=__doc__,
     params={
         "feeds": feeds_param(

@@ -11,20 +11,23 @@ and once a day as a sweep that derives any capture a failed run left pending. Th
 the DAG real one-day data intervals, which is what backfills need: **one backfill run re-derives one day**.
 
 **Backfill from the UI** (*Trigger* → *Backfill*): pick the date range (both ends inclusive: 1–3 Dec is three
-runs of one day each), *Reprocess behaviour* **All Runs** to redo days already processed, and set the params:
+runs of one day each; a day can be backfilled once it is over, so for today use a single run with *What to
+derive* = *This run's data interval*, or `news-ingest replay`), *Reprocess Behavior* **All Runs** to redo days
+already processed, and set the params:
 *Window by* capture time (when pages were fetched) or publish time (the articles' own dates, through their
 archive references), the *Stages* to redo and optionally some *Feeds*. Backfills read only the archive and
 never contact a publisher. Tick **"Override parameters on existing runs"** whenever a param differs from its
 default: without it the dialog sends no params at all. Untick **"Unpause news_process on trigger"** if the
 pipeline should stay paused.
 
-**Stages**: `extract` re-extracts the archived HTML (and re-tags); `tag` alone re-tags the stored text (a
-taxonomy change, no archive needed); without `index` the run is a dry run that only counts what would change;
-`group` hands the result to `news_stories` (asset event **`news_articles`**).
+**Stages** (a multi-select: remove a stage with its ×): `extract` re-extracts the archived HTML (and re-tags);
+`tag` alone re-tags the stored text (a taxonomy change, no archive needed); without `index` the run is a dry run
+that only counts what would change; `group` hands the result to `news_stories` (asset event **`news_articles`**).
 
 **Failure policy**: a page that cannot be extracted is a counted skip (`extraction_timeout`,
-`body_too_short`, ...); `check` fails the run when more extractions failed than `NEWS_HEALTH_MAX_EXTRACTION_
-FAILURE_SHARE` allows. Elasticsearch or archive failures are retried; the capture stays pending until derived.
+`body_too_short`, ...); `check` fails the run when more extractions failed than
+`NEWS_HEALTH_MAX_EXTRACTION_FAILURE_SHARE` allows. Elasticsearch or archive failures are retried; the capture
+stays pending until derived.
 """
 
 from __future__ import annotations
@@ -44,12 +47,13 @@ from news_airflow.dagkit import (
     feeds_param,
     log_failure,
     task_run,
+    window_label,
 )
 
 STAGES = {
     "extract": "Extract: re-read the archived pages (implies Tag)",
     "tag": "Tag: recompute tags, subtopics and entities",
-    "index": "Index: write the results (untick for a dry run that only counts changes)",
+    "index": "Index: write the results (remove it for a dry run that only counts changes)",
     "group": "Group: let news_stories regroup what changed",
 }
 
@@ -66,6 +70,7 @@ STAGES = {
     default_args={**DEFAULT_ARGS, "execution_timeout": timedelta(hours=2)},
     on_failure_callback=log_failure,
     tags=["news", "process", "elasticsearch"],
+    description="Derive documents from the archive: on each news_captures event, a daily sweep, and backfills",
     doc_md=__doc__,
     params={
         "scope": Param(
@@ -102,7 +107,7 @@ STAGES = {
             title="Stages",
             examples=list(STAGES),
             values_display=STAGES,
-            description_md="Tick the stages to redo. All four re-derive everything.",
+            description_md="The stages to redo: remove one with its ×. All four re-derive everything.",
             section="Stages",
         ),
         "feeds": feeds_param(
@@ -145,8 +150,7 @@ def news_process() -> None:
         from ingest.pipeline.runs import process_task
         from news_airflow.hooks import NewsElasticsearchHook
 
-        label = f"{spec['by']} {spec['start'][:16]} → {spec['end'][:16]}"
-        get_current_context()["window_label"] = label  # type: ignore[typeddict-unknown-key]
+        get_current_context()["window_label"] = window_label(spec)  # type: ignore[typeddict-unknown-key]
         es = NewsElasticsearchHook().get_conn()
         return process_task(spec, es, PipelineOptions.from_env(), task_run(context))  # type: ignore[arg-type]
 

@@ -32,6 +32,7 @@ from news_airflow.dagkit import ARTICLES, DEFAULT_ARGS, log_failure, task_run
     default_args={**DEFAULT_ARGS, "execution_timeout": timedelta(hours=2)},
     on_failure_callback=log_failure,
     tags=["news", "stories", "elasticsearch"],
+    description="Group newly indexed articles into stories, on each news_articles event",
     doc_md=__doc__,
 )
 def news_stories() -> None:

@@ -11,16 +11,21 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import re
 import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from ingest.errors import ConfigurationError
 
 logger = logging.getLogger(__name__)
+
+#: An alias or index name Elasticsearch accepts, without wildcards, commas or a leading ``-``/``_``/``.``.
+_ALIAS = re.compile(r"[a-z0-9][a-z0-9._-]*")
 
 #: Project root when running from a checkout (``seeds/`` lives there); the wheel does not ship seeds.
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -358,6 +363,28 @@ class IndexOptions:
     max_retries: int = 5
     request_timeout: float = 30.0
     refresh: bool = False
+
+    def __post_init__(self) -> None:
+        # Checked here, not at the first request: an empty alias would read (and write) every index of the
+        # cluster, and a URL without scheme or host surfaces as a ValueError deep inside the client.
+        url = urlsplit(self.es_url.strip())
+        try:
+            valid = url.scheme in ("http", "https") and bool(url.hostname) and (url.port or 1) > 0
+        except ValueError:  # a port that is not a number
+            valid = False
+        if not valid:
+            raise ConfigurationError(
+                f"NEWS_INDEX_ES_URL={self.es_url!r} is not an Elasticsearch URL (expected e.g. http://127.0.0.1:9200)"
+            )
+        for name in ("articles_alias", "stories_alias", "runs_alias"):
+            alias = getattr(self, name)
+            if alias is None and name == "runs_alias":
+                continue
+            if not _ALIAS.fullmatch(alias or ""):
+                raise ConfigurationError(
+                    f"NEWS_INDEX_{name.upper()}={alias!r} is not a usable alias name (lowercase letters, digits, "
+                    "'-', '_' and '.', not starting with '-', '_' or '.')"
+                )
 
     @property
     def runs(self) -> str:

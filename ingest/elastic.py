@@ -52,8 +52,19 @@ def translate(exc: Exception, what: str) -> IndexingError:
     if isinstance(exc, helpers.BulkIndexError):
         return RequestRejected(f"{what}: {exc}", errors=list(exc.errors))
     if isinstance(exc, TransportError):
-        return ElasticsearchUnavailable(f"{what}: Elasticsearch is unreachable ({type(exc).__name__}: {exc})")
+        return ElasticsearchUnavailable(f"{what}: Elasticsearch is unreachable ({type(exc).__name__}: {_root(exc)})")
     return IndexingError(f"{what}: {type(exc).__name__}: {exc}")
+
+
+def _root(exc: BaseException) -> str:
+    """The innermost cause's message (``[Errno 111] Connection refused``), not the transport's nested reprs."""
+    current, seen = exc, 0
+    while seen < 10:
+        inner = next(iter(getattr(current, "errors", ()) or ()), None) or current.__cause__ or current.__context__
+        if not isinstance(inner, BaseException):
+            break
+        current, seen = inner, seen + 1
+    return str(current) or str(exc)
 
 
 @contextmanager

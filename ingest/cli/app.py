@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import inspect
 import logging
 import os
@@ -136,6 +137,51 @@ def window(start: str | None, end: str | None, names: tuple[str, str]) -> tuple[
     return first, last
 
 
+def taxonomy_labels(values: Sequence[str], known: Sequence[str], option: str) -> tuple[str, ...]:
+    """``values`` as the taxonomy spells them: any case, and a subtopic by its last part alone
+    (``ransomware`` for ``cyberattack.ransomware``) when that names one subtopic. An unknown value is a usage
+    error naming the known ones: it would otherwise match nothing, silently."""
+    resolved: list[str] = []
+    for value in values:
+        wanted = value.strip().lower()
+        matches = [k for k in known if k == wanted] or [k for k in known if k.rsplit(".", 1)[-1] == wanted]
+        if len(matches) != 1:
+            close = difflib.get_close_matches(wanted, known, n=3)
+            hint = f"did you mean {', '.join(close)}? " if close else ""
+            raise typer.BadParameter(f"unknown {value!r}: {hint}known: {', '.join(known)}", param_hint=option)
+        resolved.append(matches[0])
+    return tuple(resolved)
+
+
+def choices(values: Sequence[str], known: Sequence[str], option: str, what: str) -> list[str]:
+    """``values`` unchanged when each is one of ``known``; else a usage error with the closest names."""
+    for value in values:
+        if value not in known:
+            close = difflib.get_close_matches(value, known, n=3)
+            hint = f"did you mean {', '.join(close)}? " if close else ""
+            listed = ", ".join(known[:12]) + (f", ... ({len(known)} in all)" if len(known) > 12 else "")
+            raise typer.BadParameter(f"unknown {what} {value!r}: {hint}known: {listed}", param_hint=option)
+    return list(values)
+
+
+def _feed_names(options: PipelineOptions, names: Sequence[str] | None) -> list[str]:
+    """The ``--feed`` names, checked against the feed file (a typo is a command-line error, exit 2)."""
+    if not names:
+        return []
+    from ingest.feeds import load_feed_sources
+
+    known = [source.name for source in load_feed_sources(options.feeds.feeds_file)]
+    return choices(names, known, "--feed", "feed")
+
+
+def _taxonomy(options: PipelineOptions) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(tags, subtopics) of the taxonomy file the tagger uses."""
+    from ingest.tagging.data import load_taxonomy
+
+    taxonomy = load_taxonomy(options.tagging.taxonomy_path)
+    return taxonomy.tags, tuple(rule.name for rule in taxonomy.rules if rule.parent is not None)
+
+
 def _call(fn: Callable[..., _R], progress: Progress, /, *args: Any, **kwargs: Any) -> _R:
     """``fn(*args, **kwargs)``, passing ``progress=`` when ``fn`` accepts it (the pipeline functions grow the
     parameter as :mod:`ingest.progress` is threaded through them)."""
@@ -205,7 +251,7 @@ def run(
     options = _options(ctx)
     if feeds_file is not None:
         options = replace(options, feeds=replace(options.feeds, feeds_file=feeds_file))
-    specs = pipeline.plan_capture(options, feed or ())
+    specs = pipeline.plan_capture(options, _feed_names(options, feed))
     es = _es(options)
     indexing.ensure_indices(es, options.index)
     reports = []
@@ -256,8 +302,15 @@ def replay(
     if by not in ("capture", "publish"):
         raise typer.BadParameter(f"{by!r} is not capture or publish", param_hint="--by")
     options = _options(ctx)
-    stages = stage or list(pipeline.STAGES)
-    specs = pipeline.plan_window(first, last, options, by=by, feeds=feed or (), stages=stages)  # type: ignore[arg-type]
+    stages = choices(stage, list(pipeline.STAGES), "--stage", "stage") if stage else list(pipeline.STAGES)
+    if not set(stages) & {"extract", "tag", "group"}:
+        raise typer.BadParameter("name at least one of the stages extract, tag or group", param_hint="--stage")
+    feeds = _feed_names(options, feed)
+    root = options.archive.root
+    if "extract" in stages and "://" not in root and not Path(root).is_dir():
+        # a typo would otherwise "replay" nothing and exit 0
+        raise ConfigurationError(f"no archive at {root} (NEWS_ARCHIVE_ROOT; `run` and news_poll write it)")
+    specs = pipeline.plan_window(first, last, options, by=by, feeds=feeds, stages=stages)  # type: ignore[arg-type]
     es = _es(options)
     indexing.ensure_indices(es, options.index)
     with progress_bars() as progress:
@@ -297,8 +350,13 @@ def search(
     ctx: typer.Context,
     text: Annotated[str, typer.Argument(help='free text: words, "a phrase", -exclude, a | b, prefix*')] = "",
     tag: Annotated[list[str] | None, typer.Option(help="tag, e.g. cyberattack (repeatable: all must match)")] = None,
-    subtopic: Annotated[list[str] | None, typer.Option(help="subtopic, e.g. ransomware (repeatable)")] = None,
-    entity: Annotated[list[str] | None, typer.Option(help="entity id or name, e.g. 'Sony Pictures'")] = None,
+    subtopic: Annotated[
+        list[str] | None,
+        typer.Option(help="subtopic, e.g. cyberattack.ransomware or just ransomware (repeatable: all must match)"),
+    ] = None,
+    entity: Annotated[
+        list[str] | None, typer.Option(help="entity name or id, any case, e.g. 'Guardians of Peace' or company:sony")
+    ] = None,
     language: Annotated[list[str] | None, typer.Option("--language", "--lang", help="language code (any of)")] = None,
     outlet: Annotated[list[str] | None, typer.Option(help="outlet, host or feed name (any of)")] = None,
     date_from: Annotated[str | None, typer.Option("--from", help="published on or after (YYYY-MM-DD / ISO)")] = None,
@@ -314,10 +372,12 @@ def search(
     from ingest.search import ArticleQuery, search_articles
 
     first, last = window(date_from, date_to, ("--from", "--to"))
+    options = _options(ctx)
+    known_tags, known_subtopics = _taxonomy(options) if tag or subtopic else ((), ())
     query = ArticleQuery(
         text=text,
-        tags=tuple(tag or ()),
-        subtopics=tuple(subtopic or ()),
+        tags=taxonomy_labels(tag or (), known_tags, "--tag"),
+        subtopics=taxonomy_labels(subtopic or (), known_subtopics, "--subtopic"),
         entities=tuple(entity or ()),
         languages=tuple(language or ()),
         outlets=tuple(outlet or ()),
@@ -327,10 +387,12 @@ def search(
         include_duplicates=include_duplicates,
         limit=limit,
     )
-    options = _options(ctx)
     result = search_articles(_es(options), options.index, query)
     if as_json:
         print_json({"total": result.total, "hits": [dataclasses.asdict(h) for h in result.hits]})
+    elif not result.hits:
+        hidden = "" if include_duplicates else " (near-duplicate copies hidden: --include-duplicates)"
+        emit("no articles match" + hidden)
     else:
         emit(articles_table(result))
     return ExitCode.OK
@@ -343,6 +405,8 @@ def story(
     as_json: JsonOption = False,
 ) -> int:
     """A story and its articles, oldest first."""
+    if not ref.strip():
+        raise typer.BadParameter("give a story id (st-...), an article URL or an article id", param_hint="REF")
     options = _options(ctx)
     related = _related(_es(options), options, ref)
     if as_json:
@@ -416,11 +480,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.flush()
         return int(result or 0)
     except (BrokenPipeError, OutputClosed):
-        # Python flushes stdout again at exit; point it at /dev/null so that flush cannot fail a second time.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        error("output closed before everything was written (broken pipe)")
-        return ExitCode.BROKEN_PIPE
+        return _output_closed()
+    except SystemExit as exc:
+        # rich (the --help screens) answers a closed pipe by pointing stdout at /dev/null and exiting 1.
+        if exc.code == 1 and _stdout_is_devnull():
+            return _output_closed()
+        raise
     except (KeyboardInterrupt, typer.Abort):
         error("interrupted")
         return ExitCode.INTERRUPTED
@@ -441,3 +506,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("traceback", exc_info=exc)
         return code
+    except Exception as exc:  # a bug or an unmapped OS error (disk full, ...): still one line, the trace on -vv
+        try:
+            sys.stdout.flush()
+        except OSError:  # stdout itself failed: Python's flush at exit would fail again, with a second message
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        error(f"{type(exc).__name__}: {exc} (rerun with -vv for the traceback)")
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("traceback", exc_info=exc)
+        return ExitCode.FAILED
+
+
+def _output_closed() -> int:
+    # Python flushes stdout again at exit; point it at /dev/null so that flush cannot fail a second time.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    error("output closed before everything was written (broken pipe)")
+    return ExitCode.BROKEN_PIPE
+
+
+def _stdout_is_devnull() -> bool:
+    try:
+        out, null = os.fstat(sys.stdout.fileno()), os.stat(os.devnull)
+    except (OSError, ValueError):
+        return False
+    return (out.st_rdev, out.st_ino) == (null.st_rdev, null.st_ino)

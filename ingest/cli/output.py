@@ -149,6 +149,14 @@ def short_date(value: str | None) -> str:
     return (value or "")[:10]
 
 
+def next_poll(value: datetime | None, now: datetime) -> str:
+    """When a feed may be polled again: ``in 12m``, or ``due`` once that time has passed ("5m ago" read as if
+    the next poll had happened)."""
+    if value is not None and value <= now:
+        return "due"
+    return ago(value, now)
+
+
 def ago(value: datetime | None, now: datetime) -> str:
     if value is None:
         return "-"
@@ -268,7 +276,7 @@ def feed_health_table(rows: list[FeedHealth], now: datetime) -> Table:
             r.status,
             str(r.last_status or "-"),
             ago(r.last_success_at, now),
-            ago(r.next_poll_after, now) + (f" ({r.next_poll_reason})" if r.next_poll_reason else ""),
+            next_poll(r.next_poll_after, now) + (f" ({r.next_poll_reason})" if r.next_poll_reason else ""),
             str(r.consecutive_failures),
             f"{r.backoff_seconds / 60:.0f} min" if r.backoff_seconds else "-",
             r.last_error or "-",

@@ -107,7 +107,11 @@ def plan_process_run(
             raise ConfigurationError("this run has no data interval to re-derive")
         return plan_window(interval[0], interval[1], options, by=by, feeds=feeds, stages=stages)  # type: ignore[arg-type]
     if feeds or by != "capture":
-        raise ConfigurationError("feeds and window_by select what a backfill re-derives; use scope 'interval'")
+        # worded for the trigger form, where ops meet it: its labels, then the param names
+        raise ConfigurationError(
+            "'Window by' (window_by) and 'Feeds' (feeds) only select what a backfill re-derives: for a single "
+            "run, set 'What to derive' to \"This run's data interval\" (scope=interval)"
+        )
     specs = pending_specs(options)
     if announced:
         known = {b for spec in specs for b in spec["batch_ids"]}

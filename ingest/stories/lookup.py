@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TypedDict
 
@@ -31,6 +32,9 @@ class StorySummary(TypedDict):
     article_count: int
     languages: list[str]
     outlets: list[str]
+    #: the story's tags and subtopics, most frequent among its articles first
+    tags: list[str]
+    subtopics: list[str]
 
 
 class ArticleBrief(TypedDict, total=False):
@@ -89,7 +93,13 @@ def summary(story: Story) -> StorySummary:
         "article_count": story.size,
         "languages": story.languages or [],
         "outlets": sorted(story.outlets),
+        "tags": _by_count(story.tag_counts),
+        "subtopics": _by_count(story.subtopic_counts),
     }
+
+
+def _by_count(counts: Mapping[str, int]) -> list[str]:
+    return sorted(counts, key=lambda name: (-counts[name], name))
 
 
 def related(

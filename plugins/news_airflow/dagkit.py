@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import tomllib
+from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -91,6 +92,15 @@ def feeds_param(description: str, *, section: str) -> Param:
         values_display={name: f"{name} ({label})" for name, label in choices.items()},
         section=section,
     )
+
+
+def window_label(spec: Mapping[str, Any]) -> str:
+    """A mapped ``process`` task's name in the UI: ``capture 2026-12-02T00:00 → 2026-12-02T06:00``; to the second
+    when both ends fall in one minute (an asset-triggered run derives a capture only seconds long)."""
+    start, end = str(spec["start"])[:16], str(spec["end"])[:16]
+    if start == end:
+        start, end = str(spec["start"])[:19], str(spec["end"])[:19]
+    return f"{spec['by']} {start} → {end}"
 
 
 def task_run(context: Any) -> Any:

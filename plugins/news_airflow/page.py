@@ -213,7 +213,11 @@ def collect(options: PipelineOptions | None = None) -> Overview:
     from ingest.config import PipelineOptions
     from ingest.errors import IngestError
 
-    options = options or PipelineOptions.from_env()
+    try:
+        options = options or PipelineOptions.from_env()
+    except IngestError as exc:  # a bad NEWS_* value: both sections say so, the page still renders
+        logger.warning("news-ingest page: configuration: %s", exc)
+        return Overview(_when(datetime.now(UTC)), "?", "?", "?", stories_error=str(exc), feeds_error=str(exc))
     overview = Overview(
         generated_at=_when(datetime.now(UTC)),
         articles_alias=options.index.articles_alias,

@@ -34,6 +34,24 @@ def test_every_dag_has_tags_retries_and_docs(dagbag: object) -> None:
             assert task.retries >= 1, f"{dag_id}.{task.task_id} has no retries"
 
 
+def test_docs_speak_the_uis_words(dagbag: object) -> None:
+    """What ops read in the DAG's Details (Description) and Dag Docs matches what the UI shows them."""
+    import re
+
+    for dag_id, dag in dagbag.dags.items():  # type: ignore[attr-defined]
+        assert dag.description and "\n" not in dag.description, f"{dag_id}: Details shows an empty Description"
+        assert not re.search(r"[A-Z]_\s*\n\s*[A-Z]", dag.doc_md), f"{dag_id}: a variable name broken across lines"
+        for key in dag.params:
+            schema = dag.params.get_param(key).schema
+            if "array" in schema.get("type", []):  # a multi-select of chips: there is nothing to tick
+                words = " ".join([schema.get("description_md", ""), *schema.get("values_display", {}).values()])
+                assert not re.search(r"\b(un)?tick", words, re.IGNORECASE), (dag_id, key, words)
+    doc = dagbag.dags["news_process"].doc_md  # type: ignore[attr-defined]
+    for label in ("Reprocess Behavior", "All Runs", "Override parameters on existing runs", "Unpause news_process"):
+        assert label in doc, label
+    assert "behaviour" not in doc
+
+
 def _serialized(dag: object) -> object:
     from airflow.serialization.serialized_objects import DagSerialization
 

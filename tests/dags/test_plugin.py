@@ -244,6 +244,17 @@ def test_page_lists_feed_health_and_says_when_elasticsearch_is_down(
     assert "http_503" in html and 'id="feeds-table"' in html
 
 
+def test_page_renders_with_a_bad_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bad NEWS_* value is shown in both sections instead of a 500 page."""
+    from news_airflow.page import collect, render
+
+    monkeypatch.setenv("NEWS_INDEX_ES_URL", "127.0.0.1:9200")
+    overview = collect()
+    assert "NEWS_INDEX_ES_URL='127.0.0.1:9200' is not an Elasticsearch URL" in overview.stories_error
+    assert overview.feeds_error == overview.stories_error
+    assert "Feed health is unavailable: NEWS_INDEX_ES_URL=" in render(overview)
+
+
 def test_page_renders_stories(tmp_path: Path) -> None:
     from news_airflow.page import Overview, StoryRow, render
 
@@ -263,3 +274,13 @@ def test_page_requires_a_logged_in_user() -> None:
     with TestClient(build_app()) as client:
         assert client.get("/").status_code == 401
         assert client.get("/overview.json").status_code == 401
+
+
+def test_mapped_process_tasks_are_named_by_their_window() -> None:
+    from news_airflow.dagkit import window_label
+
+    day = {"by": "capture", "start": "2026-12-02T00:00:00+00:00", "end": "2026-12-02T06:00:00+00:00"}
+    assert window_label(day) == "capture 2026-12-02T00:00 → 2026-12-02T06:00"
+    # an asset-triggered run derives a capture seconds long: "02:59 → 02:59" said nothing
+    short = {"by": "capture", "start": "2026-12-02T02:59:39.03+00:00", "end": "2026-12-02T02:59:52.5+00:00"}
+    assert window_label(short) == "capture 2026-12-02T02:59:39 → 2026-12-02T02:59:52"

@@ -56,11 +56,13 @@ def _modal_text(page: Page) -> str:
 
 
 def _open_section(page: Page, title: str) -> str:
-    """Open one accordion section of the params (one is open at a time); returns the modal's text."""
-    page.click_text(f"[role=dialog] button[id*='trigger:{title}']", title)
-    page.wait_for(
-        f"!!({MODAL}).querySelector(\"[id*='content:{title}'][data-state=open]\")", what=f"section {title!r} open"
-    )
+    """Open one accordion section of the params (one is open at a time); returns the modal's text. A section
+    the form already shows open is left alone (a click would close it)."""
+    is_open = f"!!({MODAL}).querySelector(\"[id*='content:{title}'][data-state=open]\")"
+    time.sleep(0.5)  # the form renders its sections, then may open one by itself
+    if not page.evaluate(is_open):
+        page.click_text(f"[role=dialog] button[id*='trigger:{title}']", title)
+    page.wait_for(is_open, what=f"section {title!r} open")
     time.sleep(0.3)  # the expand animation
     return _modal_text(page)
 
@@ -113,7 +115,7 @@ def test_trigger_forms_offer_the_feeds_and_mark_nothing_required(standalone: Env
     _open_trigger(page, base_url, "news_process")
     sections = {
         "What to derive": ["What to derive", "Window by", "Which clock the backfill's date range refers to."],
-        "Stages": ["Tick the stages to redo. All four re-derive everything."],
+        "Stages": ["The stages to redo: remove one with its ×. All four re-derive everything."],
         "Feeds": ["Re-derive only the articles of these feeds (backfills). Leave empty for all feeds."],
     }
     for title, lines in sections.items():
@@ -198,3 +200,34 @@ def test_task_instance_details_show_the_kibana_links(standalone: Env, chain: Cha
         assert href.startswith(f"{KIBANA_URL}/app/discover#/?_g="), href
     _shot(page, "news_process-task-instance-links.png")
     standalone.server.timings["browser_extra_links_s"] = round(time.monotonic() - started, 1)
+
+
+def test_schedules_and_mapped_tasks_read_as_words(standalone: Env, chain: Chain, browser: Page) -> None:
+    """The Dags list shows each schedule as ops know it (no ``0:15:00``), and a mapped task's instances are
+    listed by what they do (their batch of feeds, their window), not as ``[0]``, ``[1]``."""
+    started = time.monotonic()
+    page, base_url = browser, standalone.server.base_url
+    page.goto(f"{base_url}/dags")
+    listing = page.wait_for(
+        "(() => { const t = document.body.innerText; return t.includes('news_stories') ? t : null; })()",
+        what="the Dags list",
+        timeout=60,
+    )
+    _shot(page, "dags-list.png")
+    # the asset-scheduled DAGs read "news_captures" / "Asset" (with a popover) depending on their events
+    assert "*/15 * * * *" in listing and "0:15:00" not in listing, listing
+
+    for dag_id, run, task, words in (
+        ("news_poll", chain.poll_run, "capture", standalone.corpus.feed_names),  # "a … z (8 feeds)" or "a, b"
+        ("news_process", chain.process_run, "process", ["capture 20", "publish 20"]),  # "capture <start> → <end>"
+    ):
+        page.goto(f"{base_url}/dags/{dag_id}/runs/{quote(run['dag_run_id'], safe='')}/tasks/{task}/mapped")
+        text = page.wait_for(
+            "(() => { const t = document.body.innerText; return t.includes('Task Instances') && "
+            f"{json.dumps(list(words))}.some(w => t.includes(w)) ? t : null; }})()",
+            what=f"the mapped instances of {dag_id}.{task} with their labels",
+            timeout=60,
+        )
+        assert "Map Index" in text
+    _shot(page, "news_process-mapped-windows.png")
+    standalone.server.timings["browser_schedules_mapped_s"] = round(time.monotonic() - started, 1)

@@ -122,6 +122,21 @@ def test_search_by_date_entity_outlet_and_story(sample_index: SampleIndex) -> No
     assert members["hits"] and {h["story_id"] for h in members["hits"]} == {story_id}
 
 
+def test_search_takes_tags_and_subtopics_as_analysts_type_them(sample_index: SampleIndex) -> None:
+    exact = _json(sample_index, "search", "--tag", "cyberattack", "--limit", "100")
+    assert exact["total"] > 0
+    assert _json(sample_index, "search", "--tag", "Cyberattack", "--limit", "100")["total"] == exact["total"]
+    breach = _json(sample_index, "search", "--subtopic", "cyberattack.data_breach", "--limit", "100")
+    assert breach["total"] > 0
+    assert _json(sample_index, "search", "--subtopic", "data_breach", "--limit", "100")["total"] == breach["total"]
+
+
+def test_search_without_hits_says_so(sample_index: SampleIndex) -> None:
+    proc = _cli(sample_index, "search", "zzqxv-nothing-matches-this")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("no articles match")
+
+
 def test_search_prints_an_aligned_table(sample_index: SampleIndex) -> None:
     proc = _cli(sample_index, "search", "sony pictures", "--lang", "de")
     assert proc.returncode == 0, proc.stderr
@@ -146,6 +161,9 @@ def test_story_by_url_and_by_id(sample_index: SampleIndex) -> None:
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith(f"Story {data['story_id']}: ")
     assert SEED_TITLE in proc.stdout
+    # the Sony story is tagged, and its header says so (it printed "tags: -")
+    assert "cyberattack" in data["story"]["tags"] and data["story"]["subtopics"]
+    assert "tags: cyberattack" in proc.stdout.splitlines()[1]
 
 
 def test_summary_json_counts_what_is_indexed(es: Elasticsearch, sample_index: SampleIndex) -> None:
@@ -214,7 +232,8 @@ def test_elasticsearch_down(sample_index: SampleIndex) -> None:
     dead = f"http://127.0.0.1:{_dead_port()}"
     for args in (("summary",), ("search", "sony"), ("story", "st-x"), ("summary", "--json")):
         proc = _cli(sample_index, *args, NEWS_INDEX_ES_URL=dead)
-        _one_line_error(proc, ExitCode.ES_UNAVAILABLE, "unreachable")
+        _one_line_error(proc, ExitCode.ES_UNAVAILABLE, "unreachable", "Connection refused")
+        assert "caused by" not in proc.stderr, "the innermost cause, not the transport's nested reprs"
         assert proc.stdout == ""
 
 
@@ -224,6 +243,15 @@ def test_missing_index(sample_index: SampleIndex) -> None:
 
 
 def test_bad_configuration(sample_index: SampleIndex) -> None:
+    proc = _cli(sample_index, "summary", NEWS_INDEX_ES_URL="127.0.0.1:9200")
+    _one_line_error(proc, ExitCode.CONFIG, "NEWS_INDEX_ES_URL='127.0.0.1:9200' is not an Elasticsearch URL")
+    # an empty alias would search every index of the cluster
+    proc = _cli(sample_index, "search", "sony", NEWS_INDEX_ARTICLES_ALIAS="")
+    _one_line_error(proc, ExitCode.CONFIG, "NEWS_INDEX_ARTICLES_ALIAS=''")
+    proc = _cli(
+        sample_index, "replay", "--start", "2014-12-01", "--end", "2014-12-02", NEWS_ARCHIVE_ROOT="/nonexistent/archive"
+    )
+    _one_line_error(proc, ExitCode.CONFIG, "no archive at /nonexistent/archive")
     proc = _cli(sample_index, "summary", NEWS_INDEX_REQUEST_TIMEOUT="soon")
     _one_line_error(proc, ExitCode.CONFIG, "NEWS_INDEX_REQUEST_TIMEOUT='soon' is not a valid float")
     proc = _cli(sample_index, "feed-health", NEWS_FEEDS_FEEDS_FILE="/nonexistent/feeds.toml")
@@ -239,6 +267,13 @@ def test_bad_configuration(sample_index: SampleIndex) -> None:
         (("replay", "--start", "yesterday", "--end", "2014-12-01"), "is not a date"),
         (("search", "--limit", "0"), "--limit"),
         (("search", "--no-such-option"), "No such option"),
+        (("search", "--tag", "cyber"), "unknown 'cyber': did you mean cyberattack?"),
+        (("search", "--subtopic", "breach"), "--subtopic: unknown 'breach'"),
+        (("replay", "--start", "2014-12-01", "--end", "2014-12-02", "--stage", "bogus"), "unknown stage 'bogus'"),
+        (("replay", "--start", "2014-12-01", "--end", "2014-12-02", "--stage", "index"), "at least one of"),
+        (("replay", "--start", "2014-12-01", "--end", "2014-12-02", "--feed", "taktrate"), "did you mean taktrate-"),
+        (("run", "--feed", "no-such-feed"), "unknown feed 'no-such-feed'"),
+        (("story", " "), "give a story id"),
     ],
 )
 def test_bad_command_lines(sample_index: SampleIndex, args: tuple[str, ...], needle: str) -> None:
@@ -256,7 +291,10 @@ def test_wrong_state_path_creates_nothing(sample_index: SampleIndex, tmp_path: P
     assert not wrong.parent.exists()
 
 
-@pytest.mark.parametrize("args", [("search", "--limit", "100"), ("search", "--limit", "100", "--json"), ("summary",)])
+@pytest.mark.parametrize(
+    "args",
+    [("search", "--limit", "100"), ("search", "--limit", "100", "--json"), ("summary",), ("--help",), ("search", "-h")],
+)
 def test_closed_pipe(sample_index: SampleIndex, args: tuple[str, ...]) -> None:
     """``news-ingest search ... | head -1``: the reader is gone before the output is written."""
     with subprocess.Popen(
@@ -271,3 +309,18 @@ def test_closed_pipe(sample_index: SampleIndex, args: tuple[str, ...]) -> None:
         code = proc.wait(timeout=120)
     assert code == ExitCode.BROKEN_PIPE
     assert err.strip().splitlines() == ["error: output closed before everything was written (broken pipe)"]
+
+
+def test_output_that_cannot_be_written(sample_index: SampleIndex) -> None:
+    """A full disk (``/dev/full``) is one line too, not a traceback."""
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run(
+            [sys.executable, "-m", "ingest.cli", "--help"],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=_env(sample_index),
+            timeout=120,
+            check=False,
+        )
+    _one_line_error(proc, ExitCode.FAILED, "No space left on device")
