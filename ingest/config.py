@@ -161,6 +161,13 @@ class HealthOptions:
     max_page_failure_share: float = 0.5
     max_extraction_failure_share: float = 0.5
 
+    def __post_init__(self) -> None:
+        # A share above 1 (a percentage typed as 50) would keep every run green for ever: refuse it.
+        for name in ("max_feed_failure_share", "max_page_failure_share", "max_extraction_failure_share"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ConfigurationError(f"NEWS_HEALTH_{name.upper()}={value!r} is not a share between 0 and 1")
+
 
 #: Confidence at which each tag is set (tags missing here use ``TaggingOptions.default_threshold``).
 DEFAULT_TAG_THRESHOLDS: Mapping[str, float] = types.MappingProxyType({"cyberattack": 0.5, "geopolitics": 0.5})

@@ -97,3 +97,12 @@ def test_options_survive_the_trip_to_a_worker_process() -> None:
     assert copy == options
     assert copy.tagging.threshold("cyberattack") == 0.6
     assert hash(copy.tagging) == hash(options.tagging)
+
+
+@pytest.mark.parametrize("value", ["50", "-0.1", "1.5"])
+def test_a_failure_share_outside_0_and_1_is_a_configuration_error(value: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ingest.errors import ConfigurationError
+
+    monkeypatch.setenv("NEWS_HEALTH_MAX_FEED_FAILURE_SHARE", value)
+    with pytest.raises(ConfigurationError, match=r"NEWS_HEALTH_MAX_FEED_FAILURE_SHARE=.* is not a share"):
+        PipelineOptions.from_env()
