@@ -25,6 +25,7 @@ from ingest.feeds.entities import check_entities, drop_entity_set_doctype
 from ingest.feeds.records import FeedEntry, FeedSource, ParsedFeed
 from ingest.feeds.repair import http_charset, salvage_candidates, sanitize_declaration, utf8_with_bad_bytes
 from ingest.response import Response, codec_for
+from ingest.text import clean
 from ingest.urls import clean_url, document_id
 
 logger = logging.getLogger(__name__)
@@ -40,7 +41,8 @@ def _plain(text: object) -> str:
     text = str(text)
     if not text:
         return ""
-    return _SPACE_RE.sub(" ", html.unescape(_TAG_RE.sub(" ", text))).strip()
+    # cleaned after unescaping: ``&#xD800;`` or a JSON ``"\\ud800"`` must not reach the archive or the index
+    return clean(_SPACE_RE.sub(" ", html.unescape(_TAG_RE.sub(" ", text)))).strip()
 
 
 def _struct_to_datetime(value: object) -> datetime | None:

@@ -426,3 +426,20 @@ def test_unreadable_encoding_labels_are_ignored() -> None:
     for label in (b"utf-\xff8", b"no-such-charset", b""):
         doc = rss("T", [("a", GOOD)]).encode().replace(b'encoding="utf-8"', b'encoding="' + label + b'"', 1)
         assert [e.url for e in parse_feed(doc, source=SOURCE, base_url="").entries] == [GOOD]
+
+
+def test_lone_surrogates_and_controls_in_entries_are_cleaned() -> None:
+    """A JSON Feed's ``"\\ud800"`` made a str UTF-8 cannot encode: the archive then refused the page's record
+    as an ArchiveError, an infrastructure error that failed the whole capture batch on every run."""
+    doc = (
+        '{"version": "https://jsonfeed.org/version/1.1", "title": "J\\u0000", "items": [{"id": "1", "url": "/a",'
+        ' "title": "bad \\ud800 title\\u0007", "summary": "x\\udfff", "authors": [{"name": "N\\u0000o"}]}]}'
+    )
+    parsed = parse_feed(doc.encode(), source=SOURCE, base_url="https://example.org/feed.json")
+    (entry,) = parsed.entries
+    assert entry.title == "bad \ufffd title" and entry.summary == "x\ufffd" and entry.authors == ("No",)
+    assert parsed.title == "J"
+    xml = rss("T", [("t &amp;#xD800; &amp;#1; end", "https://example.org/b")])
+    (item,) = parse_feed(xml.encode(), source=SOURCE, base_url="https://example.org/").entries
+    item.title.encode("utf-8")
+    assert "\x01" not in item.title and item.title.endswith("end")
