@@ -102,6 +102,7 @@ RECOVERED_PAGES = (
     ("interstitial/300.html", "articles/300.html"),
     ("to/userinfo/301.html", "articles/301.html"),
     ("cookie/302.html", "cookie/302.html"),
+    *((f"odd/{kind}/{303 + i}.html", f"odd/{kind}/{303 + i}.html") for i, kind in enumerate(hostile.ODD_PAGES)),
 )
 #: Pages failing transiently (503, reset, truncated gzip, 304 without validators) until the server recovers.
 TRANSIENT_PAGES = tuple(f"transient/{n}.html" for n in range(4))

@@ -47,6 +47,8 @@ Hostile cases (documents in :mod:`evaluation.hostile`):
 * ``/cookie/<n>.html``                 article ``n`` with ``Set-Cookie: session=<secret>``
 * ``/charset/utf8-stray-byte.html``    UTF-8 with one stray 0x92; ``/charset/cp1252-as-utf8.html`` cp1252
                                        (ñ, ã) labelled UTF-8
+* ``/odd/<kind>/<n>.html``             article ``n`` with a ``&#x1;`` reference, 3,000 unclosed ``<font>``, a
+                                       40 KB author and site name, or a 40 KB canonical URL (``hostile.ODD_PAGES``)
 * ``/transient/<n>.html``              fails transiently (503, reset, truncated gzip, unconditional 304, by
                                        ``n % 4``) while ``settings.transient_failing`` is set, then article ``600 + n``
 
@@ -409,6 +411,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, hostile.cp1252_as_utf8_page(), "text/html; charset=utf-8")
         elif len(parts) == 2 and parts[0] == "transient":
             self._transient(int(parts[1].split(".")[0]), path)
+        elif len(parts) == 3 and parts[0] == "odd" and parts[1] in hostile.ODD_PAGES:
+            n = int(parts[2].split(".")[0])
+            page = article_html(n, canonical=f"{srv.base_url}{path}")
+            self._send(200, hostile.odd_page(parts[1], page), "text/html; charset=utf-8")
         else:
             return False
         return True
