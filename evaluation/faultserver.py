@@ -36,9 +36,10 @@ Hostile cases (documents in :mod:`evaluation.hostile`):
                                        ``http:foo``, a bad port, a broken IPv6 bracket, ``data:``, userinfo
                                        with a secret (``/to/userinfo/<n>``), another loopback service
                                        (``/to/bystander``)
-* ``/hostile/<name>``                  feeds on which feedparser itself fails, bad entry links, JSON Feeds with
-                                       wrong types, a W3C-entity DOCTYPE, a KOI8-R feed (charset only in the
-                                       header), a feed body that is a local file name
+* ``/hostile/<name>``                  feeds on which feedparser itself fails or takes quadratic time (60,000
+                                       attributes on one item), lone surrogates in a JSON Feed, bad entry links,
+                                       JSON Feeds with wrong types, a W3C-entity DOCTYPE, a KOI8-R feed (charset
+                                       only in the header), a feed body that is a local file name
 * ``/status/304``                      a 304 to a request that sent no validators
 * ``/truncated/<gzip|deflate>/<n>``    article ``n`` with its compressed body cut short
 * ``/interstitial/<n>.html``           a meta refresh to ``/articles/<n>.html``; ``/interstitial-external``
@@ -430,6 +431,8 @@ class _Handler(BaseHTTPRequestHandler):
         elif name == "bad-links.xml":
             body = hostile.bad_link_feed(srv.base_url, good, srv.bystander_url)
             self._send(200, body, "application/rss+xml; charset=utf-8")
+        elif name == "many-attributes.xml":
+            self._send(200, hostile.many_attributes_feed(good), "application/rss+xml")
         elif name == "w3c-entities.xml":
             self._send(200, hostile.w3c_entities_feed(good), "application/rss+xml")
         elif name == "koi8r.xml":

@@ -34,6 +34,7 @@ FEED_ARTICLES = {
     "bad-links.xml": 516,
     "koi8r.xml": 517,
     "json-surrogate.json": 520,
+    "many-attributes.xml": 521,
 }
 #: Hostile feeds that must yield no article: no items at all; a body naming a local file (read, it would list
 #: the article of ``secret_file_feed``).
@@ -153,6 +154,12 @@ def odd_page(kind: str, html: str) -> bytes:
     else:
         raise ValueError(f"unknown odd page {kind!r}")
     return html.encode("utf-8")
+
+
+def many_attributes_feed(good_link: str) -> bytes:
+    """An item with 60,000 attributes (650 KB): feedparser reads attributes in quadratic time (over a minute)."""
+    attributes = " ".join(f'a{i}="{i}"' for i in range(60_000))
+    return _rss([("many attributes", good_link)]).replace("<item>", f"<item {attributes}>", 1).encode()
 
 
 def w3c_entities_feed(good_link: str) -> bytes:
