@@ -22,7 +22,8 @@ Everything it serves is generated here (no external data). Paths:
 * ``/charset/cp1252-wrong-header.html`` Windows-1252 bytes, header claims UTF-8
 * ``/charset/latin1-feed.xml``         ISO-8859-1 RSS, declared in the XML declaration only
 * ``/charset/cp1252-feed-nodecl.xml``  Windows-1252 RSS, declared nowhere
-* ``/type/pdf``, ``/type/json``, ``/type/png``  non-HTML content types
+* ``/type/pdf``, ``/type/json``, ``/type/png``  non-HTML content types; ``/type/octet-png`` a PNG and
+                                       ``/type/octet-html/<n>.html`` article ``n`` as application/octet-stream
 * ``/xml/billion-laughs.xml``, ``/xml/xxe.xml``, ``/xml/xxe-parameter.xml``  entity attacks
 * ``/feeds/ssrf.xml``                  a feed whose items point at file://, localhost, 169.254.169.254, ...
 * ``/feeds/<name>.xml``                feeds registered with :meth:`FaultServer.add_feed`
@@ -37,7 +38,8 @@ Hostile cases (documents in :mod:`evaluation.hostile`):
                                        with a secret (``/to/userinfo/<n>``), another loopback service
                                        (``/to/bystander``)
 * ``/hostile/<name>``                  feeds on which feedparser itself fails or takes quadratic time (60,000
-                                       attributes on one item), lone surrogates in a JSON Feed, bad entry links,
+                                       attributes on one item), lone surrogates in a JSON Feed, 400 copies of
+                                       one link before another article, bad entry links,
                                        JSON Feeds with wrong types, a W3C-entity DOCTYPE, a KOI8-R feed (charset
                                        only in the header), a feed body that is a local file name
 * ``/status/304``                      a 304 to a request that sent no validators
@@ -431,6 +433,8 @@ class _Handler(BaseHTTPRequestHandler):
         elif name == "bad-links.xml":
             body = hostile.bad_link_feed(srv.base_url, good, srv.bystander_url)
             self._send(200, body, "application/rss+xml; charset=utf-8")
+        elif name == "crowded.xml":
+            self._send(200, hostile.crowded_feed(srv.base_url, good), "application/rss+xml")
         elif name == "many-attributes.xml":
             self._send(200, hostile.many_attributes_feed(good), "application/rss+xml")
         elif name == "w3c-entities.xml":
@@ -573,6 +577,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, b'{"article": "not html"}', "application/json")
         elif path == "/type/png":
             self._send(200, b"\x89PNG\r\n\x1a\n" + b"\x00" * 64, "image/png")
+        elif path == "/type/octet-png":
+            self._send(200, b"\x89PNG\r\n\x1a\n" + b"\x00" * 64, "application/octet-stream")
+        elif len(parts) == 3 and parts[:2] == ["type", "octet-html"]:  # an article sent as "some bytes"
+            n = int(parts[2].split(".")[0])
+            self._send(200, article_html(n, canonical=f"{srv.base_url}{path}").encode(), "application/octet-stream")
         elif path == "/xml/billion-laughs.xml":
             self._send(200, BILLION_LAUGHS, "application/rss+xml")
         elif path == "/xml/xxe.xml":

@@ -35,6 +35,7 @@ FEED_ARTICLES = {
     "koi8r.xml": 517,
     "json-surrogate.json": 520,
     "many-attributes.xml": 521,
+    "crowded.xml": 522,
 }
 #: Hostile feeds that must yield no article: no items at all; a body naming a local file (read, it would list
 #: the article of ``secret_file_feed``).
@@ -160,6 +161,13 @@ def many_attributes_feed(good_link: str) -> bytes:
     """An item with 60,000 attributes (650 KB): feedparser reads attributes in quadratic time (over a minute)."""
     attributes = " ".join(f'a{i}="{i}"' for i in range(60_000))
     return _rss([("many attributes", good_link)]).replace("<item>", f"<item {attributes}>", 1).encode()
+
+
+def crowded_feed(base_url: str, good_link: str) -> bytes:
+    """400 copies of one link (tracking parameters apart) before the feed's other article: with
+    ``max_entries_per_feed`` 300 the copies crowded it out."""
+    copies = [(f"copy {i}", f"{base_url}/articles/0.html?utm_source=crowd{i}") for i in range(400)]
+    return _rss([*copies, ("the other article", good_link)]).encode()
 
 
 def w3c_entities_feed(good_link: str) -> bytes:

@@ -241,17 +241,31 @@ def _json_entry(item: object, source: FeedSource, feed_base: str) -> FeedEntry:
     )
 
 
+#: With ``max_entries``, how many items per kept entry are looked at (duplicates and bad links included).
+_ITEMS_PER_ENTRY = 10
+
+
 def _collect(items: list[Any], convert: Any, limit: int | None = None) -> tuple[list[FeedEntry], Counter[str]]:
     """Convert each item, dropping (and counting) the ones that cannot be entries; one bad item never
-    costs the others. Conversion stops at ``limit`` entries (``max_entries``: the rest would be cut anyway,
-    and validating 100,000 links took longer than parsing them)."""
+    costs the others. An item whose link is one an earlier item of the document has (the same article,
+    tracking parameters aside) is dropped as ``duplicate_link``: hundreds of copies of one link must not crowd
+    the feed's other articles out of ``max_entries``. Conversion stops at ``limit`` entries (the rest would be
+    cut anyway, and validating 100,000 links took longer than parsing them)."""
     entries: list[FeedEntry] = []
     dropped: Counter[str] = Counter()
-    for item in items:
-        if limit is not None and len(entries) >= limit:
+    seen: set[str] = set()
+    budget = None if limit is None else limit * _ITEMS_PER_ENTRY
+    for index, item in enumerate(items):
+        if limit is not None and (len(entries) >= limit or (budget is not None and index >= budget)):
             break
         try:
-            entries.append(convert(item))
+            entry = convert(item)
+            key = document_id(entry.url)
+            if key in seen:
+                dropped["duplicate_link"] += 1
+                continue
+            seen.add(key)
+            entries.append(entry)
         except _Dropped as exc:
             dropped[exc.reason] += 1
         except Exception as exc:  # our bug or a library's on one odd item: contained to that item

@@ -495,3 +495,11 @@ def test_a_json_integer_past_pythons_digit_limit_does_not_lose_the_feed() -> Non
     doc = b'{"version": "https://jsonfeed.org/version/1.1", "items": [{"id": ' + b"9" * 5_000 + b', "url": "/a"}]}'
     (entry,) = parse_feed(doc, source=SOURCE, base_url="https://example.org/feed.json").entries
     assert entry.url == "https://example.org/a"
+
+
+def test_copies_of_one_link_do_not_crowd_the_others_out_of_max_entries() -> None:
+    items = [(f"copy {i}", f"https://example.org/same?utm_source=x{i}") for i in range(400)]
+    doc = rss("T", [*items, ("other", "https://example.org/other")])
+    parsed = parse_feed(doc.encode(), source=SOURCE, base_url="https://example.org/", max_entries=300)
+    assert [e.title for e in parsed.entries] == ["copy 0", "other"]
+    assert parsed.dropped == {"duplicate_link": 399}

@@ -213,9 +213,16 @@ def test_304_without_validators_is_a_transient_error(server: FaultServer, fetche
     assert not info.value.permanent
 
 
-@pytest.mark.parametrize("path", ["type/pdf", "type/json", "type/png"])
+@pytest.mark.parametrize("path", ["type/pdf", "type/json", "type/png", "type/octet-png"])
 def test_non_html_pages_refused(server: FaultServer, fetcher: Fetcher, path: str) -> None:
     assert reason_of(fetcher, server.url(path)) == "unsupported_content_type"
+
+
+def test_an_article_sent_as_octet_stream_is_sniffed_not_lost(server: FaultServer, fetcher: Fetcher) -> None:
+    """``application/octet-stream`` says "unknown", not "not HTML": the body decides, as in a browser (it was a
+    permanent unsupported_content_type skip of a good article)."""
+    response = fetcher.get(server.url("type/octet-html/5.html"), kind="page")
+    assert response.status == 200 and b"<article>" in response.content
 
 
 # --- retry or skip: the class of each failure says whether a later attempt can help ----------------------
