@@ -51,7 +51,8 @@ Hostile cases (documents in :mod:`evaluation.hostile`):
 * ``/charset/utf8-stray-byte.html``    UTF-8 with one stray 0x92; ``/charset/cp1252-as-utf8.html`` cp1252
                                        (ñ, ã) labelled UTF-8
 * ``/odd/<kind>/<n>.html``             article ``n`` with a ``&#x1;`` reference, 3,000 unclosed ``<font>``, a
-                                       40 KB author and site name, or a 40 KB canonical URL (``hostile.ODD_PAGES``)
+                                       40 KB author and site name, a 40 KB canonical URL, or 100,000 attributes
+                                       on its ``<article>`` (``hostile.ODD_PAGES``)
 * ``/transient/<n>.html``              fails transiently (503, reset, truncated gzip, unconditional 304, by
                                        ``n % 4``) while ``settings.transient_failing`` is set, then article ``600 + n``
 

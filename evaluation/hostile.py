@@ -136,7 +136,7 @@ def json_feeds(good_link: str) -> dict[str, bytes]:
 
 #: Odd pages whose article must still be indexed (``/odd/<kind>/<n>.html`` serves article ``n`` so): what made
 #: lxml, trafilatura or Elasticsearch lose the article whole.
-ODD_PAGES = ("control-ref", "deep-nesting", "huge-meta", "long-canonical")
+ODD_PAGES = ("control-ref", "deep-nesting", "huge-meta", "long-canonical", "many-attributes")
 
 
 def odd_page(kind: str, html: str) -> bytes:
@@ -152,6 +152,9 @@ def odd_page(kind: str, html: str) -> bytes:
         )
     elif kind == "long-canonical":  # a 40 KB canonical URL: an immense url term, and no URL to fetch
         html = html.replace('rel="canonical" href="', 'rel="canonical" href="/x?' + "q" * 40_000 + "&amp;", 1)
+    elif kind == "many-attributes":  # libxml2 reads them in quadratic time: 32 s, past the extraction budget
+        attributes = " ".join(f'data-a{i}="{i}"' for i in range(100_000))
+        html = html.replace("<article>", f"<article {attributes}>", 1)
     else:
         raise ValueError(f"unknown odd page {kind!r}")
     return html.encode("utf-8")

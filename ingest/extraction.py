@@ -16,7 +16,7 @@ from dateutil import parser as dateparser
 
 from ingest.config import ExtractionOptions
 from ingest.errors import ExtractionError
-from ingest.markup import drop_forbidden_references, flattened
+from ingest.markup import cap_attributes, drop_forbidden_references, flattened
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ def extract(html: str, *, url: str, options: ExtractionOptions | None = None) ->
     """Extract one article; raise :class:`ExtractionError` when the page holds no article text."""
     options = options or ExtractionOptions()
     check_budget(html, url=url, options=options)
-    html = drop_forbidden_references(html)
+    html = cap_attributes(drop_forbidden_references(html))
     import trafilatura  # lazy: heavy import
 
     doc = _bare_extraction(trafilatura, html, url, options)

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 from lxml import etree
 
+from ingest import markup
 from ingest.response import charset_of, codec_for, mostly_utf8, utf8_label_lies
 
 logger = logging.getLogger(__name__)
@@ -114,20 +115,11 @@ def salvage_candidates(content: bytes) -> Iterator[bytes]:
     yield _PREFIXED_TAG_RE.sub(keep, content)
 
 
-#: More attributes than this on one element is no feed markup (a ``media:content`` has about ten). feedparser
-#: reads attributes in quadratic time (its SAX handler looks each one up by name in a list): one item with
-#: 40,000 attributes (430 KB) held the capture for 26 s, a 10 MB feed of them would for hours.
-MAX_ATTRIBUTES = 100
-#: A start tag with more than MAX_ATTRIBUTES attributes spans at least this much without a ``<``.
-_LONG_TAG_RE = re.compile(rb"<[A-Za-z_][^\s/<>]*(?=[^<]{" + str(MAX_ATTRIBUTES * 4).encode() + rb",})")
-_ATTRIBUTE_RE = re.compile(rb"""\s+[^\s=/<>"']+\s*=\s*(?:"[^"]*"|'[^']*')""")
-_TAG_END_RE = re.compile(rb"""(?:\s+[^\s=/<>"']+\s*=\s*(?:"[^"]*"|'[^']*'))*\s*(/?)>""")
-
-
 def cap_attributes(content: bytes) -> bytes:
-    """``content`` with every start tag cut to its first :data:`MAX_ATTRIBUTES` attributes (the rest are no
-    data a feed reader uses). Linear: only stretches long enough to hold such a tag are looked at. A UTF-16
-    or UTF-32 document that needs the cut comes back as UTF-8 (its declaration says so)."""
+    """``content`` with every start tag cut to its first :data:`~ingest.markup.MAX_ATTRIBUTES` attributes
+    (:func:`ingest.markup.cap_attributes`: feedparser reads attributes in quadratic time, its SAX handler looks
+    each one up by name in a list). A UTF-16 or UTF-32 document that needs the cut comes back as UTF-8 (its
+    declaration says so)."""
     wide = wide_codec(content)
     if wide is not None:
         try:
@@ -161,24 +153,6 @@ def wide_codec(content: bytes) -> str | None:
 
 
 def _cap(content: bytes) -> bytes:
-    if content.count(b"=") <= MAX_ATTRIBUTES:
-        return content
-    cuts: list[tuple[int, int]] = []
-    for tag in _LONG_TAG_RE.finditer(content):
-        position, count = tag.end(), 0
-        while count < MAX_ATTRIBUTES and (attribute := _ATTRIBUTE_RE.match(content, position)) is not None:
-            position, count = attribute.end(), count + 1
-        if count < MAX_ATTRIBUTES or _ATTRIBUTE_RE.match(content, position) is None:
-            continue
-        end = _TAG_END_RE.match(content, position)
-        if end is not None:
-            cuts.append((position, end.start(1)))
-    if not cuts:
-        return content
-    logger.info("feed: %d start tags cut to their first %d attributes", len(cuts), MAX_ATTRIBUTES)
-    parts, last = [], 0
-    for start, stop in cuts:
-        parts.append(content[last:start])
-        last = stop
-    parts.append(content[last:])
-    return b"".join(parts)
+    text = content.decode("latin-1")  # one character per byte: the cut positions are the bytes'
+    capped = markup.cap_attributes(text)
+    return content if capped is text else capped.encode("latin-1")

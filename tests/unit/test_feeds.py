@@ -458,7 +458,7 @@ def test_an_element_with_thousands_of_attributes_is_cut_before_feedparser(
 ) -> None:
     """feedparser reads attributes in quadratic time (40,000 on one item: 26 s; a 10 MB feed of them: hours);
     what it is given has at most MAX_ATTRIBUTES per element, and the feed's entries are all there."""
-    from ingest.feeds.repair import MAX_ATTRIBUTES
+    from ingest.markup import MAX_ATTRIBUTES
 
     attributes = " ".join(f'a{i}="{i}"' for i in range(20_000))
     doc = rss("T", [("one", "https://example.org/1"), ("two", "https://example.org/2")])
