@@ -22,7 +22,8 @@ Everything it serves is generated here (no external data). Paths:
 * ``/charset/cp1252-wrong-header.html`` Windows-1252 bytes, header claims UTF-8
 * ``/charset/latin1-feed.xml``         ISO-8859-1 RSS, declared in the XML declaration only
 * ``/charset/cp1252-feed-nodecl.xml``  Windows-1252 RSS, declared nowhere
-* ``/type/pdf``, ``/type/json``, ``/type/png``  non-HTML content types
+* ``/type/pdf``, ``/type/json``, ``/type/png``  non-HTML content types; ``/type/octet-png`` a PNG and
+                                       ``/type/octet-html/<n>.html`` article ``n`` as application/octet-stream
 * ``/xml/billion-laughs.xml``, ``/xml/xxe.xml``, ``/xml/xxe-parameter.xml``  entity attacks
 * ``/feeds/ssrf.xml``                  a feed whose items point at file://, localhost, 169.254.169.254, ...
 * ``/feeds/<name>.xml``                feeds registered with :meth:`FaultServer.add_feed`
@@ -36,9 +37,11 @@ Hostile cases (documents in :mod:`evaluation.hostile`):
                                        ``http:foo``, a bad port, a broken IPv6 bracket, ``data:``, userinfo
                                        with a secret (``/to/userinfo/<n>``), another loopback service
                                        (``/to/bystander``)
-* ``/hostile/<name>``                  feeds on which feedparser itself fails, bad entry links, JSON Feeds with
-                                       wrong types, a W3C-entity DOCTYPE, a KOI8-R feed (charset only in the
-                                       header), a feed body that is a local file name
+* ``/hostile/<name>``                  feeds on which feedparser itself fails or takes quadratic time (60,000
+                                       attributes on one item), lone surrogates in a JSON Feed, 400 copies of
+                                       one link before another article, bad entry links,
+                                       JSON Feeds with wrong types, a W3C-entity DOCTYPE, a KOI8-R feed (charset
+                                       only in the header), a feed body that is a local file name
 * ``/status/304``                      a 304 to a request that sent no validators
 * ``/truncated/<gzip|deflate>/<n>``    article ``n`` with its compressed body cut short
 * ``/interstitial/<n>.html``           a meta refresh to ``/articles/<n>.html``; ``/interstitial-external``
@@ -47,6 +50,9 @@ Hostile cases (documents in :mod:`evaluation.hostile`):
 * ``/cookie/<n>.html``                 article ``n`` with ``Set-Cookie: session=<secret>``
 * ``/charset/utf8-stray-byte.html``    UTF-8 with one stray 0x92; ``/charset/cp1252-as-utf8.html`` cp1252
                                        (ñ, ã) labelled UTF-8
+* ``/odd/<kind>/<n>.html``             article ``n`` with a ``&#x1;`` reference, 3,000 unclosed ``<font>``, a
+                                       40 KB author and site name, a 40 KB canonical URL, or 100,000 attributes
+                                       on its ``<article>`` (``hostile.ODD_PAGES``)
 * ``/transient/<n>.html``              fails transiently (503, reset, truncated gzip, unconditional 304, by
                                        ``n % 4``) while ``settings.transient_failing`` is set, then article ``600 + n``
 
@@ -409,6 +415,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, hostile.cp1252_as_utf8_page(), "text/html; charset=utf-8")
         elif len(parts) == 2 and parts[0] == "transient":
             self._transient(int(parts[1].split(".")[0]), path)
+        elif len(parts) == 3 and parts[0] == "odd" and parts[1] in hostile.ODD_PAGES:
+            n = int(parts[2].split(".")[0])
+            page = article_html(n, canonical=f"{srv.base_url}{path}")
+            self._send(200, hostile.odd_page(parts[1], page), "text/html; charset=utf-8")
         else:
             return False
         return True
@@ -424,6 +434,10 @@ class _Handler(BaseHTTPRequestHandler):
         elif name == "bad-links.xml":
             body = hostile.bad_link_feed(srv.base_url, good, srv.bystander_url)
             self._send(200, body, "application/rss+xml; charset=utf-8")
+        elif name == "crowded.xml":
+            self._send(200, hostile.crowded_feed(srv.base_url, good), "application/rss+xml")
+        elif name == "many-attributes.xml":
+            self._send(200, hostile.many_attributes_feed(good), "application/rss+xml")
         elif name == "w3c-entities.xml":
             self._send(200, hostile.w3c_entities_feed(good), "application/rss+xml")
         elif name == "koi8r.xml":
@@ -564,6 +578,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, b'{"article": "not html"}', "application/json")
         elif path == "/type/png":
             self._send(200, b"\x89PNG\r\n\x1a\n" + b"\x00" * 64, "image/png")
+        elif path == "/type/octet-png":
+            self._send(200, b"\x89PNG\r\n\x1a\n" + b"\x00" * 64, "application/octet-stream")
+        elif len(parts) == 3 and parts[:2] == ["type", "octet-html"]:  # an article sent as "some bytes"
+            n = int(parts[2].split(".")[0])
+            self._send(200, article_html(n, canonical=f"{srv.base_url}{path}").encode(), "application/octet-stream")
         elif path == "/xml/billion-laughs.xml":
             self._send(200, BILLION_LAUGHS, "application/rss+xml")
         elif path == "/xml/xxe.xml":

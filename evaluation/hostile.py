@@ -33,6 +33,9 @@ FEED_ARTICLES = {
     "w3c-entities.xml": 515,
     "bad-links.xml": 516,
     "koi8r.xml": 517,
+    "json-surrogate.json": 520,
+    "many-attributes.xml": 521,
+    "crowded.xml": 522,
 }
 #: Hostile feeds that must yield no article: no items at all; a body naming a local file (read, it would list
 #: the article of ``secret_file_feed``).
@@ -121,7 +124,53 @@ def json_feeds(good_link: str) -> dict[str, bytes]:
                 ],
             }
         ).encode(),
+        # a lone surrogate (valid JSON, not encodable as UTF-8) and NUL in the entry's strings: the archive
+        # refused the page's record and the whole capture batch failed as an ArchiveError, on every run
+        "json-surrogate.json": (
+            '{"version": "https://jsonfeed.org/version/1.1", "title": "surrogate\\u0000", "items": [{"id": "s1",'
+            f' "url": {json.dumps(good_link)}, "title": "lone \\ud800 surrogate\\u0007",'
+            ' "authors": [{"name": "\\udfff"}]}]}'
+        ).encode(),
     }
+
+
+#: Odd pages whose article must still be indexed (``/odd/<kind>/<n>.html`` serves article ``n`` so): what made
+#: lxml, trafilatura or Elasticsearch lose the article whole.
+ODD_PAGES = ("control-ref", "deep-nesting", "huge-meta", "long-canonical", "many-attributes")
+
+
+def odd_page(kind: str, html: str) -> bytes:
+    """Article ``html`` made odd in one way (``kind`` from :data:`ODD_PAGES`)."""
+    if kind == "control-ref":  # a reference to a code point XML cannot hold: trafilatura found nothing
+        html = html.replace("<p>", "<p>&#x1; &#11; ", 1)
+    elif kind == "deep-nesting":  # past libxml2's 256 (and huge_tree's 2,048) levels the page was cut off
+        html = html.replace("<article>", "<article>" + "<font size=2>" * 3_000, 1)
+    elif kind == "huge-meta":  # a 40 KB author and site name: a keyword term Elasticsearch refuses
+        big = "Desk " * 8_000
+        html = html.replace('content="Fault Server Desk"', f'content="{big}"', 1).replace(
+            "</title>", f'</title><meta property="og:site_name" content="{"Site " * 8_000}">', 1
+        )
+    elif kind == "long-canonical":  # a 40 KB canonical URL: an immense url term, and no URL to fetch
+        html = html.replace('rel="canonical" href="', 'rel="canonical" href="/x?' + "q" * 40_000 + "&amp;", 1)
+    elif kind == "many-attributes":  # libxml2 reads them in quadratic time: 32 s, past the extraction budget
+        attributes = " ".join(f'data-a{i}="{i}"' for i in range(100_000))
+        html = html.replace("<article>", f"<article {attributes}>", 1)
+    else:
+        raise ValueError(f"unknown odd page {kind!r}")
+    return html.encode("utf-8")
+
+
+def many_attributes_feed(good_link: str) -> bytes:
+    """An item with 60,000 attributes (650 KB): feedparser reads attributes in quadratic time (over a minute)."""
+    attributes = " ".join(f'a{i}="{i}"' for i in range(60_000))
+    return _rss([("many attributes", good_link)]).replace("<item>", f"<item {attributes}>", 1).encode()
+
+
+def crowded_feed(base_url: str, good_link: str) -> bytes:
+    """400 copies of one link (tracking parameters apart) before the feed's other article: with
+    ``max_entries_per_feed`` 300 the copies crowded it out."""
+    copies = [(f"copy {i}", f"{base_url}/articles/0.html?utm_source=crowd{i}") for i in range(400)]
+    return _rss([*copies, ("the other article", good_link)]).encode()
 
 
 def w3c_entities_feed(good_link: str) -> bytes:

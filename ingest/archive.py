@@ -38,6 +38,7 @@ from warcio.warcwriter import WARCWriter
 from ingest.config import ArchiveOptions
 from ingest.errors import ArchiveError, BadURL
 from ingest.response import ArchiveRef, Response
+from ingest.text import clean
 from ingest.urls import strip_userinfo
 
 __all__ = ["Archive", "ArchiveRef"]
@@ -380,8 +381,9 @@ def _gzip_member(data: bytes) -> bytes:
 
 
 def _header_value(value: object) -> str:
-    """Header values cannot span lines."""
-    return " ".join(str(value).split())
+    """Header values cannot span lines, nor hold what UTF-8 cannot encode (a lone surrogate from one feed's
+    entry title would otherwise fail the record, and with it the whole capture batch, as an ArchiveError)."""
+    return " ".join(clean(str(value)).split())
 
 
 def _reason(status: int) -> str:

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from ingest.config import VERSION
 from ingest.extraction import Extracted, parse_datetime
 from ingest.feeds import FeedEntry, FeedSource
+from ingest.text import clean, clean_value, clip_utf8
 from ingest.urls import canonical_url, document_id, normalize_url
 
 #: Fields that the ingest stage owns. Story grouping and dedup own other fields of the same document,
@@ -91,7 +92,7 @@ def build_article(
     """Assemble the document; ``doc_id`` is derived from the normalised canonical URL."""
     normalized = normalize_url(url)
     published = best_published(extracted, parse_datetime(origin.entry_published))
-    body = extracted.body
+    body = clean(extracted.body)  # hashed below: what UTF-8 cannot encode must be gone first
     doc: dict[str, Any] = {
         "doc_id": document_id(url),
         "url": normalized,
@@ -117,7 +118,26 @@ def build_article(
     if archive:
         doc["archive"] = dict(archive)
     doc.update(tag_fields)
-    return doc
+    return storable(doc)
+
+
+#: Keyword fields filled from what a page or feed says (not from a URL or a hash), and the byte cap of one value.
+#: A name, an outlet or a country is never longer; Elasticsearch fails a document over a term of 32,766 bytes.
+KEYWORD_TEXT_FIELDS = ("outlet", "site_name", "country", "language", "authors", "entity_names", "names")
+MAX_KEYWORD_BYTES = 1_024
+
+
+def storable(doc: dict[str, Any]) -> dict[str, Any]:
+    """``doc`` as Elasticsearch stores it: no lone surrogates or control characters anywhere (they fail the
+    request's serialisation, or the document), keyword values from the page cut to :data:`MAX_KEYWORD_BYTES`."""
+    out: dict[str, Any] = clean_value(doc)
+    for name in KEYWORD_TEXT_FIELDS:
+        value = out.get(name)
+        if isinstance(value, str):
+            out[name] = clip_utf8(value, MAX_KEYWORD_BYTES)
+        elif isinstance(value, list):
+            out[name] = [clip_utf8(v, MAX_KEYWORD_BYTES) if isinstance(v, str) else v for v in value]
+    return out
 
 
 def best_published(extracted: Extracted, from_feed: datetime | None) -> datetime | None:
@@ -131,8 +151,13 @@ def best_published(extracted: Extracted, from_feed: datetime | None) -> datetime
 
 
 def _iso(value: datetime | None) -> str | None:
+    """UTC ISO form, or None for an instant that has none (year 9999 at -05:00 is past datetime.max in UTC):
+    a bad date is a missing date, never a lost article."""
     if value is None:
         return None
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).isoformat()
+    try:
+        return value.astimezone(UTC).isoformat()
+    except (OverflowError, ValueError):
+        return None

@@ -229,6 +229,25 @@ class ExtractionTimeout(ExtractionError):
     log_level = logging.ERROR
 
 
+class DocumentRejected(ItemSkipped):
+    """Elasticsearch refused one document of a bulk request for its content (a field value the mapping cannot
+    take: a keyword over 32,766 bytes, an unparseable date, a wrong type, an unmapped field).
+
+    The rest of the batch is indexed; sending the same document again gets the same answer, so it is permanent
+    (a fixed pipeline re-derives it from the archive with a backfill). ``reason`` is ``document_rejected``,
+    ``error_type`` Elasticsearch's own (``document_parsing_exception``, ...).
+    """
+
+    reason = "document_rejected"
+    permanent = True
+    log_level = logging.ERROR
+
+    def __init__(self, message: str, *, error_type: str = "", doc_id: str = "", url: str | None = None) -> None:
+        super().__init__(message, url=url)
+        self.error_type = error_type
+        self.doc_id = doc_id
+
+
 class WorkerCrashed(ItemSkipped):
     """The worker process handling one page died (a native crash in a C extension); it was replaced."""
 

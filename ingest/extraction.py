@@ -16,6 +16,7 @@ from dateutil import parser as dateparser
 
 from ingest.config import ExtractionOptions
 from ingest.errors import ExtractionError
+from ingest.markup import cap_attributes, drop_forbidden_references, flattened
 
 logger = logging.getLogger(__name__)
 
@@ -51,26 +52,21 @@ def extract(html: str, *, url: str, options: ExtractionOptions | None = None) ->
     """Extract one article; raise :class:`ExtractionError` when the page holds no article text."""
     options = options or ExtractionOptions()
     check_budget(html, url=url, options=options)
+    html = cap_attributes(drop_forbidden_references(html))
     import trafilatura  # lazy: heavy import
 
-    try:
-        doc = trafilatura.bare_extraction(
-            html,
-            url=url,
-            favor_precision=options.favor_precision,
-            fast=options.fast,
-            include_comments=options.include_comments,
-            include_tables=False,
-            with_metadata=True,
-            date_extraction_params=_DATE_PARAMS,
-        )
-    except Exception as exc:  # trafilatura raises assorted lxml/ValueError types on broken markup
-        raise ExtractionError(f"trafilatura failed: {exc!r}", reason="extraction_failed", url=url) from exc
-    if doc is None:
-        raise ExtractionError("no article content found", reason="no_content", url=url)
-
+    doc = _bare_extraction(trafilatura, html, url, options)
     title = _clean(getattr(doc, "title", None))
     body = _strip_title(getattr(doc, "text", None) or "", title)
+    if len(body) < options.min_body_chars and (deep := flattened(html)) is not None:
+        # nested past libxml2's limit, the rest of the page was dropped: once more on a flattened tree
+        again = _bare_extraction(trafilatura, deep, url, options)
+        again_title = _clean(getattr(again, "title", None))
+        again_body = _strip_title(getattr(again, "text", None) or "", again_title)
+        if len(again_body) > len(body):
+            doc, title, body = again, again_title, again_body
+    if doc is None:
+        raise ExtractionError("no article content found", reason="no_content", url=url)
     if len(body) < options.min_body_chars:
         raise ExtractionError(f"body too short ({len(body)} chars)", reason="body_too_short", url=url)
 
@@ -89,6 +85,23 @@ def extract(html: str, *, url: str, options: ExtractionOptions | None = None) ->
         site_name=_clean(getattr(doc, "sitename", None)) or None,
         url=_clean(getattr(doc, "url", None)) or None,
     )
+
+
+def _bare_extraction(trafilatura: Any, html: Any, url: str, options: ExtractionOptions) -> Any:
+    """trafilatura's document for ``html`` (a string or an lxml tree), or None when it finds no content."""
+    try:
+        return trafilatura.bare_extraction(
+            html,
+            url=url,
+            favor_precision=options.favor_precision,
+            fast=options.fast,
+            include_comments=options.include_comments,
+            include_tables=False,
+            with_metadata=True,
+            date_extraction_params=_DATE_PARAMS,
+        )
+    except Exception as exc:  # trafilatura raises assorted lxml/ValueError types on broken markup
+        raise ExtractionError(f"trafilatura failed: {exc!r}", reason="extraction_failed", url=url) from exc
 
 
 def check_budget(html: str, *, url: str, options: ExtractionOptions) -> None:

@@ -17,8 +17,8 @@ from typing import Any
 from elasticsearch import Elasticsearch, helpers
 
 from ingest.config import DATA_DIR, IndexOptions
-from ingest.elastic import call, mapped
-from ingest.errors import RequestRejected
+from ingest.elastic import call, item_error, mapped
+from ingest.errors import DocumentRejected, RequestRejected
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +46,8 @@ class BulkReport:
     noop: int = 0
     failed: int = 0
     errors: list[dict[str, Any]] = field(default_factory=list)
+    #: Documents refused for their own content (``skip_rejected=True``): skips for the caller to count.
+    rejected: list[DocumentRejected] = field(default_factory=list)
 
     @property
     def total(self) -> int:
@@ -160,11 +162,15 @@ def bulk_upsert(
     options: IndexOptions,
     *,
     id_field: str = "doc_id",
+    skip_rejected: bool = False,
 ) -> BulkReport:
     """Upsert ``docs`` in chunks; raise :class:`IndexingError` if any item fails after retries.
 
     429s are retried with exponential backoff by the helper; every other per-item error is collected, logged
     with its reason and raised, so the Airflow task fails and its retry (or a replay) indexes what was missed.
+    With ``skip_rejected``, a document refused for its own content (:func:`ingest.elastic.item_error`) is not
+    a failure of the batch: it lands in ``report.rejected`` for the caller to count as a skip, and the rest of
+    the batch is indexed and committed (retrying the task would only be refused again, for ever).
     """
     report = BulkReport()
     if not docs:
@@ -185,6 +191,7 @@ def bulk_upsert(
         for doc in docs
     )
     results: Counter[str] = Counter()
+    urls = {str(doc[id_field]): str(doc["url"]) for doc in docs if isinstance(doc.get("url"), str)}
     with mapped(f"bulk request to {alias}"):
         for ok, item in helpers.streaming_bulk(
             es,
@@ -200,8 +207,12 @@ def bulk_upsert(
             require_alias=True,
         ):
             info = item.get("update", {})
+            rejected = None if ok or not skip_rejected else item_error(info, url=urls.get(str(info.get("_id"))))
             if ok:
                 results[str(info.get("result", "updated"))] += 1
+            elif rejected is not None:
+                report.rejected.append(rejected)
+                logger.error("document rejected: %s", rejected)
             else:
                 report.failed += 1
                 if len(report.errors) < 50:
@@ -211,13 +222,20 @@ def bulk_upsert(
     report.created, report.updated, report.noop = results["created"], results["updated"], results["noop"]
     if report.failed:
         for err in report.errors[:5]:
-            logger.error("bulk item rejected: %s", err)
+            logger.error("bulk item rejected: %.500s", err)
         raise RequestRejected(
             f"{report.failed} of {len(docs)} documents were rejected by {alias}",
             failed=report.failed,
             errors=report.errors,
         )
-    logger.info("indexed into %s: created=%d updated=%d noop=%d", alias, report.created, report.updated, report.noop)
+    logger.info(
+        "indexed into %s: created=%d updated=%d noop=%d rejected=%d",
+        alias,
+        report.created,
+        report.updated,
+        report.noop,
+        len(report.rejected),
+    )
     return report
 
 

@@ -23,8 +23,11 @@ from ingest.errors import BadRedirect, BadURL
 
 logger = logging.getLogger(__name__)
 
-#: ASCII control characters (and DEL): never part of a URL we fetch or store.
-_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+#: ASCII control characters (and DEL), lone surrogates: never part of a URL we fetch or store.
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
+#: Longer URLs are refused: far beyond what servers accept (RFC 9110 asks for 8,000 octets) and, past 32 KB,
+#: a keyword term Elasticsearch refuses, which would fail the article's document (``url``, ``source_urls``).
+MAX_URL_LENGTH = 8_192
 #: What a host may consist of once IDNA-encoded (underscores occur in real host names).
 _HOST_RE = re.compile(r"^[a-z0-9_](?:[a-z0-9_.-]*[a-z0-9_])?\.?$")
 _SCHEME_RE = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*):")
@@ -70,6 +73,8 @@ def clean_url(url: str) -> str:
     url = strip_userinfo_text(url.strip())
     if not url:
         raise BadURL("empty URL")
+    if len(url) > MAX_URL_LENGTH:
+        raise BadURL(f"URL longer than {MAX_URL_LENGTH} characters", url=url[:200] + "...")
     if _CONTROL_RE.search(url):
         raise BadURL("control character in URL", url=ascii(url))
     parts = _split(url)

@@ -23,8 +23,16 @@ from dateutil import parser as date_parser
 from ingest.errors import BadURL, FeedParseError, ParserError
 from ingest.feeds.entities import check_entities, drop_entity_set_doctype
 from ingest.feeds.records import FeedEntry, FeedSource, ParsedFeed
-from ingest.feeds.repair import http_charset, salvage_candidates, sanitize_declaration, utf8_with_bad_bytes
+from ingest.feeds.repair import (
+    cap_attributes,
+    http_charset,
+    salvage_candidates,
+    sanitize_declaration,
+    utf8_with_bad_bytes,
+    wide_codec,
+)
 from ingest.response import Response, codec_for
+from ingest.text import clean
 from ingest.urls import clean_url, document_id
 
 logger = logging.getLogger(__name__)
@@ -40,7 +48,8 @@ def _plain(text: object) -> str:
     text = str(text)
     if not text:
         return ""
-    return _SPACE_RE.sub(" ", html.unescape(_TAG_RE.sub(" ", text))).strip()
+    # cleaned after unescaping: ``&#xD800;`` or a JSON ``"\\ud800"`` must not reach the archive or the index
+    return clean(_SPACE_RE.sub(" ", html.unescape(_TAG_RE.sub(" ", text)))).strip()
 
 
 def _struct_to_datetime(value: object) -> datetime | None:
@@ -232,14 +241,31 @@ def _json_entry(item: object, source: FeedSource, feed_base: str) -> FeedEntry:
     )
 
 
-def _collect(items: list[Any], convert: Any) -> tuple[list[FeedEntry], Counter[str]]:
+#: With ``max_entries``, how many items per kept entry are looked at (duplicates and bad links included).
+_ITEMS_PER_ENTRY = 10
+
+
+def _collect(items: list[Any], convert: Any, limit: int | None = None) -> tuple[list[FeedEntry], Counter[str]]:
     """Convert each item, dropping (and counting) the ones that cannot be entries; one bad item never
-    costs the others."""
+    costs the others. An item whose link is one an earlier item of the document has (the same article,
+    tracking parameters aside) is dropped as ``duplicate_link``: hundreds of copies of one link must not crowd
+    the feed's other articles out of ``max_entries``. Conversion stops at ``limit`` entries (the rest would be
+    cut anyway, and validating 100,000 links took longer than parsing them)."""
     entries: list[FeedEntry] = []
     dropped: Counter[str] = Counter()
-    for item in items:
+    seen: set[str] = set()
+    budget = None if limit is None else limit * _ITEMS_PER_ENTRY
+    for index, item in enumerate(items):
+        if limit is not None and (len(entries) >= limit or (budget is not None and index >= budget)):
+            break
         try:
-            entries.append(convert(item))
+            entry = convert(item)
+            key = document_id(entry.url)
+            if key in seen:
+                dropped["duplicate_link"] += 1
+                continue
+            seen.add(key)
+            entries.append(entry)
         except _Dropped as exc:
             dropped[exc.reason] += 1
         except Exception as exc:  # our bug or a library's on one odd item: contained to that item
@@ -248,9 +274,15 @@ def _collect(items: list[Any], convert: Any) -> tuple[list[FeedEntry], Counter[s
     return entries, dropped
 
 
-def _parse_json_feed(content: bytes, source: FeedSource, base_url: str) -> ParsedFeed:
+def _json_int(digits: str) -> int | str:
+    """A JSON integer; past Python's 4,300-digit limit on int() its digits (an id, not a count): the limit
+    raised ValueError and lost the whole feed as ``parser_error``."""
+    return int(digits) if len(digits) <= 4_000 else digits
+
+
+def _parse_json_feed(content: bytes, source: FeedSource, base_url: str, max_entries: int | None) -> ParsedFeed:
     try:
-        doc = json.loads(content.decode("utf-8-sig"))
+        doc = json.loads(content.decode("utf-8-sig"), parse_int=_json_int)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise FeedParseError(f"invalid JSON: {exc}", reason="not_a_feed", url=base_url or None) from exc
     if not isinstance(doc, dict) or "jsonfeed.org" not in str(doc.get("version", "")):
@@ -259,7 +291,9 @@ def _parse_json_feed(content: bytes, source: FeedSource, base_url: str) -> Parse
         (v for v in (doc.get("feed_url"), doc.get("home_page_url")) if isinstance(v, str) and v), ""
     )
     items = doc.get("items")
-    entries, dropped = _collect(items if isinstance(items, list) else [], lambda i: _json_entry(i, source, feed_base))
+    entries, dropped = _collect(
+        items if isinstance(items, list) else [], lambda i: _json_entry(i, source, feed_base), max_entries
+    )
     if not entries:
         raise FeedParseError("JSON Feed has no items with a URL", reason="empty_feed", url=base_url or None)
     return ParsedFeed(tuple(entries), None, _plain(doc.get("title")), False, None, dict(dropped))
@@ -340,7 +374,7 @@ def _parse(
         raise FeedParseError("empty document", reason="empty_feed", url=base_url or None)
     media_type = (content_type or "").split(";")[0].strip().lower()
     if _looks_like_json(content) or media_type.endswith("json"):
-        return _truncate(_parse_json_feed(content, source, base_url), max_entries)
+        return _truncate(_parse_json_feed(content, source, base_url, max_entries), max_entries)
     check_entities(content)
     content = drop_entity_set_doctype(content)
     stripped = content.lstrip(b" \t\r\n")
@@ -348,6 +382,10 @@ def _parse(
         # a blank line before the XML declaration is the commonest real-world breakage; it is not data
         content = stripped
     content = sanitize_declaration(content)
+    capped = cap_attributes(content)
+    if capped is not content and wide_codec(content) is not None:
+        charset = "utf-8"  # transcoded to cut it: the header's utf-16 no longer applies
+    content = capped
     label = http_charset(content, content_type, charset)
     if codec_for(label) in (None, "utf-8") and utf8_with_bad_bytes(content):
         # declared or assumed UTF-8 with a few malformed bytes: feedparser would read the whole feed as cp1252
@@ -362,7 +400,7 @@ def _parse(
     feed_meta: dict[str, Any] = dict(result.get("feed") or {})
     items = result.get("entries")
     entries, dropped = _collect(
-        items if isinstance(items, list) else [], lambda i: _entry_from_feedparser(i, source, base_url)
+        items if isinstance(items, list) else [], lambda i: _entry_from_feedparser(i, source, base_url), max_entries
     )
     if dropped:
         logger.info("feed %s: entries dropped: %s", source.name, dict(dropped))

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 from lxml import etree
 
+from ingest import markup
 from ingest.response import charset_of, codec_for, mostly_utf8, utf8_label_lies
 
 logger = logging.getLogger(__name__)
@@ -112,3 +113,46 @@ def salvage_candidates(content: bytes) -> Iterator[bytes]:
         return match.group(0) if match.group("prefix").lower().decode("ascii", "replace") in _CORE_PREFIXES else b""
 
     yield _PREFIXED_TAG_RE.sub(keep, content)
+
+
+def cap_attributes(content: bytes) -> bytes:
+    """``content`` with every start tag cut to its first :data:`~ingest.markup.MAX_ATTRIBUTES` attributes
+    (:func:`ingest.markup.cap_attributes`: feedparser reads attributes in quadratic time, its SAX handler looks
+    each one up by name in a list). A UTF-16 or UTF-32 document that needs the cut comes back as UTF-8 (its
+    declaration says so)."""
+    wide = wide_codec(content)
+    if wide is not None:
+        try:
+            text = content.decode(wide)
+        except UnicodeDecodeError:
+            return content
+        narrow = text.encode("utf-8", "replace")
+        capped = _cap(narrow)
+        if capped is narrow:
+            return content
+        return _XML_DECL_ENCODING_RE.sub(rb'\1 encoding="utf-8"', capped.lstrip(b"\xef\xbb\xbf"), count=1)
+    return _cap(content)
+
+
+def wide_codec(content: bytes) -> str | None:
+    """The UTF-16/UTF-32 codec of a document (by its BOM or the NULs around its first ``<``), else None."""
+    head = content[:4]
+    if head.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")):
+        return "utf-32"
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "utf-16"
+    if head.startswith(b"<\x00\x00\x00"):
+        return "utf-32-le"
+    if head.startswith(b"\x00\x00\x00<"):
+        return "utf-32-be"
+    if head.startswith(b"<\x00"):
+        return "utf-16-le"
+    if head.startswith(b"\x00<"):
+        return "utf-16-be"
+    return None
+
+
+def _cap(content: bytes) -> bytes:
+    text = content.decode("latin-1")  # one character per byte: the cut positions are the bytes'
+    capped = markup.cap_attributes(text)
+    return content if capped is text else capped.encode("latin-1")

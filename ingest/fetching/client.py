@@ -94,6 +94,13 @@ def _safe_headers(headers: Mapping[str, str], url: str) -> dict[str, str]:
     return out
 
 
+#: Types that say "unknown" rather than what the body is (WHATWG MIME Sniffing's unknown types, and the
+#: generic binary types misconfigured servers send for every file): the body decides, as in a browser.
+_UNKNOWN_TYPES = frozenset(
+    {"application/octet-stream", "binary/octet-stream", "application/unknown", "unknown/unknown", "*/*"}
+)
+
+
 def _sniff_html(body: bytes) -> bool:
     head = body[:1024].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
     return head.startswith((b"<!doctype html", b"<html", b"<head", b"<!--")) or b"<html" in head[:512]
@@ -339,14 +346,15 @@ class Fetcher:
         if status >= 400 or status < 200:
             raise _status_error(status, url)
         content_type = resp_headers.get("content-type", "").split(";")[0].strip().lower()
-        if kind == "page" and content_type and content_type not in HTML_TYPES:
+        sniffed = not content_type or content_type in _UNKNOWN_TYPES
+        if kind == "page" and not sniffed and content_type not in HTML_TYPES:
             raise UnsupportedContentType(f"content type {content_type!r} is not HTML", url=url)
         declared = resp_headers.get("content-length", "").strip()
         if declared.isascii() and declared.isdigit() and int(declared) > options.max_bytes:
             raise TooLarge(f"Content-Length {declared} exceeds {options.max_bytes}", url=url)
         body = self._read_body(raw, resp_headers.get("content-encoding", ""), url, deadline)
-        if kind == "page" and not content_type and not _sniff_html(body):
-            raise UnsupportedContentType("no content type and not HTML", url=url)
+        if kind == "page" and sniffed and not _sniff_html(body):
+            raise UnsupportedContentType(f"content type {content_type or '(none)'!r} and not HTML", url=url)
         return Response(
             url=original,
             final_url=url,

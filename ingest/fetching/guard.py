@@ -9,7 +9,8 @@
 * Loopback, private, link-local (169.254.169.254), shared (100.64/10), multicast, reserved and unspecified
   addresses are refused; IPv6 forms that carry an IPv4 address (IPv4-mapped, 6to4 ``2002::/16``, Teredo
   ``2001::/32``, NAT64 ``64:ff9b::/96``) are unwrapped and the embedded address is judged too.
-* The allow-list (``FetchOptions.allow_hosts``) lets chosen destinations through anyway. Entries are
+* The allow-list (``FetchOptions.allow_hosts``) lets chosen destinations through anyway (an IPv4 entry admits
+  the IPv4-mapped form of its addresses, never a 6to4/Teredo/NAT64 one that merely carries them). Entries are
   ``host``, ``host:port``, ``ip``, ``ip:port``, ``[ipv6]:port``, ``cidr`` or ``[cidr]:port``: with a port an
   entry admits only that host:port pair (``127.0.0.1:8765`` is the test server, not every loopback service);
   without one, every port of that host or range.
@@ -89,9 +90,13 @@ class AllowEntry:
         return self.name is not None and self.name == host and self.port in (None, port)
 
     def admits_ip(self, ip: IPAddress, port: int) -> bool:
+        """Whether the entry admits a connection to ``ip``. An IPv4-mapped address (``::ffff:127.0.0.1``) is the
+        IPv4 host itself and matches as such; 6to4, Teredo and NAT64 addresses never match an IPv4 entry: the
+        connection goes to a relay or gateway elsewhere, not to the address they carry (an entry for
+        ``127.0.0.1:8765`` must not admit ``[2002:7f00:1::]:8765``)."""
         if self.network is None or self.port not in (None, port):
             return False
-        candidates = [ip, *embedded_ipv4(ip)]
+        candidates = [ip] if not isinstance(ip, ipaddress.IPv6Address) or ip.ipv4_mapped is None else [ip.ipv4_mapped]
         return any(c.version == self.network.version and c in self.network for c in candidates)
 
 

@@ -264,12 +264,16 @@ def _index(docs: list[dict[str, Any]], es: Elasticsearch, options: PipelineOptio
     existing = indexing.existing_sources(es, alias, [d["doc_id"] for d in docs], indexing.MERGED_LIST_FIELDS)
     indexing.merge_list_fields(docs, existing, indexing.MERGED_LIST_FIELDS)
     report.duplicates_linked += dedup.link_near_duplicates(es, alias, docs)
-    result = indexing.bulk_upsert(es, alias, docs, options.index)
+    result = indexing.bulk_upsert(es, alias, docs, options.index, skip_rejected=True)
     report.created += result.created
     report.updated += result.updated
     report.unchanged += result.noop
+    refused = {skip.doc_id for skip in result.rejected}
+    for skip in result.rejected:
+        report.skip(skip, stage="index")
     for doc in docs:
-        report.tags.update(doc.get("tags") or [])
+        if doc["doc_id"] not in refused:
+            report.tags.update(doc.get("tags") or [])
 
 
 #: Fields of an article that later stages own (stories, dedup) or that indexing stamps: not compared.
@@ -328,12 +332,21 @@ def retag(
             report.updated += 1
             updates.append({"doc_id": source["doc_id"], **fields})
             if write and len(updates) >= max(1, options.process.index_batch):
-                indexing.bulk_upsert(es, options.index.articles_alias, updates, options.index)
+                _write_tags(updates, es, options, report)
                 updates = []
     if write and updates:
-        indexing.bulk_upsert(es, options.index.articles_alias, updates, options.index)
+        _write_tags(updates, es, options, report)
     logger.info("re-tagging %s done: %s", batch_id or selection.by, report.brief())
     return report
+
+
+def _write_tags(
+    updates: list[dict[str, Any]], es: Elasticsearch, options: PipelineOptions, report: BatchReport
+) -> None:
+    result = indexing.bulk_upsert(es, options.index.articles_alias, updates, options.index, skip_rejected=True)
+    for skip in result.rejected:
+        report.updated -= 1
+        report.skip(skip, stage="index")
 
 
 _RETAG_SOURCE = [

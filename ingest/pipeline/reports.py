@@ -23,7 +23,8 @@ MAX_RECORDED_ERRORS = 100
 #: Skip stages whose items count against the page / feed / extraction failure shares.
 FEED_STAGES = ("feed",)
 PAGE_STAGES = ("page",)
-EXTRACTION_STAGES = ("extract", "derive")
+#: Skips of pages that were read but gave no document (``index``: Elasticsearch refused the document built).
+EXTRACTION_STAGES = ("extract", "derive", "index")
 
 
 class SkipRecord(TypedDict):

@@ -164,8 +164,13 @@ def zipf(word: str, language: str) -> float:
     return math.log10(freq) + 9.0 if freq > 0 else 0.0
 
 
+#: No word is longer (German compounds reach about 60 letters); a longer "word" is a hash, base64 or junk, and
+#: past 32,766 bytes a story key term Elasticsearch refuses, which failed every grouping run.
+MAX_WORD_CHARS = 80
+
+
 def tokens(text: str) -> list[str]:
-    return [m.group(0) for m in _WORD.finditer(text)]
+    return [w for m in _WORD.finditer(text) if len(w := m.group(0)) <= MAX_WORD_CHARS]
 
 
 def _content(word: str, stops: frozenset[str]) -> bool:

@@ -120,23 +120,39 @@ def test_an_index_from_an_older_template_gets_the_new_fields(es: Elasticsearch, 
     assert hits["hits"]["total"]["value"] == 1
 
 
-def test_an_index_from_an_older_template_gets_the_new_fields_on_upgrade(
+def test_documents_refused_for_their_content_are_skips_not_a_failed_batch(
     es: Elasticsearch, index_options: IndexOptions
 ) -> None:
-    spec = next(s for s in indexing.specs(index_options) if s.alias == index_options.articles_alias)
-    template = f"{spec.alias}-template"
-    es.indices.put_index_template(  # what an older release installed: a strict mapping without `names`
-        name=template,
-        index_patterns=[f"{spec.alias}-v*"],
-        version=1,
-        template={"mappings": {"dynamic": "strict", "properties": {"url": {"type": "keyword"}}}},
-    )
-    es.indices.create(index=spec.index, aliases={spec.alias: {"is_write_index": True}})
-    before = next(iter(es.indices.get_mapping(index=spec.alias).values()))["mappings"]["properties"]
-    assert "names" not in before
+    """What Elasticsearch refuses per document (an immense keyword term, a date beyond its range, a wrong type,
+    an unmapped field) is that document's fault: with ``skip_rejected`` the batch is indexed and the refused
+    documents come back as counted ``document_rejected`` skips with Elasticsearch's reason. Retrying the batch
+    (what an IndexingError makes Airflow do) would only be refused again, for ever."""
+    indexing.ensure_indices(es, index_options)
+    docs = [
+        _doc(1),
+        _doc(2, authors=["A" * 40_000]),
+        _doc(3, published_at="292278995-01-01T00:00:00Z"),
+        _doc(4, word_count="many"),
+        _doc(5, unexpected_field="x"),
+        _doc(6),
+    ]
+    report = indexing.bulk_upsert(es, index_options.articles_alias, docs, index_options, skip_rejected=True)
+    assert report.created == 2 and report.failed == 0
+    rejected = {skip.doc_id: skip for skip in report.rejected}
+    assert sorted(rejected) == ["id0002", "id0003", "id0004", "id0005"]
+    assert all(skip.reason == "document_rejected" and skip.permanent for skip in rejected.values())
+    assert rejected["id0002"].url == "https://example.org/a/2"
+    assert "immense term" in str(rejected["id0002"]) and len(str(rejected["id0002"])) < 600
+    assert rejected["id0005"].error_type == "strict_dynamic_mapping_exception"
+    assert es.count(index=index_options.articles_alias)["count"] == 2
 
-    indexing.ensure_indices(es, index_options)  # the upgrade: new template version, fields added in place
-    after = next(iter(es.indices.get_mapping(index=spec.alias).values()))["mappings"]["properties"]
-    assert {"names", "story_title", "tags"} <= set(after)
-    installed = es.indices.get_index_template(name=template)["index_templates"][0]["index_template"]
-    assert installed["version"] == indexing.load_template(spec.template)["version"]
+
+def test_a_write_block_still_fails_the_batch_with_skip_rejected(es: Elasticsearch, index_options: IndexOptions) -> None:
+    """Not the documents' fault: an infrastructure error, so the task fails and is retried."""
+    indexing.ensure_indices(es, index_options)
+    es.indices.put_settings(index=index_options.articles_alias, settings={"index.blocks.write": True})
+    try:
+        with pytest.raises(IndexingError):
+            indexing.bulk_upsert(es, index_options.articles_alias, [_doc(1)], index_options, skip_rejected=True)
+    finally:
+        es.indices.put_settings(index=index_options.articles_alias, settings={"index.blocks.write": False})

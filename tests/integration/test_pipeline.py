@@ -195,3 +195,26 @@ def test_feed_links_survive_any_processing_order(pipeline_options: PipelineOptio
     assert shared["feeds"] == ["circuitlane-news", "circuitlane-security"]
     with Ledger(pipeline_options.state) as ledger:
         assert ledger.deferred_links() == {}
+
+
+def test_a_document_elasticsearch_refuses_is_a_counted_skip_and_its_batch_is_indexed(
+    es: Elasticsearch, pipeline_options: PipelineOptions
+) -> None:
+    """The processing sink's indexing step with one document Elasticsearch refuses (an unmapped field stands
+    for any per-document refusal that gets past :func:`ingest.documents.storable`): the run goes on, the
+    refusal is counted under ``index:document_rejected`` with its URL, the other documents are indexed."""
+    from ingest.pipeline.derive import _index
+    from ingest.pipeline.reports import BatchReport
+
+    indexing.ensure_indices(es, pipeline_options.index)
+    docs: list[dict[str, Any]] = [
+        {"doc_id": f"d{n}", "url": f"https://example.org/{n}", "title": "t", "body": "b", "feeds": ["f"]}
+        for n in range(3)
+    ]
+    docs[1]["not_in_the_mapping"] = 1
+    report = BatchReport(stage="process")
+    _index(docs, es, pipeline_options, report)
+    assert report.created == 2
+    assert report.skipped == {"index:document_rejected": 1}
+    assert report.errors[0]["url"] == "https://example.org/1" and report.errors[0]["permanent"] is True
+    assert es.count(index=pipeline_options.index.articles_alias)["count"] == 2

@@ -176,3 +176,22 @@ def test_unwritable_root_is_an_infrastructure_error(tmp_path: Path) -> None:
     blocker.write_text("not a directory")
     with Archive(ArchiveOptions(root=str(blocker / "archive"))) as archive, pytest.raises(ArchiveError):
         write(archive, 1, T0)
+
+
+def test_metadata_utf8_cannot_encode_is_cleaned_not_an_archive_error(tmp_path: Path) -> None:
+    """One entry's lone surrogate is that item's content: it must never fail the shared archive."""
+    with Archive(ArchiveOptions(root=str(tmp_path))) as archive:
+        ref = archive.write(
+            url="http://example.org/a",
+            final_url="http://example.org/a",
+            kind="page",
+            request_headers={"user-agent": "test"},
+            status=200,
+            response_headers={"content-type": "text/html"},
+            body=b"<html></html>",
+            fetched_at=T0,
+            metadata={"entry-title": "bad \ud800 title\x00", "feed": "f"},
+        )
+        ((_, meta),) = list(archive.replay(T0 - timedelta(minutes=1), T0 + timedelta(minutes=1)))
+    assert ref.record_id
+    assert meta["entry-title"] == "bad \ufffd title"

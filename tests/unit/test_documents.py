@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
 from ingest.config import DATA_DIR
-from ingest.documents import Origin, article_url, build_article
+from ingest.documents import MAX_KEYWORD_BYTES, Origin, article_url, build_article
 from ingest.extraction import Extracted
 from ingest.tagging import Tagger
 from ingest.urls import document_id
@@ -102,3 +102,34 @@ def test_canonical_link_wins_over_the_fetched_url() -> None:
 
 def test_origin_survives_a_round_trip_through_archive_metadata() -> None:
     assert Origin.from_metadata(ORIGIN.as_metadata()) == ORIGIN
+
+
+def test_documents_hold_nothing_a_store_refuses() -> None:
+    """Lone surrogates and control characters (a JSON Feed's ``"\\ud800"``, a page's NUL) never reach the index;
+    a page's 40 KB author or site name is cut below Lucene's 32,766-byte term limit instead of failing the
+    document."""
+    extracted = replace(
+        EXTRACTED,
+        title="Bad \ud800 title\x00",
+        authors=("A" * 40_000, "Dana\x07 Whitfield"),
+        site_name="\u00e9" * 40_000,
+        body=EXTRACTED.body + " \udfff",
+    )
+    doc = _build(extracted=extracted, origin=replace(ORIGIN, outlet=""))
+    text = json.dumps(doc, ensure_ascii=False)
+    text.encode("utf-8")  # no lone surrogate left anywhere
+    assert "\x00" not in text and "\x07" not in text
+    assert doc["title"] == "Bad \ufffd title"
+    assert doc["authors"][1] == "Dana Whitfield"
+    for name in ("authors", "site_name", "outlet"):
+        values = doc[name] if isinstance(doc[name], list) else [doc[name]]
+        assert all(len(v.encode("utf-8")) <= MAX_KEYWORD_BYTES for v in values), name
+    assert doc["site_name"] == "\u00e9" * (MAX_KEYWORD_BYTES // 2)  # never cut inside a character
+
+
+def test_a_date_past_the_calendar_in_utc_is_no_date_not_a_lost_article() -> None:
+    far = replace(EXTRACTED, published=datetime(9999, 12, 31, 23, 0, tzinfo=timezone(timedelta(hours=-5))))
+    doc = _build(extracted=far, origin=replace(ORIGIN, entry_published=""))
+    assert doc["published_at"] is None
+    early = replace(EXTRACTED, published=datetime(1, 1, 1, 0, 30, tzinfo=timezone(timedelta(hours=5))))
+    assert _build(extracted=early, origin=replace(ORIGIN, entry_published=""))["published_at"] is None

@@ -141,3 +141,42 @@ def test_fundus_gold_titles_and_bodies() -> None:
     assert title_hits / n >= 0.85, f"title agreement {title_hits / n:.3f}"
     assert statistics.median(body_f1) >= 0.85, f"median body F1 {statistics.median(body_f1):.3f}"
     assert statistics.mean(body_f1) >= 0.75, f"mean body F1 {statistics.mean(body_f1):.3f}"
+
+
+ARTICLE_URL = "https://testblatt.example/politik/pjoengjang-weist-zurueck"
+
+
+@pytest.mark.parametrize("reference", ["&#x1;", "&#11;", "&#X0B;", "&#8 ", "&#x1f;", "&#xFFFE;", "&#65535;"])
+def test_a_reference_to_a_code_point_xml_cannot_hold_does_not_lose_the_article(reference: str) -> None:
+    """One ``&#x1;`` (or a vertical tab pasted from a word processor) made trafilatura return nothing for the
+    whole page: a permanent ``no_content`` skip of a good article."""
+    page = PAGE.format(body=BODY_DE).replace("<p>", f"<p>{reference} ", 1)
+    result = extract(page, url=ARTICLE_URL)
+    assert result.body.startswith("Nordkorea hat jede Beteiligung")
+    assert result.title == "Pjöngjang weist Vorwürfe zurück"
+
+
+@pytest.mark.parametrize(
+    "wrappers",
+    [
+        "<span>" * 300,  # past libxml2's 256 levels, which dropped the rest of the page
+        "<font size=2>" * 5_000,  # past the 2,048 levels of huge_tree too
+        "<div><span><b>" * 2_000,
+        "<div>" * 3_000 + "</div>" * 3_000,  # closed, but as deep
+    ],
+)
+def test_nesting_past_the_parser_depth_limit_does_not_lose_the_article(wrappers: str) -> None:
+    page = PAGE.format(body=BODY_DE).replace("<article>", "<article>" + wrappers, 1)
+    page = page.replace(f"<p>{BODY_DE}</p>", f"<p>{BODY_DE}</p><p>Zweiter Absatz: {BODY_DE}</p>", 1)
+    result = extract(page, url=ARTICLE_URL)
+    assert result.body.startswith("Nordkorea hat jede Beteiligung")
+    assert "Zweiter Absatz: Nordkorea" in result.body  # the text after the deep part is there too
+    assert "Leser42" not in result.body and "Cookies" not in result.body  # and still no boilerplate
+    assert result.title == "Pjöngjang weist Vorwürfe zurück"
+
+
+def test_a_deep_page_without_an_article_is_still_skipped() -> None:
+    page = "<html><body>" + "<span>" * 3_000 + "<p>Nur ein Satz.</p></body></html>"
+    with pytest.raises(ExtractionError) as info:
+        extract(page, url="https://x.example/a")
+    assert info.value.reason in {"no_content", "body_too_short"}

@@ -426,3 +426,80 @@ def test_unreadable_encoding_labels_are_ignored() -> None:
     for label in (b"utf-\xff8", b"no-such-charset", b""):
         doc = rss("T", [("a", GOOD)]).encode().replace(b'encoding="utf-8"', b'encoding="' + label + b'"', 1)
         assert [e.url for e in parse_feed(doc, source=SOURCE, base_url="").entries] == [GOOD]
+
+
+def test_lone_surrogates_and_controls_in_entries_are_cleaned() -> None:
+    """A JSON Feed's ``"\\ud800"`` made a str UTF-8 cannot encode: the archive then refused the page's record
+    as an ArchiveError, an infrastructure error that failed the whole capture batch on every run."""
+    doc = (
+        '{"version": "https://jsonfeed.org/version/1.1", "title": "J\\u0000", "items": [{"id": "1", "url": "/a",'
+        ' "title": "bad \\ud800 title\\u0007", "summary": "x\\udfff", "authors": [{"name": "N\\u0000o"}]}]}'
+    )
+    parsed = parse_feed(doc.encode(), source=SOURCE, base_url="https://example.org/feed.json")
+    (entry,) = parsed.entries
+    assert entry.title == "bad \ufffd title" and entry.summary == "x\ufffd" and entry.authors == ("No",)
+    assert parsed.title == "J"
+    xml = rss("T", [("t &amp;#xD800; &amp;#1; end", "https://example.org/b")])
+    (item,) = parse_feed(xml.encode(), source=SOURCE, base_url="https://example.org/").entries
+    item.title.encode("utf-8")
+    assert "\x01" not in item.title and item.title.endswith("end")
+
+
+def _attribute_counts(document: bytes) -> list[int]:
+    from lxml import etree
+
+    root = etree.fromstring(document, etree.XMLParser(recover=True, resolve_entities=False, no_network=True))
+    return [len(element.attrib) for element in root.iter()]
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-16"])
+def test_an_element_with_thousands_of_attributes_is_cut_before_feedparser(
+    encoding: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """feedparser reads attributes in quadratic time (40,000 on one item: 26 s; a 10 MB feed of them: hours);
+    what it is given has at most MAX_ATTRIBUTES per element, and the feed's entries are all there."""
+    from ingest.markup import MAX_ATTRIBUTES
+
+    attributes = " ".join(f'a{i}="{i}"' for i in range(20_000))
+    doc = rss("T", [("one", "https://example.org/1"), ("two", "https://example.org/2")])
+    doc = doc.replace("<item>", f"<item {attributes}>", 1).replace('encoding="utf-8"', f'encoding="{encoding}"')
+    seen: list[bytes] = []
+    real = feeds_module._feedparser
+
+    def spy(content: bytes, headers: dict[str, str]) -> object:
+        seen.append(content)
+        return real(content, headers)
+
+    monkeypatch.setattr(feeds_module, "_feedparser", spy)
+    parsed = parse_feed(doc.encode(encoding), source=SOURCE, base_url="https://example.org/")
+    assert [e.title for e in parsed.entries] == ["one", "two"]
+    assert max(_attribute_counts(seen[0])) == MAX_ATTRIBUTES
+
+
+def test_a_huge_feed_converts_only_the_entries_it_keeps(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = []
+    real = feeds_module._entry_from_feedparser
+
+    def counted(*args: object) -> object:
+        calls.append(1)
+        return real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(feeds_module, "_entry_from_feedparser", counted)
+    doc = rss("T", [(f"t{i}", f"https://example.org/{i}") for i in range(2_000)])
+    parsed = parse_feed(doc.encode(), source=SOURCE, base_url="https://example.org/", max_entries=50)
+    assert len(parsed.entries) == 50 and parsed.entries[0].title == "t0"
+    assert len(calls) == 50
+
+
+def test_a_json_integer_past_pythons_digit_limit_does_not_lose_the_feed() -> None:
+    doc = b'{"version": "https://jsonfeed.org/version/1.1", "items": [{"id": ' + b"9" * 5_000 + b', "url": "/a"}]}'
+    (entry,) = parse_feed(doc, source=SOURCE, base_url="https://example.org/feed.json").entries
+    assert entry.url == "https://example.org/a"
+
+
+def test_copies_of_one_link_do_not_crowd_the_others_out_of_max_entries() -> None:
+    items = [(f"copy {i}", f"https://example.org/same?utm_source=x{i}") for i in range(400)]
+    doc = rss("T", [*items, ("other", "https://example.org/other")])
+    parsed = parse_feed(doc.encode(), source=SOURCE, base_url="https://example.org/", max_entries=300)
+    assert [e.title for e in parsed.entries] == ["copy 0", "other"]
+    assert parsed.dropped == {"duplicate_link": 399}

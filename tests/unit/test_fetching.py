@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import itertools
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -212,9 +213,16 @@ def test_304_without_validators_is_a_transient_error(server: FaultServer, fetche
     assert not info.value.permanent
 
 
-@pytest.mark.parametrize("path", ["type/pdf", "type/json", "type/png"])
+@pytest.mark.parametrize("path", ["type/pdf", "type/json", "type/png", "type/octet-png"])
 def test_non_html_pages_refused(server: FaultServer, fetcher: Fetcher, path: str) -> None:
     assert reason_of(fetcher, server.url(path)) == "unsupported_content_type"
+
+
+def test_an_article_sent_as_octet_stream_is_sniffed_not_lost(server: FaultServer, fetcher: Fetcher) -> None:
+    """``application/octet-stream`` says "unknown", not "not HTML": the body decides, as in a browser (it was a
+    permanent unsupported_content_type skip of a good article)."""
+    response = fetcher.get(server.url("type/octet-html/5.html"), kind="page")
+    assert response.status == 200 and b"<article>" in response.content
 
 
 # --- retry or skip: the class of each failure says whether a later attempt can help ----------------------
@@ -647,3 +655,49 @@ def test_bad_urls_are_bad_url_skips(fetcher: Fetcher) -> None:
         with pytest.raises(BadURL) as info:
             fetcher.get(url, kind="page")
         assert info.value.reason == "bad_url" and info.value.permanent
+
+
+def _numeric_resolver(host: str) -> list[str]:
+    """What the C library makes of numeric host forms (``0x7f.1``, ``2130706433``, ``127.1``), never DNS."""
+    return [socket.inet_ntoa(socket.inet_aton(host))]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8765/",
+        "http://[::ffff:127.0.0.1]:8765/",  # IPv4-mapped: the same host
+        "http://[0:0:0:0:0:ffff:7f00:1]:8765/",
+        "http://0x7f.1:8765/",
+        "http://2130706433:8765/",
+        "http://127.1:8765/",
+    ],
+)
+def test_allow_list_entry_admits_every_spelling_of_its_address(url: str) -> None:
+    assert AddressGuard(("127.0.0.1:8765",), resolver=_numeric_resolver).check(url)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://[2002:7f00:1::]:8765/",  # 6to4 of 127.0.0.1: routed to a 6to4 relay, not to loopback
+        "http://[2001:0:4136:e378:8000:63bf:80ff:fffe]:8765/",  # Teredo, client 127.0.0.1
+        "http://[64:ff9b::7f00:1]:8765/",  # NAT64 of 127.0.0.1: the NAT64 gateway
+        "http://[::1]:8765/",
+        "http://0x7f.1:9200/",  # the entry's address on another port
+        "http://[::ffff:127.0.0.1]:9200/",
+        "http://0:8765/",
+    ],
+)
+def test_allow_list_entry_admits_no_wrapper_that_routes_elsewhere(url: str) -> None:
+    """Only the guard decides here (nothing connects): an entry for one loopback service is that service."""
+    with pytest.raises(BlockedURL) as info:
+        AddressGuard(("127.0.0.1:8765",), resolver=_numeric_resolver).check(url)
+    assert info.value.reason == "blocked_address"
+
+
+def test_allow_listed_range_admits_no_6to4_form_of_its_addresses() -> None:
+    guard = AddressGuard(("10.0.0.0/8",))
+    assert guard.check("http://10.1.2.3/")
+    with pytest.raises(BlockedURL):
+        guard.check("http://[2002:a01:203::]/")  # 6to4 of 10.1.2.3

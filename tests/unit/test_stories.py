@@ -89,6 +89,16 @@ def test_terms_are_stemmed_weighted_and_drop_function_words() -> None:
     assert "nicht" not in german and "hackerangriff" in german
 
 
+def test_a_word_no_language_has_is_no_term() -> None:
+    """A 40,000-letter "word" (a hash, base64, junk) became a story key term that Elasticsearch refuses (over
+    32,766 bytes): the story write, and with it every grouping run, failed."""
+    junk = "Z" + "q" * 40_000
+    title = "\U00020000" * 12_000  # a title trafilatura cuts to 10,000 characters: 40 KB of UTF-8 still
+    vector, surface = term_vector("en", [(f"{title} Sony hack", 3.0), (f"{junk} {junk}", 1.0)])
+    assert vector and all(len(t) <= 80 for t in vector) and all(len(w) <= 80 for w in surface.values())
+    assert {"soni", "hack"} <= set(vector)
+
+
 def test_names_are_rare_capitalised_words_not_sentence_openers() -> None:
     names = found_names("Police said on Monday. Equifax confirmed the breach, the NHS and Crosshouse too.", "en")
     assert {"name:equifax", "name:nhs", "name:crosshouse"} <= names

@@ -207,3 +207,14 @@ def test_same_site() -> None:
     assert not same_site("http://127.0.0.1/a", "http://127.0.0.2/a")
     assert not same_site("https://example.com/a", "https://example.org/a")
     assert not same_site("http://[::1/", "http://example.com/")
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["https://example.org/a?" + "q" * 9_000, "https://example.org/\ud800", "https://example.org/a\udfffb"],
+)
+def test_urls_no_store_can_keep_are_bad_urls(url: str) -> None:
+    """Over 8 KB (and past 32 KB a keyword term Elasticsearch refuses, failing the article's document), or with
+    a lone surrogate (which UTF-8 cannot encode): refused where the URL enters, as a counted bad_url."""
+    with pytest.raises(BadURL):
+        clean_url(url)
