@@ -290,10 +290,15 @@ class StoryWindowOptions:
 class StoryEmbeddingOptions:
     """Multilingual embeddings (ingest/embeddings.py), used for cross-language evidence only."""
 
-    #: "cross_lingual": embed the batch's articles in its minority languages (one batched call), and any other
-    #: article only when no story in its language takes it and a story in another language that shares a key with
-    #: it is a candidate (that story's first member is embedded then, once); "all": embed every article; "off".
+    #: "cross_lingual": embed an article (in any language) only when no story in its language takes it and a
+    #: candidate story with members in another language shares a key with it and could still reach the join
+    #: threshold (that story's first member is embedded then, once); what a batch will probably need is embedded
+    #: in one batched call first, and vectors are stored on the articles and reused. "all": embed every article.
     policy: str = "cross_lingual"
+    #: ... and carries at least this share of the article's key evidence (``Score.keys``): one common country
+    #: among many unshared names is no cross-language candidate; a piece naming only a country or two is (its
+    #: share is 0.07 or more even for a country a third of the window's stories name).
+    min_key_share: float = 0.0
     #: Characters of title + lead that are embedded (speed is roughly linear in the text's tokens).
     chars: int = 300
     #: Representative members per language whose text a story keeps, embedded when first needed (the first).
