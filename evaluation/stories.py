@@ -577,8 +577,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(
                 f"\n[{stream.split}] {stream.name}: {len(stream.docs)} articles ({len(stream.items())} story items, "
                 f"{len(stream.distractors)} distractors) grouped in {run.seconds:.1f}s "
-                f"({len(stream.docs) / max(run.seconds, 1e-9):.1f}/s, {run.cpu_seconds:.1f} CPU s; {stats.embedded} embedded, "
-                f"{stats.merges} merges, "
+                f"({len(stream.docs) / max(run.seconds, 1e-9):.1f}/s, {run.cpu_seconds:.1f} CPU s; "
+                f"{stats.embedded} embedded, {stats.merges} merges, "
                 f"{stats.joined_cross} cross-language joins)"
             )
             print(_line(res))
