@@ -450,6 +450,8 @@ class Run:
     grouper: StoryGrouper
     index: IndexOptions
     seconds: float
+    #: CPU seconds of this process while grouping (the embedding engine runs in it; Elasticsearch does not)
+    cpu_seconds: float = 0.0
 
 
 def run_stream(
@@ -461,13 +463,13 @@ def run_stream(
     create_indices(es, opts)
     bulk_index(es, opts.articles_alias, docs)
     grouper = StoryGrouper(es, options, opts, embedder)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     grouper.assign_pending()
-    seconds = time.perf_counter() - t0
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
     es.indices.refresh(index=opts.articles_alias)
     resp = es.search(index=opts.articles_alias, size=10000, source_includes=["story_id"])
     pred = {h["_id"]: h["_source"]["story_id"] for h in resp["hits"]["hits"]}
-    return Run(pred, grouper, opts, seconds)
+    return Run(pred, grouper, opts, seconds, cpu)
 
 
 def drop(es: Elasticsearch, opts: IndexOptions) -> None:
@@ -575,8 +577,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(
                 f"\n[{stream.split}] {stream.name}: {len(stream.docs)} articles ({len(stream.items())} story items, "
                 f"{len(stream.distractors)} distractors) grouped in {run.seconds:.1f}s "
-                f"({len(stream.docs) / max(run.seconds, 1e-9):.1f}/s; {stats.embedded} embedded, "
-                f"{stats.merges} merges, "
+                f"({len(stream.docs) / max(run.seconds, 1e-9):.1f}/s, {run.cpu_seconds:.1f} CPU s; "
+                f"{stats.embedded} embedded, {stats.merges} merges, "
                 f"{stats.joined_cross} cross-language joins)"
             )
             print(_line(res))

@@ -302,10 +302,16 @@ class StoryWindowOptions:
 class StoryEmbeddingOptions:
     """Multilingual embeddings (ingest/embeddings.py), used for cross-language evidence only."""
 
-    #: "cross_lingual": embed the batch's articles in its minority languages (one batched call), and any other
-    #: article only when no story in its language takes it and a story in another language that shares a key with
-    #: it is a candidate (that story's first member is embedded then, once); "all": embed every article; "off".
+    #: "cross_lingual": embed an article (in any language) only when no story in its language takes it and a
+    #: candidate story with members in another language shares a key with it and could still reach the join
+    #: threshold (that story's first member is embedded then, once); what a batch will probably need is embedded
+    #: in one batched call first, and vectors are stored on the articles and reused. "all": embed every article.
     policy: str = "cross_lingual"
+    #: ... and gives at least this key evidence (``Score.keys``). 0: any shared key, one country included (pieces
+    #: that name only countries join on a strong embedding). 0.05 skips one common country among many unshared
+    #: names (tuning streams: 25 % fewer embedded texts, same stories) but also a piece naming only a country
+    #: that most stories of a large window name, hence off by default.
+    min_key_share: float = 0.0
     #: Characters of title + lead that are embedded (speed is roughly linear in the text's tokens).
     chars: int = 300
     #: Representative members per language whose text a story keeps, embedded when first needed (the first).

@@ -103,9 +103,12 @@ class TermStats:
         return weight
 
 
-@lru_cache(maxsize=16)
+@lru_cache(maxsize=64)
 def _prior_df(language: str, prior_docs: float) -> dict[str, float]:
-    """Pseudo-document frequency of each stem: ``prior_docs`` times its document probability in general language."""
+    """Pseudo-document frequency of each stem: ``prior_docs`` times its document probability in general language.
+
+    Cached for many languages (~60k stems, a few MB each; building one takes 0.2-2 s): with 16, a batch of pages in
+    26 languages rebuilt them 95 times, 21 of grouping's 35 CPU seconds over the 437 pages of bench_pipeline."""
     if not language:
         return {}
     return {t: prior_docs * (1.0 - math.exp(-_DOC_WORDS * f)) for t, f in stem_frequencies(language).items()}

@@ -132,7 +132,7 @@ def stem(word: str, language: str) -> str:
     return str(stemmer.stemWord(word)) if stemmer is not None else word
 
 
-@lru_cache(maxsize=8)
+@lru_cache(maxsize=16)
 def _frequencies(language: str) -> Mapping[str, float]:
     import wordfreq
 
@@ -142,7 +142,7 @@ def _frequencies(language: str) -> Mapping[str, float]:
         return {}
 
 
-@lru_cache(maxsize=8)
+@lru_cache(maxsize=2)  # read once per language: evidence._prior_df keeps what grouping needs
 def stem_frequencies(language: str) -> Mapping[str, float]:
     """Background word frequency per stem: the summed frequencies of the language's words with that stem.
 

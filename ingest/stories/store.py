@@ -143,6 +143,26 @@ class StoryStore:
                 out[str(h["_id"])] = h["_source"]
         return out
 
+    def vectors(self, ids: Sequence[str]) -> dict[str, list[float]]:
+        """The stored embeddings of these articles (those that have one), by doc id: a story's first member
+        embedded in an earlier run is read back instead of embedded again."""
+        out: dict[str, list[float]] = {}
+        for start in range(0, len(ids), _PAGE):
+            chunk = list(ids[start : start + _PAGE])
+            resp = self._call(
+                "reading stored embeddings",
+                self.es.search,
+                index=self.index.articles_alias,
+                query={"bool": {"filter": [{"ids": {"values": chunk}}, {"exists": {"field": "embedding"}}]}},
+                size=len(chunk),
+                source={"includes": ["embedding"], "exclude_vectors": False},
+            )
+            for h in resp["hits"]["hits"]:
+                vec = h["_source"].get("embedding")
+                if isinstance(vec, list) and vec:
+                    out[str(h["_id"])] = [float(x) for x in vec]
+        return out
+
     # --- stories --------------------------------------------------------------------------------------
 
     def _stories(self, what: str, query: Mapping[str, Any]) -> Iterator[Story]:

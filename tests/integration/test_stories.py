@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from typing import Any
 
+import numpy as np
 import pytest
 from elasticsearch import Elasticsearch
 
 from ingest.config import IndexOptions, PipelineOptions, StoryOptions
-from ingest.embeddings import Embedder, load_embedder
+from ingest.embeddings import Embedder, Matrix, load_embedder, normalise_rows
 from ingest.errors import GroupingConflict, ItemSkipped
 from ingest.indexing import create_indices, drop_indices
 from ingest.stories import Assignment, StoryGrouper, related
@@ -188,16 +190,129 @@ def test_groups_related_coverage_without_embeddings(es: Elasticsearch, indices: 
 
 def test_embeddings_and_german_piece(es: Elasticsearch, indices: IndexOptions) -> None:
     embedder = _embedder()
-    _index(es, indices, ARTICLES)
+    _index(es, indices, [*ARTICLES, COUNTRIES_DE])
     grouper = StoryGrouper(es, StoryOptions(), indices, embedder)
     grouper.assign_pending()
     by_doc = _story_of(es, indices)
-    assert {d for d, s in by_doc.items() if s == "st-a1"} == SONY_DOCS
-    assert grouper.stats.embedded >= 1  # the German piece (and the English story's first member) were embedded
-    src = es.get(index=indices.articles_alias, id="d1", source_exclude_vectors=False)["_source"]
-    assert len(src["embedding"]) == 384
+    assert {d for d, s in by_doc.items() if s == "st-a1"} >= SONY_DOCS
+    # d1 shares Sony's distinctive keys: it joins on them alone, nothing embedded for it
+    assert "embedding" not in es.get(index=indices.articles_alias, id="d1", source_exclude_vectors=False)["_source"]
+    # the countries-only piece needs the cross-language path: it and the English story's first member were embedded
+    assert grouper.stats.embedded >= 2
+    for doc_id in ("d3", "a1"):
+        src = es.get(index=indices.articles_alias, id=doc_id, source_exclude_vectors=False)["_source"]
+        assert len(src["embedding"]) == 384, doc_id
     story = es.get(index=indices.stories_alias, id="st-a1", source_exclude_vectors=False)["_source"]
     assert len(story["centroid"]) == 384
+
+
+#: German pieces for the embedding gate: one that names only countries the Sony story names (a cross-language
+#: candidate: it must be embedded), one that shares no key with any story (never embedded).
+COUNTRIES_DE: dict[str, Any] = {
+    "doc_id": "d3",
+    "published_at": "2014-12-20T08:00:00Z",
+    "outlet": "zeitung-de",
+    "language": "de",
+    "title": "USA drohen Nordkorea nach dem Hackerangriff mit Vergeltung",
+    "lead": "Washington kündigt eine angemessene Antwort auf den Cyberangriff an.",
+    "body": "Die USA wollen Nordkorea für den Hackerangriff auf das Filmstudio zur Rechenschaft ziehen. Der Präsident "
+    "sprach von einer angemessenen Antwort zu einem Zeitpunkt, den Washington selbst bestimme.",
+    "entities": ["country:kp", "country:us"],
+}
+SPORT_DE: dict[str, Any] = {
+    "doc_id": "d2",
+    "published_at": "2014-12-21T20:00:00Z",
+    "outlet": "zeitung-de",
+    "language": "de",
+    "title": "Bayern überwintert mit elf Punkten Vorsprung",
+    "lead": "Die Münchner gewinnen auch das letzte Spiel vor der Winterpause.",
+    "body": "Mit einem Sieg im letzten Spiel des Jahres geht die Mannschaft mit elf Punkten Vorsprung in die "
+    "Winterpause. Der Trainer lobte die Abwehr.",
+    "entities": [],
+}
+
+
+class CountingEmbedder:
+    """A deterministic stand-in for the model (hashed words -> unit vectors) that records what it embeds."""
+
+    dims = 384
+
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+        self.calls = 0
+
+    def embed(self, texts: Sequence[str]) -> Matrix:
+        self.calls += 1
+        self.texts.extend(texts)
+        rows = np.zeros((len(texts), self.dims), dtype=np.float32)
+        for i, text in enumerate(texts):
+            for word in text.lower().split():
+                rows[i, int(hashlib.sha256(word.encode()).hexdigest(), 16) % self.dims] += 1.0
+        return normalise_rows(rows)
+
+
+def _embedded_docs(embedder: CountingEmbedder, docs: Sequence[dict[str, Any]]) -> set[str]:
+    return {d["doc_id"] for d in docs if any(t.startswith(d["title"]) for t in embedder.texts)}
+
+
+def test_only_articles_with_a_cross_language_candidate_are_embedded(es: Elasticsearch, indices: IndexOptions) -> None:
+    docs = [*ARTICLES, SPORT_DE, COUNTRIES_DE]
+    _index(es, indices, docs)
+    embedder = CountingEmbedder()
+    grouper = StoryGrouper(es, StoryOptions(), indices, embedder)
+    grouper.assign_pending()
+    # d3 (it shares only countries with the Sony story) and that story's first member; x1 (no English story takes
+    # it, and the Sony story now has a German member naming North Korea too); not d1 (it joins on shared keys
+    # alone), not the sports piece (no key shared with any story), not the English pieces that join English stories
+    assert _embedded_docs(embedder, docs) == {"d3", "a1", "x1"}
+    assert grouper.stats.embedded == 3
+    src = es.get(index=indices.articles_alias, id="a1", source_exclude_vectors=False)["_source"]
+    assert len(src["embedding"]) == 384  # the story member's vector is kept on its article too
+
+
+def _reset_stories(es: Elasticsearch, opts: IndexOptions) -> None:
+    """Regrouping from scratch: every story deleted, every article rewritten without its assignment (its vector
+    stays). The integration-test distribution has no update-by-query or painless: one bulk request."""
+    fields = {"story_id", "story_title", "story_score", "story_assigned_at"}
+    ops: list[dict[str, Any]] = [{"delete": {"_index": opts.stories_alias, "_id": sid}} for sid in _stories(es, opts)]
+    resp = es.search(index=opts.articles_alias, size=100, source={"exclude_vectors": False})
+    for h in resp["hits"]["hits"]:
+        ops.append({"index": {"_index": opts.articles_alias, "_id": h["_id"]}})
+        ops.append({k: v for k, v in h["_source"].items() if k not in fields})
+    result = es.bulk(operations=ops, refresh=True)
+    assert not result["errors"], result
+
+
+def test_regrouping_reuses_stored_vectors_and_gives_the_same_stories(
+    es: Elasticsearch, indices: IndexOptions
+) -> None:
+    docs = [*ARTICLES, SPORT_DE, COUNTRIES_DE]
+    _index(es, indices, docs)
+    first = StoryGrouper(es, StoryOptions(), indices, CountingEmbedder()).assign_pending()
+    assert first
+    _reset_stories(es, indices)
+    embedder = CountingEmbedder()
+    again = StoryGrouper(es, StoryOptions(), indices, embedder).assign_pending()
+    assert embedder.texts == []  # nothing embedded twice
+    assert [(a.doc_id, a.story_id, a.path) for a in again] == [(a.doc_id, a.story_id, a.path) for a in first]
+
+
+def test_embedding_gate_does_not_depend_on_batches(es: Elasticsearch, indices: IndexOptions) -> None:
+    """The prediction is only a cache: cut into batches of 2, the same articles use vectors, the same stories."""
+    docs = [*ARTICLES, SPORT_DE, COUNTRIES_DE]
+    _index(es, indices, docs)
+    whole = StoryGrouper(es, StoryOptions(), indices, CountingEmbedder()).assign_pending()
+    other = replace(indices, articles_alias=indices.articles_alias + "-b", stories_alias=indices.stories_alias + "-b")
+    try:
+        create_indices(es, other)
+        _index(es, other, docs)
+        small = replace(StoryOptions(), store=replace(StoryOptions().store, batch_size=2))
+        embedder = CountingEmbedder()
+        pieces = StoryGrouper(es, small, other, embedder).assign_pending()
+        assert [(a.doc_id, a.story_id, a.score) for a in whole] == [(a.doc_id, a.story_id, a.score) for a in pieces]
+        assert _embedded_docs(embedder, docs) == {"d3", "a1", "x1"}
+    finally:
+        _drop(es, other)
 
 
 def test_idempotent_and_replayable(es: Elasticsearch, indices: IndexOptions) -> None:

