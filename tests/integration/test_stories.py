@@ -461,7 +461,10 @@ def test_concurrent_groupers_in_threads(es: Elasticsearch, indices: IndexOptions
     """Two real groupers racing on new articles of the same events: one story per event, every article once."""
     docs = _more_articles()
     _index(es, indices, docs)
-    options = _options(use_embeddings=False, store=replace(StoryOptions().store, batch_size=2))
+    # Batches of 2 make every commit of one grouper a conflict for the other: the point is correctness under
+    # that race, not the retry budget (the default 5 ran out once on a loaded machine), so allow plenty.
+    store = replace(StoryOptions().store, batch_size=2, conflict_retries=50)
+    options = _options(use_embeddings=False, store=store)
     errors: list[BaseException] = []
 
     def run(name: str) -> None:
