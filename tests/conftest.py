@@ -46,6 +46,33 @@ if str(ROOT / "plugins") not in sys.path:
 ES_URL = os.environ.get("NEWS_INDEX_ES_URL", "http://127.0.0.1:9200")
 
 
+def _loopback_only_resolver() -> None:
+    """Nothing a test does may reach an address outside 127.0.0.0/8, not even a DNS query: resolving a name
+    such as ``example.invalid`` asks the system's (remote) resolver. In this process every name other than the
+    loopback ones and this machine's own fails as an unknown name would (``socket.gaierror``), without a query;
+    tests that need a name resolved use a stub. Subprocesses (Airflow, the browser) only talk to 127.0.0.1."""
+    import ipaddress
+    import socket
+
+    real = socket.getaddrinfo
+    local = {"localhost", "localhost.localdomain", "ip6-localhost", socket.gethostname().lower(), ""}
+
+    def loopback_getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        name = host.decode("ascii", "replace") if isinstance(host, bytes) else host
+        if name is None or str(name).lower().rstrip(".") in local:
+            return real(host, *args, **kwargs)
+        try:
+            ipaddress.ip_address(str(name).strip("[]").split("%")[0])  # a literal address needs no query
+        except ValueError:
+            raise socket.gaierror(socket.EAI_NONAME, f"tests resolve no external name ({name!r})") from None
+        return real(host, *args, **kwargs)
+
+    socket.getaddrinfo = loopback_getaddrinfo
+
+
+_loopback_only_resolver()
+
+
 #: CI sets this: a test that needs ../shared then fails instead of skipping when the data is missing.
 REQUIRE_SHARED = os.environ.get("NEWS_REQUIRE_SHARED", "").strip().lower() in {"1", "true", "yes", "on"}
 
