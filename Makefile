@@ -106,7 +106,7 @@ eval-tagging: venv ## tagging precision/recall on CASIE, 10kGNAD, WikiRef
 eval-stories: venv es-start ## story grouping: sample corpus, WikiRef220, CASIE events (tuning vs untouched) vs a TF-IDF baseline
 	$(PY) -m evaluation.stories
 
-bench: venv ## story-grouping latency with 1k/10k/100k articles indexed (needs a 1 GB-heap node: `make es-stop` first)
+bench: venv ## throughput: whole pipeline vs bare trafilatura, polling, worker RSS, grouping and indexing at 1k/10k/100k, replay, bulk chunks (~30 min)
 	ES_HEAP=$${ES_HEAP:-1g} scripts/es.sh start
 	$(PY) -m evaluation.bench
 
