@@ -6,8 +6,9 @@
 * **Keys** (language independent): the idf-weighted share of the article's keys (entity ids, names, CVE ids)
   that the story carries in at least ``key_share_full`` of its members; places weigh less.
 * **Conflict** (tells incidents apart): the article's distinctive title/lead keys (the victim, the target, the
-  place, the malware) and the story's prominent ones both exist and are disjoint: different incidents told in the
-  same words (ransomware in Atlanta vs. in Baltimore). The score is multiplied by ``conflict_factor``.
+  place, the malware) and the story's prominent ones both exist and are disjoint, and the story's text does not name
+  the article's names either: different incidents told in the same words (ransomware in Atlanta vs. in Baltimore).
+  The score is multiplied by ``conflict_factor``.
 * **Cross-language**, judged per language pair (a story's members in the article's language never hide its
   members in other languages): the cosine of the article's embedding and the story's embedding centroid in each
   other language, confirmed by shared keys, or strong enough alone (pieces that name only countries).
@@ -32,7 +33,16 @@ import numpy as np
 
 from ingest.config import StoryEvidenceOptions, StoryWindowOptions
 from ingest.embeddings import Matrix
-from ingest.stories.features import PLACE_KINDS, ArticleFeatures, key_kind, stem_frequencies, zipf
+from ingest.stories.features import (
+    PLACE_KINDS,
+    ArticleFeatures,
+    key_kind,
+    stem,
+    stem_frequencies,
+    stop_words,
+    tokens,
+    zipf,
+)
 from ingest.stories.record import Story
 
 #: Words per document assumed when turning a word frequency into a document probability.
@@ -201,13 +211,36 @@ def key_evidence(
     if options.key_distinct_full > 0:
         share = max(share, min(1.0, distinctive / options.key_distinct_full))
     # conflict: the article's title/lead names distinctive keys (who was hit, by what, where) and the story has
-    # never named any of them (while it has distinctive names of its own): another incident, told in the same words
+    # never named any of them, neither as a key nor (names) in its text, while it has distinctive names of its own:
+    # another incident, told in the same words
     mine = {k for k in focus if _distinctive(k, stats, options)}
     theirs = any(
         c >= options.prominent_share * size and _distinctive(k, stats, options) for k, c in story.focus_counts.items()
     )
-    conflict = bool(mine) and theirs and not (mine & set(story.key_counts))
+    conflict = (
+        bool(mine)
+        and theirs
+        and not (mine & set(story.key_counts))
+        and not any(_named_in_text(k, story) for k in mine)
+    )
     return KeyEvidence(share, distinctive, conflict, focused)
+
+
+def _named_in_text(key: str, story: Story) -> bool:
+    """Whether the story's own text names an open-vocabulary name (``name:...``): every word of it is among the
+    terms of one of its language sides.
+
+    The tagging stage's names are surface phrases, at most ``TaggingOptions.max_names`` per article ("Antonis
+    Samaras" here, "Samaras" there; "Parliament" a name in one piece and not listed in the next), so a name missing
+    from the story's keys is no proof that the story never named it. Gazetteer ids are normalised: their absence is.
+    """
+    if not key.startswith("name:"):
+        return False
+    stops = stop_words()
+    words = [w for w in tokens(key[5:].lower()) if w not in stops]
+    return bool(words) and any(
+        side.terms and all(stem(w, language) in side.terms for w in words) for language, side in story.sides.items()
+    )
 
 
 def _distinctive(key: str, stats: TermStats, options: StoryEvidenceOptions) -> bool:

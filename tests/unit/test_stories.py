@@ -164,6 +164,39 @@ def test_same_words_different_victims_is_a_conflict() -> None:
     assert with_conflict.conflict and with_conflict.score < no_conflict.score
 
 
+def test_a_name_the_story_text_names_is_no_conflict() -> None:
+    """The tagger's names are surface phrases ("Antonis Samaras" in one piece, "Samaras" in the next) and capped
+    per article: a title name missing from the story's keys conflicts only when the story's text lacks it too."""
+    story_doc = _doc(
+        "g1",
+        "Antonis Samaras sworn in as Greek prime minister",
+        "Antonis Samaras of New Democracy was sworn in as prime minister after the election; parliament meets on "
+        "Friday to vote on the coalition of New Democracy and its partners.",
+        entities=["country:gr"],
+        names=["name:antonis samaras", "name:new democracy"],
+    )
+    stats = TermStats(EV)
+    story = _story(features(story_doc))
+    stats.add(story)
+
+    def follow_up(name: str) -> ArticleFeatures:
+        return features(
+            _doc(
+                f"g-{name}",
+                f"{name.title()} wins confidence vote in Greek parliament",
+                f"{name.title()} won the confidence vote; the coalition holds a majority in parliament.",
+                when=T0 + timedelta(days=2),
+                entities=["country:gr"],
+                names=[f"name:{name}"],
+            )
+        )
+
+    samaras, renzi = follow_up("samaras"), follow_up("renzi")
+    assert "name:samaras" in samaras.focus and "name:samaras" not in story.key_counts
+    assert not key_evidence(samaras.keys, samaras.focus, story, stats, EV).conflict
+    assert key_evidence(renzi.keys, renzi.focus, story, stats, EV).conflict  # a name the story never mentions
+
+
 def test_time_window_and_follow_ups() -> None:
     small = _story(SONY_1)
     assert time_factor(0.0, small, WIN) == (pytest.approx(1.0), 0.0)
