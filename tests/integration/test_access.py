@@ -46,6 +46,8 @@ def index() -> Iterator[IndexOptions]:
     admin = _client("elastic", ELASTIC_PASSWORD)
     options = IndexOptions(es_url=URL, refresh=True)
     created = indexing.ensure_indices(admin, options)  # the setup creates indices and aliases, as elastic
+    # documents for the analyst to read, whatever order the tests run in
+    indexing.bulk_upsert(admin, options.articles_alias, [_doc(n) for n in range(100, 102)], options)
     yield options
     if created:
         admin.indices.delete(index=",".join(created))
@@ -100,7 +102,7 @@ def test_the_pipeline_can_do_its_work(index: IndexOptions) -> None:
     )
     assert metrics.write_run_metrics(es, index, record) == 1
     indexing.refresh(es, index.articles_alias)
-    assert search_articles(es, index, ArticleQuery(text="sony")).total == 3
+    assert search_articles(es, index, ArticleQuery(text="sony")).total == 5  # 3 of its own + 2 of the setup
 
 
 def test_the_pipeline_cannot_create_delete_or_read_elsewhere(index: IndexOptions) -> None:
