@@ -128,40 +128,37 @@ class StoryStore:
 
     def articles(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         """The sources of these articles (with their embeddings), by doc id."""
-        out: dict[str, dict[str, Any]] = {}
-        for start in range(0, len(ids), _PAGE):
-            chunk = list(ids[start : start + _PAGE])
-            resp = self._call(
-                "reading articles to group",
-                self.es.search,
-                index=self.index.articles_alias,
-                query={"ids": {"values": chunk}},
-                size=len(chunk),
-                source={"includes": ARTICLE_FIELDS, "exclude_vectors": False},
-            )
-            for h in resp["hits"]["hits"]:
-                out[str(h["_id"])] = h["_source"]
-        return out
+        return dict(self._by_ids("reading articles to group", ids, ARTICLE_FIELDS))
 
     def vectors(self, ids: Sequence[str]) -> dict[str, list[float]]:
         """The stored embeddings of these articles (those that have one), by doc id: a story's first member
         embedded in an earlier run is read back instead of embedded again."""
         out: dict[str, list[float]] = {}
+        for doc_id, source in self._by_ids("reading stored embeddings", ids, ["embedding"], having="embedding"):
+            vec = source.get("embedding")
+            if isinstance(vec, list) and vec:
+                out[doc_id] = [float(x) for x in vec]
+        return out
+
+    def _by_ids(
+        self, what: str, ids: Sequence[str], fields: Sequence[str], *, having: str | None = None
+    ) -> Iterator[tuple[str, dict[str, Any]]]:
+        """``(doc id, source)`` of these articles, a page of ids per request (vectors included)."""
         for start in range(0, len(ids), _PAGE):
             chunk = list(ids[start : start + _PAGE])
+            filters: list[dict[str, Any]] = [{"ids": {"values": chunk}}]
+            if having is not None:
+                filters.append({"exists": {"field": having}})
             resp = self._call(
-                "reading stored embeddings",
+                what,
                 self.es.search,
                 index=self.index.articles_alias,
-                query={"bool": {"filter": [{"ids": {"values": chunk}}, {"exists": {"field": "embedding"}}]}},
+                query={"bool": {"filter": filters}},
                 size=len(chunk),
-                source={"includes": ["embedding"], "exclude_vectors": False},
+                source={"includes": list(fields), "exclude_vectors": False},
             )
             for h in resp["hits"]["hits"]:
-                vec = h["_source"].get("embedding")
-                if isinstance(vec, list) and vec:
-                    out[str(h["_id"])] = [float(x) for x in vec]
-        return out
+                yield str(h["_id"]), h["_source"]
 
     # --- stories --------------------------------------------------------------------------------------
 
