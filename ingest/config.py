@@ -409,6 +409,11 @@ class IndexOptions:
         base = self.articles_alias
         return base[: -len("articles")] + "runs" if base.endswith("articles") else f"{base}-runs"
 
+    @property
+    def stories_clock(self) -> str:
+        """The story writer clock's plain index beside the stories alias (see :mod:`ingest.stories.store`)."""
+        return f"{self.stories_alias}-writer"
+
 
 @dataclass(frozen=True)
 class PipelineOptions:

@@ -122,10 +122,12 @@ def create_indices(es: Elasticsearch, options: IndexOptions) -> None:
 
 
 def drop_indices(es: Elasticsearch, options: IndexOptions) -> None:
-    """Delete the concrete indices and the index templates behind ``options``' aliases (missing ones are fine)."""
+    """Delete the concrete indices, the index templates behind ``options``' aliases and the story writer clock
+    (missing ones are fine): benchmarks and evaluations leave nothing behind."""
     for spec in specs(options):
         es.options(ignore_status=404).indices.delete(index=spec.index)
         es.options(ignore_status=404).indices.delete_index_template(name=f"{spec.alias}-template")
+    es.options(ignore_status=404).indices.delete(index=options.stories_clock)
 
 
 def existing_sources(

@@ -83,7 +83,7 @@ class ClockState:
 
 
 def writer_index(index: IndexOptions) -> str:
-    return f"{index.stories_alias}-writer"
+    return index.stories_clock
 
 
 class StoryStore:

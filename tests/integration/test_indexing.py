@@ -156,3 +156,17 @@ def test_a_write_block_still_fails_the_batch_with_skip_rejected(es: Elasticsearc
             indexing.bulk_upsert(es, index_options.articles_alias, [_doc(1)], index_options, skip_rejected=True)
     finally:
         es.indices.put_settings(index=index_options.articles_alias, settings={"index.blocks.write": False})
+
+
+def test_drop_indices_leaves_nothing_behind(es: Elasticsearch, index_options: IndexOptions) -> None:
+    """Benchmarks drop what they made: the indices, their templates and the story writer clock."""
+    from ingest.stories.store import StoryStore
+
+    indexing.ensure_indices(es, index_options)
+    StoryStore(es, index_options).clock()  # creates the writer clock's index
+    assert es.indices.exists(index=index_options.stories_clock)
+    indexing.drop_indices(es, index_options)
+    for spec in indexing.specs(index_options):
+        assert not es.indices.exists(index=spec.index)
+        assert not es.indices.exists_index_template(name=f"{spec.alias}-template")
+    assert not es.indices.exists(index=index_options.stories_clock)
