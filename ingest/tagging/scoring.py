@@ -9,6 +9,7 @@ when none of its ``require`` clauses is fully met (each group in it must reach i
 from __future__ import annotations
 
 import math
+import re
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,7 +19,30 @@ from ingest.tagging.data import Gazetteer, Rule, Taxonomy
 from ingest.tagging.patterns import Match
 from ingest.tagging.text import ZONES, Doc
 
-__all__ = ["Hit", "RuleScore", "Scorer"]
+__all__ = ["Hit", "RuleScore", "Scorer", "in_german_name"]
+
+#: German adjectives of nationality ("spanische", "deutschen", "ungarisches"): written in lower case unless they
+#: are part of a name
+_DE_ADJECTIVE = re.compile(r"(?:\w+isch|deutsch)(?:e[nrms]?)?")
+#: the names that are the state itself ("Russische Föderation", "Tschechische Republik")
+_DE_STATE_NOUN = re.compile(r"\s+(?:Foderation|Republik|Volksrepublik|Konigreich|Emirate|Staaten)\b")
+_DE_NEXT_CAPITAL = re.compile(r"\s+[A-Z]")
+
+
+def in_german_name(doc: Doc, start: int, end: int) -> bool:
+    """A German nationality adjective written with a capital inside a sentence and followed by a capitalised word
+    is part of a name ("der Spanischen Hofreitschule", "die Deutsche Bank", "das Deutsche Archäologische
+    Institut"): an institution, not the state. German adjectives are lower case otherwise ("die spanische
+    Regierung"), so the rule costs no real mention of a state."""
+    surface = doc.lower[start:end]
+    if not _DE_ADJECTIVE.fullmatch(surface) or not doc.cased[start].isupper():
+        return False
+    if doc.sentence_starts[doc.sentence(start)] == start or doc.zone_starts.count(start):
+        return False
+    before = doc.cased[max(0, start - 2) : start].strip()
+    if before and before[-1] in "\"'„“”«»(-/":
+        return False
+    return bool(_DE_NEXT_CAPITAL.match(doc.cased, end)) and not _DE_STATE_NOUN.match(doc.cased, end)
 
 
 @dataclass(frozen=True)
@@ -66,10 +90,13 @@ class Scorer:
         hits: list[Hit] = []
         last: Match | None = None
         entities = self.gazetteer.entities
+        german = doc.lang == "de"
         for m in spans:
             if last is not None and m.start < last.end:
                 continue
             last = m
+            if german and in_german_name(doc, m.start, m.end):
+                continue
             eid = m.owner.removeprefix("entity:")
             sent = doc.sentence(m.start)
             at = placed[0] <= m.start < placed[1]
