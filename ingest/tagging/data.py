@@ -103,6 +103,11 @@ class Rule:
     standalone: bool
     #: what the tag or subtopic means, and what counts / does not count (required: the data is the definition)
     definition: str = ""
+    #: groups whose hits in the opening (title, lead, the body's first sentence) say the story is about the tag;
+    #: when none has one there, the score is multiplied by ``unfocused_weight`` (evidence deep in the body only is
+    #: a side remark)
+    focus: tuple[str, ...] = ()
+    unfocused_weight: float = 1.0
     includes: tuple[str, ...] = ()
     excludes: tuple[str, ...] = ()
 
@@ -255,7 +260,7 @@ def _zones(value: Any, where: str) -> frozenset[str]:
 
 _RULE_KEYS = frozenset(
     {"scale", "require", "home_dateline_require", "threshold", "standalone", "groups", "definition", "includes",
-     "excludes"}
+     "excludes", "focus", "unfocused_weight"}
 )  # fmt: skip
 _GROUP_KEYS = frozenset(
     {"weight", "entity_kinds", "entity_roles", "entity_ids", "distinct", "near", "near_window", "exclude_home",
@@ -308,6 +313,13 @@ def _parse_rule(name: str, spec: Mapping[str, Any], parent: str | None, path: Pa
             for ref in clause:
                 if ref not in known:
                     raise ConfigurationError(f"{name}: home_dateline_require refers to unknown group {ref}")
+    focus = tuple(str_list(spec.get("focus"), f"{name}.focus"))
+    for ref in focus:
+        if ref not in known:
+            raise ConfigurationError(f"{name}: focus refers to unknown group {ref}")
+    unfocused_weight = float(spec.get("unfocused_weight", 1.0))
+    if not 0.0 <= unfocused_weight <= 1.0:
+        raise ConfigurationError(f"{name}: unfocused_weight must be between 0 and 1")
     threshold = spec.get("threshold")
     return Rule(
         name=name,
@@ -321,6 +333,8 @@ def _parse_rule(name: str, spec: Mapping[str, Any], parent: str | None, path: Pa
         definition=" ".join(definition.split()),
         includes=tuple(str_list(spec.get("includes"), f"{name}.includes")),
         excludes=tuple(str_list(spec.get("excludes"), f"{name}.excludes")),
+        focus=focus,
+        unfocused_weight=unfocused_weight,
     )
 
 

@@ -144,6 +144,8 @@ class Scorer:
         group_scores: dict[str, float] = {}
         groups_evidence: dict[str, Any] = {}
         entity_names: set[str] = set()
+        focused = not rule.focus
+        opening = doc.sentence(doc.zone_starts[2])  # the body's first sentence still opens the story
         for group in rule.groups:
             hits = raw[group.name]
             if group.near:
@@ -159,6 +161,8 @@ class Scorer:
                 hits = [h for h in hits if h.sentence not in banned]
             if group.min_actors:
                 hits = self.relation_hits(hits, group.min_actors)
+            if not focused and group.name in rule.focus:
+                focused = any(h.zone != "body" or h.sentence <= opening for h in hits)
             score = 0.0
             for zone in ZONES:
                 zone_hits = [h for h in hits if h.zone == zone]
@@ -171,6 +175,8 @@ class Scorer:
                 groups_evidence[group.name] = {"score": round(score, 4), "hits": self.surfaces(hits)}
                 entity_names.update(self.name_of(h.key) for h in hits if h.entity)
         total = max(0.0, sum(group_scores.values()))
+        if not focused:
+            total *= rule.unfocused_weight
         fired = {g.name for g in rule.groups if group_scores[g.name] > 0 and group_scores[g.name] >= g.min_score}
         require = rule.home_require if home_dateline and rule.home_require is not None else rule.require
         gate = not require or any(all(g in fired for g in clause) for clause in require)
@@ -184,6 +190,7 @@ class Scorer:
                 "confidence": confidence,
                 "score": round(total, 4),
                 "gate_met": gate,
+                **({} if not rule.focus else {"focused": focused}),
                 "requires": [list(c) for c in require],
                 "groups": groups_evidence,
                 "entities": sorted(entity_names),

@@ -426,7 +426,7 @@ def test_foreign_names_only_in_the_body_do_not_open_the_gate(tagger: Tagger) -> 
 
 
 def test_a_home_dateline_needs_a_relation_between_states(tagger: Tagger) -> None:
-    lead = "Die Polizei warnt vor Betrügern aus Rumänien, die sich am Telefon als Soldaten und Offiziere ausgeben."
+    lead = "Die Polizei warnt vor Betrügern aus Rumänien, die sich am Telefon als Soldaten der Armee ausgeben."
     at_home = _geo(tagger, title="", body=f"Wien – {lead}", language="de", home_country="at")
     assert at_home["dateline"] == {"place": "Wien", "countries": ["country:at"], "home": True}
     assert ["relation_lead"] in at_home["requires"] and not at_home["gate_met"]
