@@ -108,6 +108,10 @@ class Rule:
     #: a side remark)
     focus: tuple[str, ...] = ()
     unfocused_weight: float = 1.0
+    #: replaces ``require`` (and ``home_require``) when one of the ``frames`` groups scores: a page framed as
+    #: something else in its title or lead (a crime, an accident, a film) needs stronger evidence
+    frames: tuple[str, ...] = ()
+    framed_require: tuple[tuple[str, ...], ...] = ()
     includes: tuple[str, ...] = ()
     excludes: tuple[str, ...] = ()
 
@@ -260,7 +264,7 @@ def _zones(value: Any, where: str) -> frozenset[str]:
 
 _RULE_KEYS = frozenset(
     {"scale", "require", "home_dateline_require", "threshold", "standalone", "groups", "definition", "includes",
-     "excludes", "focus", "unfocused_weight"}
+     "excludes", "focus", "unfocused_weight", "frames", "framed_require"}
 )  # fmt: skip
 _GROUP_KEYS = frozenset(
     {"weight", "entity_kinds", "entity_roles", "entity_ids", "distinct", "near", "near_window", "exclude_home",
@@ -320,6 +324,13 @@ def _parse_rule(name: str, spec: Mapping[str, Any], parent: str | None, path: Pa
     unfocused_weight = float(spec.get("unfocused_weight", 1.0))
     if not 0.0 <= unfocused_weight <= 1.0:
         raise ConfigurationError(f"{name}: unfocused_weight must be between 0 and 1")
+    frames = tuple(str_list(spec.get("frames"), f"{name}.frames"))
+    framed_require = tuple(tuple(str_list(c, f"{name}.framed_require")) for c in spec.get("framed_require", []))
+    if bool(frames) != bool(framed_require):
+        raise ConfigurationError(f"{name}: frames and framed_require go together")
+    for ref in (*frames, *(g for clause in framed_require for g in clause)):
+        if ref not in known:
+            raise ConfigurationError(f"{name}: frames/framed_require refer to unknown group {ref}")
     threshold = spec.get("threshold")
     return Rule(
         name=name,
@@ -335,6 +346,8 @@ def _parse_rule(name: str, spec: Mapping[str, Any], parent: str | None, path: Pa
         excludes=tuple(str_list(spec.get("excludes"), f"{name}.excludes")),
         focus=focus,
         unfocused_weight=unfocused_weight,
+        frames=frames,
+        framed_require=framed_require,
     )
 
 

@@ -179,6 +179,9 @@ class Scorer:
             total *= rule.unfocused_weight
         fired = {g.name for g in rule.groups if group_scores[g.name] > 0 and group_scores[g.name] >= g.min_score}
         require = rule.home_require if home_dateline and rule.home_require is not None else rule.require
+        framed = any(group_scores[g] != 0 for g in rule.frames)
+        if framed:
+            require = rule.framed_require
         gate = not require or any(all(g in fired for g in clause) for clause in require)
         confidence = 1.0 - math.exp(-total / rule.scale) if total > 0 else 0.0
         if not gate:
@@ -191,6 +194,7 @@ class Scorer:
                 "score": round(total, 4),
                 "gate_met": gate,
                 **({} if not rule.focus else {"focused": focused}),
+                **({} if not rule.frames else {"framed": framed}),
                 "requires": [list(c) for c in require],
                 "groups": groups_evidence,
                 "entities": sorted(entity_names),
