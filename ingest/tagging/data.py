@@ -125,6 +125,9 @@ class Taxonomy:
     subtopic_threshold: float
     max_surfaces: int
     rules: tuple[Rule, ...]
+    #: a document shorter than this (characters, all zones) is a brief: its rules' scales shrink in proportion
+    #: (a brief has room for a piece or two of evidence, a report for many); 0 = off
+    brief_chars: int = 0
 
     @property
     def tags(self) -> tuple[str, ...]:
@@ -383,6 +386,7 @@ def load_taxonomy(path: Path) -> Taxonomy:
         subtopic_threshold=float(scoring.get("subtopic_threshold", 0.5)),
         max_surfaces=int(scoring.get("max_surfaces", 12)),
         rules=tuple(rules),
+        brief_chars=int(scoring.get("brief_chars", 0)),
     )
 
 

@@ -27,6 +27,8 @@ _DE_ADJECTIVE = re.compile(r"(?:\w+isch|deutsch)(?:e[nrms]?)?")
 #: the names that are the state itself ("Russische Föderation", "Tschechische Republik")
 _DE_STATE_NOUN = re.compile(r"\s+(?:Foderation|Republik|Volksrepublik|Konigreich|Emirate|Staaten)\b")
 _DE_NEXT_CAPITAL = re.compile(r"\s+[A-Z]")
+#: a brief's scale shrinks with its length, down to this share of the rule's scale
+_BRIEF_FLOOR = 0.25
 
 
 def in_german_name(doc: Doc, start: int, end: int) -> bool:
@@ -183,7 +185,11 @@ class Scorer:
         if framed:
             require = rule.framed_require
         gate = not require or any(all(g in fired for g in clause) for clause in require)
-        confidence = 1.0 - math.exp(-total / rule.scale) if total > 0 else 0.0
+        scale = rule.scale
+        brief = 0 < len(doc.cased) < tax.brief_chars
+        if brief:
+            scale *= max(len(doc.cased), _BRIEF_FLOOR * tax.brief_chars) / tax.brief_chars
+        confidence = 1.0 - math.exp(-total / scale) if total > 0 else 0.0
         if not gate:
             confidence = min(confidence, tax.ungated_cap)
         confidence = round(confidence, 4)
@@ -195,6 +201,7 @@ class Scorer:
                 "gate_met": gate,
                 **({} if not rule.focus else {"focused": focused}),
                 **({} if not rule.frames else {"framed": framed}),
+                **({"brief": True} if brief else {}),
                 "requires": [list(c) for c in require],
                 "groups": groups_evidence,
                 "entities": sorted(entity_names),

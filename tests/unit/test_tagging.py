@@ -819,3 +819,16 @@ def test_focus_and_frames_are_validated(tmp_path: Path) -> None:
         bad.write_text(taxonomy.replace(old, new), encoding="utf-8")
         with pytest.raises(ConfigurationError, match=message):
             Tagger(TaggingOptions(taxonomy_path=bad))
+
+
+def test_a_brief_needs_less_evidence_than_a_report(tagger: Tagger) -> None:
+    """A one-sentence brief has room for one piece of evidence: its scale shrinks with its length (``brief_chars``),
+    the gate stays as strict."""
+    sentence = "Die EU und der IWF kritisieren die Regierung in Athen."
+    brief = tagger.tag(title="", body=sentence, language="de")
+    assert brief.evidence["geopolitics"]["brief"] is True and "geopolitics" in brief.tags
+    report = tagger.tag(title="", body=sentence + " " + "Die Börse schloss am Freitag unverändert. " * 12, language="de")
+    assert "brief" not in report.evidence["geopolitics"]
+    assert report.scores["geopolitics"] < brief.scores["geopolitics"]
+    ungated = tagger.tag(title="", body="Der IWF veröffentlicht am Montag seine Prognose.", language="de")
+    assert ungated.evidence["geopolitics"]["brief"] is True and "geopolitics" not in ungated.tags
