@@ -827,7 +827,8 @@ def test_a_brief_needs_less_evidence_than_a_report(tagger: Tagger) -> None:
     sentence = "Die EU und der IWF kritisieren die Regierung in Athen."
     brief = tagger.tag(title="", body=sentence, language="de")
     assert brief.evidence["geopolitics"]["brief"] is True and "geopolitics" in brief.tags
-    report = tagger.tag(title="", body=sentence + " " + "Die Börse schloss am Freitag unverändert. " * 12, language="de")
+    filler = "Die Börse schloss am Freitag unverändert. " * 12
+    report = tagger.tag(title="", body=f"{sentence} {filler}", language="de")
     assert "brief" not in report.evidence["geopolitics"]
     assert report.scores["geopolitics"] < brief.scores["geopolitics"]
     ungated = tagger.tag(title="", body="Der IWF veröffentlicht am Montag seine Prognose.", language="de")
