@@ -833,3 +833,19 @@ def test_a_brief_needs_less_evidence_than_a_report(tagger: Tagger) -> None:
     assert report.scores["geopolitics"] < brief.scores["geopolitics"]
     ungated = tagger.tag(title="", body="Der IWF veröffentlicht am Montag seine Prognose.", language="de")
     assert ungated.evidence["geopolitics"]["brief"] is True and "geopolitics" not in ungated.tags
+
+
+def test_violence_between_two_states_people_is_a_relation(tagger: Tagger) -> None:
+    """Inter-state conflict told with little political vocabulary: two states' actors and violence in one
+    sentence of the lead."""
+    geo = _geo(
+        tagger,
+        title="",
+        body=(
+            "Bei Zusammenstößen an der Grenze zwischen Armenien und Aserbaidschan sind am Sonntag drei Menschen "
+            "getötet worden. Dutzende wurden verletzt."
+        ),
+        language="de",
+    )
+    assert "violence" in geo["groups"] and geo["gate_met"] and geo["tagged"]
+    assert geo["groups"]["relation_lead"]["hits"].keys() >= {"Armenia", "Azerbaijan"}
