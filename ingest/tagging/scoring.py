@@ -3,7 +3,10 @@
 A group scores ``weight × zone weight × log2(1 + hits)`` per zone (distinct keys when ``distinct``); ``near`` keeps
 only hits within ``near_window`` sentences of a hit of the named groups; ``min_actors`` keeps only sentences naming
 that many different state actors. A rule's confidence is ``1 - exp(-score / scale)``, capped at ``ungated_cap``
-when none of its ``require`` clauses is fully met (each group in it must reach its ``min_score``).
+when none of its ``require`` clauses is fully met (each group in it must reach its ``min_score``). The score is
+multiplied by ``unfocused_weight`` when no ``focus`` group has a hit in the opening (title, lead, first body
+sentence); ``framed_require`` replaces ``require`` when a ``frames`` group scores; a brief (shorter than
+``brief_chars``) has its scale shrunk in proportion to its length.
 """
 
 from __future__ import annotations
