@@ -36,8 +36,8 @@ _BRIEF_FLOOR = 0.25
 
 def in_german_name(doc: Doc, start: int, end: int) -> bool:
     """A German nationality adjective written with a capital inside a sentence and followed by a capitalised word
-    is part of a name ("der Spanischen Hofreitschule", "die Deutsche Bank", "das Deutsche Archäologische
-    Institut"): an institution, not the state. German adjectives are lower case otherwise ("die spanische
+    is part of a name ("die Deutsche Bahn", "der Schweizerischen Nationalbank", "beim Deutschen Wetterdienst"):
+    an institution, not the state. German adjectives are lower case otherwise ("die spanische
     Regierung"), so the rule costs no real mention of a state."""
     surface = doc.lower[start:end]
     if not _DE_ADJECTIVE.fullmatch(surface) or not doc.cased[start].isupper():

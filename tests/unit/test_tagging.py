@@ -733,9 +733,9 @@ def test_a_capitalised_german_nationality_adjective_inside_a_name_is_no_state(ta
     """German writes nationality adjectives in lower case; a capital inside a sentence before another capitalised
     word marks a name (a bank, an institute), not the state."""
     for body in (
-        "Der Chef der Spanischen Reitschule verlässt das Haus.",
-        "Ein Forscher vom Deutschen Archäologischen Institut warnt.",
-        "Die Aktien der Deutschen Bank legten zu.",
+        "Der Chef der Spanischen Volkspartei tritt zurück.",
+        "Ein Meteorologe vom Deutschen Wetterdienst warnt.",
+        "Die Preise der Deutschen Bahn steigen.",
     ):
         ids = tagger.entity_ids(body, "de")
         assert "country:es" not in ids and "country:de" not in ids, body
