@@ -103,6 +103,15 @@ class Rule:
     standalone: bool
     #: what the tag or subtopic means, and what counts / does not count (required: the data is the definition)
     definition: str = ""
+    #: groups whose hits in the opening (title, lead, the body's first sentence) say the story is about the tag;
+    #: when none has one there, the score is multiplied by ``unfocused_weight`` (evidence deep in the body only is
+    #: a side remark)
+    focus: tuple[str, ...] = ()
+    unfocused_weight: float = 1.0
+    #: replaces ``require`` (and ``home_require``) when one of the ``frames`` groups scores: a page framed as
+    #: something else in its title or lead (a crime, an accident, a film) needs stronger evidence
+    frames: tuple[str, ...] = ()
+    framed_require: tuple[tuple[str, ...], ...] = ()
     includes: tuple[str, ...] = ()
     excludes: tuple[str, ...] = ()
 
@@ -116,6 +125,9 @@ class Taxonomy:
     subtopic_threshold: float
     max_surfaces: int
     rules: tuple[Rule, ...]
+    #: a document shorter than this (characters, all zones) is a brief: its rules' scales shrink in proportion
+    #: (a brief has room for a piece or two of evidence, a report for many); 0 = off
+    brief_chars: int = 0
 
     @property
     def tags(self) -> tuple[str, ...]:
@@ -255,7 +267,7 @@ def _zones(value: Any, where: str) -> frozenset[str]:
 
 _RULE_KEYS = frozenset(
     {"scale", "require", "home_dateline_require", "threshold", "standalone", "groups", "definition", "includes",
-     "excludes"}
+     "excludes", "focus", "unfocused_weight", "frames", "framed_require"}
 )  # fmt: skip
 _GROUP_KEYS = frozenset(
     {"weight", "entity_kinds", "entity_roles", "entity_ids", "distinct", "near", "near_window", "exclude_home",
@@ -308,6 +320,20 @@ def _parse_rule(name: str, spec: Mapping[str, Any], parent: str | None, path: Pa
             for ref in clause:
                 if ref not in known:
                     raise ConfigurationError(f"{name}: home_dateline_require refers to unknown group {ref}")
+    focus = tuple(str_list(spec.get("focus"), f"{name}.focus"))
+    for ref in focus:
+        if ref not in known:
+            raise ConfigurationError(f"{name}: focus refers to unknown group {ref}")
+    unfocused_weight = float(spec.get("unfocused_weight", 1.0))
+    if not 0.0 <= unfocused_weight <= 1.0:
+        raise ConfigurationError(f"{name}: unfocused_weight must be between 0 and 1")
+    frames = tuple(str_list(spec.get("frames"), f"{name}.frames"))
+    framed_require = tuple(tuple(str_list(c, f"{name}.framed_require")) for c in spec.get("framed_require", []))
+    if bool(frames) != bool(framed_require):
+        raise ConfigurationError(f"{name}: frames and framed_require go together")
+    for ref in (*frames, *(g for clause in framed_require for g in clause)):
+        if ref not in known:
+            raise ConfigurationError(f"{name}: frames/framed_require refer to unknown group {ref}")
     threshold = spec.get("threshold")
     return Rule(
         name=name,
@@ -321,6 +347,10 @@ def _parse_rule(name: str, spec: Mapping[str, Any], parent: str | None, path: Pa
         definition=" ".join(definition.split()),
         includes=tuple(str_list(spec.get("includes"), f"{name}.includes")),
         excludes=tuple(str_list(spec.get("excludes"), f"{name}.excludes")),
+        focus=focus,
+        unfocused_weight=unfocused_weight,
+        frames=frames,
+        framed_require=framed_require,
     )
 
 
@@ -356,6 +386,7 @@ def load_taxonomy(path: Path) -> Taxonomy:
         subtopic_threshold=float(scoring.get("subtopic_threshold", 0.5)),
         max_surfaces=int(scoring.get("max_surfaces", 12)),
         rules=tuple(rules),
+        brief_chars=int(scoring.get("brief_chars", 0)),
     )
 
 

@@ -3,12 +3,16 @@
 A group scores ``weight × zone weight × log2(1 + hits)`` per zone (distinct keys when ``distinct``); ``near`` keeps
 only hits within ``near_window`` sentences of a hit of the named groups; ``min_actors`` keeps only sentences naming
 that many different state actors. A rule's confidence is ``1 - exp(-score / scale)``, capped at ``ungated_cap``
-when none of its ``require`` clauses is fully met (each group in it must reach its ``min_score``).
+when none of its ``require`` clauses is fully met (each group in it must reach its ``min_score``). The score is
+multiplied by ``unfocused_weight`` when no ``focus`` group has a hit in the opening (title, lead, first body
+sentence); ``framed_require`` replaces ``require`` when a ``frames`` group scores; a brief (shorter than
+``brief_chars``) has its scale shrunk in proportion to its length.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,7 +22,32 @@ from ingest.tagging.data import Gazetteer, Rule, Taxonomy
 from ingest.tagging.patterns import Match
 from ingest.tagging.text import ZONES, Doc
 
-__all__ = ["Hit", "RuleScore", "Scorer"]
+__all__ = ["Hit", "RuleScore", "Scorer", "in_german_name"]
+
+#: German adjectives of nationality ("spanische", "deutschen", "ungarisches"): written in lower case unless they
+#: are part of a name
+_DE_ADJECTIVE = re.compile(r"(?:\w+isch|deutsch)(?:e[nrms]?)?")
+#: the names that are the state itself ("Russische Föderation", "Tschechische Republik")
+_DE_STATE_NOUN = re.compile(r"\s+(?:Foderation|Republik|Volksrepublik|Konigreich|Emirate|Staaten)\b")
+_DE_NEXT_CAPITAL = re.compile(r"\s+[A-Z]")
+#: a brief's scale shrinks with its length, down to this share of the rule's scale
+_BRIEF_FLOOR = 0.25
+
+
+def in_german_name(doc: Doc, start: int, end: int) -> bool:
+    """A German nationality adjective written with a capital inside a sentence and followed by a capitalised word
+    is part of a name ("die Deutsche Bahn", "der Schweizerischen Nationalbank", "beim Deutschen Wetterdienst"):
+    an institution, not the state. German adjectives are lower case otherwise ("die spanische
+    Regierung"), so the rule costs no real mention of a state."""
+    surface = doc.lower[start:end]
+    if not _DE_ADJECTIVE.fullmatch(surface) or not doc.cased[start].isupper():
+        return False
+    if doc.sentence_starts[doc.sentence(start)] == start or doc.zone_starts.count(start):
+        return False
+    before = doc.cased[max(0, start - 2) : start].strip()
+    if before and before[-1] in "\"'„“”«»(-/":
+        return False
+    return bool(_DE_NEXT_CAPITAL.match(doc.cased, end)) and not _DE_STATE_NOUN.match(doc.cased, end)
 
 
 @dataclass(frozen=True)
@@ -66,10 +95,13 @@ class Scorer:
         hits: list[Hit] = []
         last: Match | None = None
         entities = self.gazetteer.entities
+        german = doc.lang == "de"
         for m in spans:
             if last is not None and m.start < last.end:
                 continue
             last = m
+            if german and in_german_name(doc, m.start, m.end):
+                continue
             eid = m.owner.removeprefix("entity:")
             sent = doc.sentence(m.start)
             at = placed[0] <= m.start < placed[1]
@@ -117,6 +149,8 @@ class Scorer:
         group_scores: dict[str, float] = {}
         groups_evidence: dict[str, Any] = {}
         entity_names: set[str] = set()
+        focused = not rule.focus
+        opening = doc.sentence(doc.zone_starts[2])  # the body's first sentence still opens the story
         for group in rule.groups:
             hits = raw[group.name]
             if group.near:
@@ -132,6 +166,8 @@ class Scorer:
                 hits = [h for h in hits if h.sentence not in banned]
             if group.min_actors:
                 hits = self.relation_hits(hits, group.min_actors)
+            if not focused and group.name in rule.focus:
+                focused = any(h.zone != "body" or h.sentence <= opening for h in hits)
             score = 0.0
             for zone in ZONES:
                 zone_hits = [h for h in hits if h.zone == zone]
@@ -144,10 +180,19 @@ class Scorer:
                 groups_evidence[group.name] = {"score": round(score, 4), "hits": self.surfaces(hits)}
                 entity_names.update(self.name_of(h.key) for h in hits if h.entity)
         total = max(0.0, sum(group_scores.values()))
+        if not focused:
+            total *= rule.unfocused_weight
         fired = {g.name for g in rule.groups if group_scores[g.name] > 0 and group_scores[g.name] >= g.min_score}
         require = rule.home_require if home_dateline and rule.home_require is not None else rule.require
+        framed = any(group_scores[g] != 0 for g in rule.frames)
+        if framed:
+            require = rule.framed_require
         gate = not require or any(all(g in fired for g in clause) for clause in require)
-        confidence = 1.0 - math.exp(-total / rule.scale) if total > 0 else 0.0
+        scale = rule.scale
+        brief = 0 < len(doc.cased) < tax.brief_chars
+        if brief:
+            scale *= max(len(doc.cased), _BRIEF_FLOOR * tax.brief_chars) / tax.brief_chars
+        confidence = 1.0 - math.exp(-total / scale) if total > 0 else 0.0
         if not gate:
             confidence = min(confidence, tax.ungated_cap)
         confidence = round(confidence, 4)
@@ -157,6 +202,9 @@ class Scorer:
                 "confidence": confidence,
                 "score": round(total, 4),
                 "gate_met": gate,
+                **({} if not rule.focus else {"focused": focused}),
+                **({} if not rule.frames else {"framed": framed}),
+                **({"brief": True} if brief else {}),
                 "requires": [list(c) for c in require],
                 "groups": groups_evidence,
                 "entities": sorted(entity_names),

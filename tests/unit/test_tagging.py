@@ -426,7 +426,7 @@ def test_foreign_names_only_in_the_body_do_not_open_the_gate(tagger: Tagger) -> 
 
 
 def test_a_home_dateline_needs_a_relation_between_states(tagger: Tagger) -> None:
-    lead = "Die Polizei warnt vor Betrügern aus Rumänien, die sich am Telefon als Soldaten und Offiziere ausgeben."
+    lead = "Die Polizei warnt vor Betrügern aus Rumänien, die sich am Telefon als Soldaten der Armee ausgeben."
     at_home = _geo(tagger, title="", body=f"Wien – {lead}", language="de", home_country="at")
     assert at_home["dateline"] == {"place": "Wien", "countries": ["country:at"], "home": True}
     assert ["relation_lead"] in at_home["requires"] and not at_home["gate_met"]
@@ -727,3 +727,125 @@ def test_programme_listings_do_not_make_a_story(tagger: Tagger) -> None:
     assert listing.evidence["geopolitics"]["groups"]["listing"]["score"] < 0
     prose = tagger.tag(title="", body=" ".join(b.split(" ", 2)[2] for b in blurbs), language="de", home_country="at")
     assert listing.scores["geopolitics"] < prose.scores["geopolitics"]
+
+
+def test_a_capitalised_german_nationality_adjective_inside_a_name_is_no_state(tagger: Tagger) -> None:
+    """German writes nationality adjectives in lower case; a capital inside a sentence before another capitalised
+    word marks a name (a bank, an institute), not the state."""
+    for body in (
+        "Der Chef der Spanischen Volkspartei tritt zurück.",
+        "Ein Meteorologe vom Deutschen Wetterdienst warnt.",
+        "Die Preise der Deutschen Bahn steigen.",
+    ):
+        ids = tagger.entity_ids(body, "de")
+        assert "country:es" not in ids and "country:de" not in ids, body
+    for body, country in (
+        ("Die spanische Regierung berät heute.", "country:es"),  # the usual lower-case adjective
+        ("Deutsche Soldaten sind in Mali stationiert.", "country:de"),  # capital at the start of a sentence
+        ("Der Gesandte der Russischen Föderation widersprach.", "country:ru"),  # the state's own name
+        ("Die Deutschen wählen im September.", "country:de"),  # the people, not an adjective before a name
+    ):
+        assert country in tagger.entity_ids(body, "de"), body
+
+
+def test_an_attack_only_deep_in_the_body_is_a_side_remark(tagger: Tagger) -> None:
+    """Cyber-attack evidence that the title, the lead and the body's first sentence never mention weighs less (the
+    rule's ``focus``): a story that mentions an old breach in passing is not about it."""
+    filler = " ".join(f"Der Umsatz im Quartal {q} stieg um {q} Prozent." for q in range(1, 6))
+    attack = "Im Vorjahr hatten Hacker bei einem Cyberangriff Kundendaten erbeutet."
+    deep = tagger.tag(
+        title="Händler steigert Umsatz", description="Das Geschäft läuft gut.", body=f"{filler} {attack}", language="de"
+    )
+    opening = tagger.tag(
+        title="Händler steigert Umsatz", description="Das Geschäft läuft gut.", body=f"{attack} {filler}", language="de"
+    )
+    assert deep.evidence["cyberattack"]["focused"] is False
+    assert opening.evidence["cyberattack"]["focused"] is True
+    assert deep.scores["cyberattack"] < opening.scores["cyberattack"]
+
+
+def test_a_crime_page_with_terror_words_needs_a_relation_between_states(tagger: Tagger) -> None:
+    """Pages framed as crime, accidents or culture in the title or lead open the geopolitics gate only with a
+    relation between states there (``framed_require``)."""
+    crime = _geo(
+        tagger,
+        title="",
+        body=(
+            "Chicago – Ein US-Soldat hat vor Gericht gestanden, einen Anschlag auf eine Kaserne der Armee geplant zu "
+            "haben. Der Staatsanwalt forderte eine lange Haftstrafe. Der Mann habe sich als Kämpfer einer "
+            "Terrormiliz in Syrien ausgegeben, um Unterstützer zu finden."
+        ),
+        language="de",
+    )
+    assert crime["framed"] and not crime["gate_met"] and not crime["tagged"]
+    assert crime["requires"] == [["relation_lead"], ["migration_lead", "states"], ["migration_lead", "intl"]]
+    assert {"states_lead", "conflict_lead"} <= set(crime["groups"])  # what would open the gate on other pages
+    relation = _geo(
+        tagger,
+        title="",
+        body=(
+            "Ankara – Der Prozess gegen einen Spion belastet die Beziehungen: Die Türkei wirft Russland Spionage "
+            "vor und bestellt den Botschafter ein. Moskau weist die Vorwürfe zurück."
+        ),
+        language="de",
+    )
+    assert relation["framed"] and relation["gate_met"]
+
+
+def test_chronicles_are_no_story(tagger: Tagger) -> None:
+    """A this-day-in-history column lists a century of wars and coups, one line per year."""
+    lines = [
+        "1848 - In Wien bricht die Revolution aus, das Militär schlägt den Aufstand nieder.",
+        "1914 - Österreich-Ungarn erklärt Serbien den Krieg.",
+        "1939 - Deutsche Truppen marschieren in Polen ein.",
+        "1962 - Die Kuba-Krise zwischen den USA und der Sowjetunion erreicht ihren Höhepunkt.",
+        "1989 - In Berlin fällt die Mauer.",
+    ]
+    result = tagger.tag(title="", body=" ".join(lines), language="de", home_country="at")
+    assert result.evidence["geopolitics"]["groups"]["chronicle"]["score"] < 0
+    assert "geopolitics" not in result.tags
+
+
+def test_focus_and_frames_are_validated(tmp_path: Path) -> None:
+    taxonomy = (DATA_DIR / "taxonomy.toml").read_text(encoding="utf-8")
+    bad = tmp_path / "taxonomy.toml"
+    for old, new, message in (
+        ('focus = ["cyber_attack",', 'focus = ["nope",', "focus"),
+        ("unfocused_weight = 0.6", "unfocused_weight = 1.5", "unfocused_weight"),
+        ('frames = ["frame"]', 'frames = ["nope"]', "frames"),
+        ('frames = ["frame"]', "", "go together"),
+    ):
+        assert old in taxonomy
+        bad.write_text(taxonomy.replace(old, new), encoding="utf-8")
+        with pytest.raises(ConfigurationError, match=message):
+            Tagger(TaggingOptions(taxonomy_path=bad))
+
+
+def test_a_brief_needs_less_evidence_than_a_report(tagger: Tagger) -> None:
+    """A one-sentence brief has room for one piece of evidence: its scale shrinks with its length (``brief_chars``),
+    the gate stays as strict."""
+    sentence = "Die EU und der IWF kritisieren die Regierung in Athen."
+    brief = tagger.tag(title="", body=sentence, language="de")
+    assert brief.evidence["geopolitics"]["brief"] is True and "geopolitics" in brief.tags
+    filler = "Die Börse schloss am Freitag unverändert. " * 12
+    report = tagger.tag(title="", body=f"{sentence} {filler}", language="de")
+    assert "brief" not in report.evidence["geopolitics"]
+    assert report.scores["geopolitics"] < brief.scores["geopolitics"]
+    ungated = tagger.tag(title="", body="Der IWF veröffentlicht am Montag seine Prognose.", language="de")
+    assert ungated.evidence["geopolitics"]["brief"] is True and "geopolitics" not in ungated.tags
+
+
+def test_violence_between_two_states_people_is_a_relation(tagger: Tagger) -> None:
+    """Inter-state conflict told with little political vocabulary: two states' actors and violence in one
+    sentence of the lead."""
+    geo = _geo(
+        tagger,
+        title="",
+        body=(
+            "Bei Zusammenstößen an der Grenze zwischen Armenien und Aserbaidschan sind am Sonntag drei Menschen "
+            "getötet worden. Dutzende wurden verletzt."
+        ),
+        language="de",
+    )
+    assert "violence" in geo["groups"] and geo["gate_met"] and geo["tagged"]
+    assert geo["groups"]["relation_lead"]["hits"].keys() >= {"Armenia", "Azerbaijan"}
