@@ -104,6 +104,9 @@ class ArticleFeatures:
     tags: tuple[str, ...] = ()
     subtopics: tuple[str, ...] = ()
     vector: Matrix | None = None
+    #: lower-cased words of title, lead and body start, compounds also in their parts ("nasa-raumkapsel": nasa,
+    #: raumkapsel): where a name the tagger missed is looked for across languages (see evidence.cross_named)
+    words: frozenset[str] = frozenset()
 
 
 @lru_cache(maxsize=1)
@@ -171,6 +174,21 @@ MAX_WORD_CHARS = 80
 
 def tokens(text: str) -> list[str]:
     return [w for m in _WORD.finditer(text) if len(w := m.group(0)) <= MAX_WORD_CHARS]
+
+
+_PARTS = re.compile(r"['’-]")
+
+
+def text_words(text: str) -> frozenset[str]:
+    """Lower-cased words of ``text`` and the parts of its compounds (``Nasa-Raumkapsel``, ``Sony's``): German
+    writes names into hyphenated compounds that no tagger reports as names, while the same name stands alone in
+    English."""
+    out: set[str] = set()
+    for word in tokens(text.lower()):
+        out.add(word)
+        if "-" in word or "'" in word or "’" in word:
+            out.update(p for p in _PARTS.split(word) if p)
+    return frozenset(out)
 
 
 def _content(word: str, stops: frozenset[str]) -> bool:
@@ -336,6 +354,7 @@ def features(
         tags=tuple(_strings(source.get("tags"))),
         subtopics=tuple(_strings(source.get("subtopics"))),
         vector=vec,
+        words=text_words(f"{title}\n{lead}\n{body}"),
     )
 
 
