@@ -200,10 +200,11 @@ def _content(word: str, stops: frozenset[str]) -> bool:
 
 
 def term_vector(
-    language: str, zones: Sequence[tuple[str, float]], *, max_terms: int = 400
+    language: str, zones: Sequence[tuple[str, float]], *, max_terms: int = 400, words: set[str] | None = None
 ) -> tuple[dict[str, float], dict[str, str]]:
     """Weighted stems of the zones ``(text, weight)``: ``1 + ln(weighted count)``, L2-normalised; and the word
-    each stem was first seen as."""
+    each stem was first seen as. ``words``: filled with the content words and their compound parts (as
+    :func:`text_words`, from the same pass)."""
     stops = stop_words()
     counts: dict[str, float] = {}
     surface: dict[str, str] = {}
@@ -214,6 +215,10 @@ def term_vector(
             word = raw.lower()
             if word in stops:
                 continue
+            if words is not None:
+                words.add(word)
+                if "-" in word or "'" in word or "’" in word:
+                    words.update(p for p in _PARTS.split(word) if p)
             term = stem(word, language)
             counts[term] = counts.get(term, 0.0) + weight
             surface.setdefault(term, word)
@@ -315,7 +320,10 @@ def features(
     language = str(source.get("language") or "").lower()[:2]
     if not lead:
         lead = body[:400]
-    terms, surface = term_vector(language, [(title, TITLE_WEIGHT), (lead, LEAD_WEIGHT), (body, BODY_WEIGHT)])
+    words: set[str] = set()
+    terms, surface = term_vector(
+        language, [(title, TITLE_WEIGHT), (lead, LEAD_WEIGHT), (body, BODY_WEIGHT)], words=words
+    )
     focus_text = f"{title}\n{lead}"
     entities = _strings(source.get("entities"))
     displays = _strings(source.get("entity_names"))
@@ -354,7 +362,7 @@ def features(
         tags=tuple(_strings(source.get("tags"))),
         subtopics=tuple(_strings(source.get("subtopics"))),
         vector=vec,
-        words=text_words(f"{title}\n{lead}\n{body}"),
+        words=frozenset(words),
     )
 
 
