@@ -597,14 +597,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     f"{run.pred.get(SEED_ID) == sony_story}; Sony B3 F1 {scores.f1:.3f}"
                 )
                 figures["sample_sony_b3_f1"] = scores.f1
-                german = [d["doc_id"] for d in stream.docs if d["language"] == "de"]
-                by_lang = {d["doc_id"]: d["language"] for d in stream.docs}
-                joined = 0
-                for d in german:
-                    english = [x for x, g in stream.gold.items() if g == stream.gold[d] and by_lang[x] != "de"]
-                    if english and run.pred[d] == Counter(run.pred[x] for x in english).most_common(1)[0][0]:
-                        joined += 1
-                print(f"  German pieces joined to their English story: {joined}/{len(german)}")
+                _german_report(stream, run.pred)
             if stream.name == "wikiref":
                 events = [d for d, g in stream.gold.items() if g in EVENT_LABELS]
                 figures["wikiref_event_b3_f1"] = bcubed(stream.gold, run.pred, events).f1
@@ -634,6 +627,40 @@ def main(argv: Sequence[str] | None = None) -> int:
     keys = [k for k in order if k in figures] + sorted(k for k in figures if k not in order)
     print(" ".join(f"{k}={figures[k]:.3f}" for k in keys))
     return 0
+
+
+def german_joins(stream: Stream, pred: Mapping[str, str]) -> tuple[list[str], list[str], list[str], list[str]]:
+    """German pieces by outcome: (joined their English coverage, missed it, German-only kept apart, German-only
+    wrongly joined to another story). Joined: in the story that holds most of the gold story's other-language
+    pieces; a German-only piece is kept apart when its story holds no piece of another gold story."""
+    by_lang = {d["doc_id"]: d["language"] for d in stream.docs}
+    joined: list[str] = []
+    missed: list[str] = []
+    alone: list[str] = []
+    wrong: list[str] = []
+    for d in [d["doc_id"] for d in stream.docs if d["language"] == "de"]:
+        english = [x for x, g in stream.gold.items() if g == stream.gold[d] and by_lang[x] != "de"]
+        if english:
+            target = Counter(pred[x] for x in english).most_common(1)[0][0]
+            (joined if pred[d] == target else missed).append(d)
+        else:
+            others = [x for x, s in pred.items() if s == pred[d] and stream.gold[x] != stream.gold[d]]
+            (wrong if others else alone).append(d)
+    return joined, missed, alone, wrong
+
+
+def _german_report(stream: Stream, pred: Mapping[str, str]) -> None:
+    joined, missed, alone, wrong = german_joins(stream, pred)
+    title = {d["doc_id"]: d["title"][:60] for d in stream.docs}
+    total = len(joined) + len(missed) + len(alone) + len(wrong)
+    print(
+        f"  German pieces joined to their English story: {len(joined)}/{total} ({len(joined)} of the "
+        f"{len(joined) + len(missed)} with English coverage; German-only pieces kept apart: "
+        f"{len(alone)}/{len(alone) + len(wrong)})"
+    )
+    for label, ids in (("missed", missed), ("German-only joined elsewhere", wrong)):
+        for d in ids:
+            print(f"    {label}: [{stream.gold[d]}] {title[d]}")
 
 
 def _details(stream: Stream, pred: Mapping[str, str]) -> None:

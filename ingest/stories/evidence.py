@@ -11,7 +11,9 @@
   The score is multiplied by ``conflict_factor``.
 * **Cross-language**, judged per language pair (a story's members in the article's language never hide its
   members in other languages): the cosine of the article's embedding and the story's embedding centroid in each
-  other language, confirmed by shared keys, or strong enough alone (pieces that name only countries).
+  other language, confirmed by shared keys, or strong enough alone (pieces that name only countries). Keys on this
+  path include the names one side's tagger missed but its text writes, also inside compounds ("Nasa-Raumkapsel
+  Orion" names ``name:nasa`` and ``name:orion``): :func:`cross_named`.
 * **Time**: a mild decay inside ``window_days``; established stories take follow-ups up to ``followup_days``
   only with a score of at least ``followup_threshold``.
 
@@ -40,6 +42,7 @@ from ingest.stories.features import (
     stem,
     stem_frequencies,
     stop_words,
+    text_words,
     tokens,
     zipf,
 )
@@ -190,15 +193,19 @@ def key_evidence(
     story: Story,
     stats: TermStats,
     options: StoryEvidenceOptions,
+    extra: Mapping[str, int] | None = None,
 ) -> KeyEvidence:
+    """``extra``: keys the story names only in its text (:func:`cross_named`), counted as named by that many of its
+    members."""
     size = max(story.size, 1)
+    key_counts: Mapping[str, int] = {**story.key_counts, **extra} if extra else story.key_counts
     total = covered = distinctive = focused = 0.0
     article_keys = set(keys)
     article_focus = set(focus)
     for k in sorted(article_keys):
         w = stats.key_weight(k)
         total += w
-        count = story.key_counts.get(k, 0)
+        count = key_counts.get(k, 0)
         if not count:
             continue
         coverage = min(1.0, count / (options.key_share_full * size))
@@ -218,12 +225,54 @@ def key_evidence(
         c >= options.prominent_share * size and _distinctive(k, stats, options) for k, c in story.focus_counts.items()
     )
     conflict = (
-        bool(mine)
-        and theirs
-        and not (mine & set(story.key_counts))
-        and not any(_named_in_text(k, story) for k in mine)
+        bool(mine) and theirs and not (mine & set(key_counts)) and not any(_named_in_text(k, story) for k in mine)
     )
     return KeyEvidence(share, distinctive, conflict, focused)
+
+
+@lru_cache(maxsize=100_000)
+def _name_words(key: str) -> tuple[str, ...]:
+    stops = stop_words()
+    return tuple(w for w in tokens(key[5:].lower()) if w not in stops) if key.startswith("name:") else ()
+
+
+@lru_cache(maxsize=4096)
+def _rep_words(text: str) -> frozenset[str]:
+    return text_words(text)
+
+
+def _names(key: str, words: frozenset[str]) -> bool:
+    parts = _name_words(key)
+    return bool(parts) and all(w in words for w in parts)
+
+
+def cross_named(article: ArticleFeatures, story: Story) -> tuple[frozenset[str], dict[str, int]]:
+    """Names shared across languages that only one side's tagger found: (the story's names that the article's
+    words name, the article's names that the story's other-language sides name in their text: their first members'
+    words or their terms; each counted as named by one member).
+
+    A name is usually written the same in English and German, but German writes it into compounds
+    ("Nasa-Raumkapsel Orion", "Opec-Staaten") that taggers do not report, so a pair of pieces on one event can
+    share no key at all. Only open-vocabulary names (``name:...``): gazetteer ids are normalised already.
+    """
+    forward = frozenset(
+        k for k in story.key_counts if k not in article.keys and k.startswith("name:") and _names(k, article.words)
+    )
+    reverse: dict[str, int] = {}
+    names = [k for k in sorted(article.keys) if k.startswith("name:") and k not in story.key_counts]
+    for lang, side in sorted(story.sides.items()):
+        if not names or lang == article.language or not side.count:
+            continue
+        reps = [_rep_words(text) for _, text in side.reps]
+        for k in names:
+            parts = _name_words(k)
+            if parts and (
+                any(all(w in words for w in parts) for words in reps)
+                or (side.terms and all(stem(w, lang) in side.terms for w in parts))
+            ):
+                reverse[k] = 1
+        names = [k for k in names if k not in reverse]
+    return forward, reverse
 
 
 def _named_in_text(key: str, story: Story) -> bool:
@@ -291,6 +340,8 @@ class Score:
     conflict: bool = False
     cosine: float | None = None
     gap_days: float = 0.0
+    #: key evidence on the cross-language path (names found in the other side's text too, see cross_named)
+    cross_keys: float = 0.0
 
 
 def score(
@@ -321,8 +372,15 @@ def score(
     cross = 0.0
     best_cos: float | None = None
     others = [lang for lang, s in story.sides.items() if lang != article.language and s.count]
-    if others and keys.share >= evidence.cross_keys_alone and keys.distinctive >= evidence.cross_keys_distinctive:
-        cross = keys.share * conflict  # shared distinctive keys alone (also when there are no vectors)
+    xkeys = keys
+    if others:
+        forward, reverse = cross_named(article, story)
+        if forward or reverse:
+            xkeys = key_evidence(article.keys | forward, article.focus, story, stats, evidence, reverse)
+    keys_x = xkeys.share
+    conflict_x = evidence.conflict_factor if xkeys.conflict else 1.0
+    if others and keys_x >= evidence.cross_keys_alone and xkeys.distinctive >= evidence.cross_keys_distinctive:
+        cross = keys_x * conflict_x  # shared distinctive keys alone (also when there are no vectors)
     if article.vector is not None and side_vectors:
         for lang, vec in sorted(side_vectors.items()):
             if lang == article.language:
@@ -330,12 +388,23 @@ def score(
             cos = float(np.dot(article.vector, vec))
             best_cos = cos if best_cos is None else max(best_cos, cos)
             e = embedding_evidence(cos, evidence)
-            if e <= 0.0 or (keys.share < evidence.cross_min_keys and cos < evidence.cross_strong_cosine):
+            if e <= 0.0 or (keys_x < evidence.cross_min_keys and cos < evidence.cross_strong_cosine):
                 continue
             total = evidence.weight_cross_embedding + evidence.weight_cross_keys
-            value = (evidence.weight_cross_embedding * e + evidence.weight_cross_keys * keys.share) / total
-            cross = max(cross, value * conflict)
+            value = (evidence.weight_cross_embedding * e + evidence.weight_cross_keys * keys_x) / total
+            cross = max(cross, value * conflict_x)
     raw = max(same, cross)
     final = raw * factor if raw >= minimum else 0.0
     path = "none" if final <= 0 else ("cross" if cross > same else "same")
-    return Score(story.story_id, final, path, lexical, keys.share, keys.distinctive, keys.conflict, best_cos, gap)
+    return Score(
+        story.story_id,
+        final,
+        path,
+        lexical,
+        keys.share,
+        keys.distinctive,
+        keys.conflict,
+        best_cos,
+        gap,
+        keys_x if others else 0.0,
+    )

@@ -104,6 +104,9 @@ class ArticleFeatures:
     tags: tuple[str, ...] = ()
     subtopics: tuple[str, ...] = ()
     vector: Matrix | None = None
+    #: lower-cased words of title, lead and body start, compounds also in their parts ("nasa-raumkapsel": nasa,
+    #: raumkapsel): where a name the tagger missed is looked for across languages (see evidence.cross_named)
+    words: frozenset[str] = frozenset()
 
 
 @lru_cache(maxsize=1)
@@ -173,6 +176,21 @@ def tokens(text: str) -> list[str]:
     return [w for m in _WORD.finditer(text) if len(w := m.group(0)) <= MAX_WORD_CHARS]
 
 
+_PARTS = re.compile(r"['’-]")
+
+
+def text_words(text: str) -> frozenset[str]:
+    """Lower-cased words of ``text`` and the parts of its compounds (``Nasa-Raumkapsel``, ``Sony's``): German
+    writes names into hyphenated compounds that no tagger reports as names, while the same name stands alone in
+    English."""
+    out: set[str] = set()
+    for word in tokens(text.lower()):
+        out.add(word)
+        if "-" in word or "'" in word or "’" in word:
+            out.update(p for p in _PARTS.split(word) if p)
+    return frozenset(out)
+
+
 def _content(word: str, stops: frozenset[str]) -> bool:
     if word in stops:
         return False
@@ -182,10 +200,11 @@ def _content(word: str, stops: frozenset[str]) -> bool:
 
 
 def term_vector(
-    language: str, zones: Sequence[tuple[str, float]], *, max_terms: int = 400
+    language: str, zones: Sequence[tuple[str, float]], *, max_terms: int = 400, words: set[str] | None = None
 ) -> tuple[dict[str, float], dict[str, str]]:
     """Weighted stems of the zones ``(text, weight)``: ``1 + ln(weighted count)``, L2-normalised; and the word
-    each stem was first seen as."""
+    each stem was first seen as. ``words``: filled with the content words and their compound parts (as
+    :func:`text_words`, from the same pass)."""
     stops = stop_words()
     counts: dict[str, float] = {}
     surface: dict[str, str] = {}
@@ -196,6 +215,10 @@ def term_vector(
             word = raw.lower()
             if word in stops:
                 continue
+            if words is not None:
+                words.add(word)
+                if "-" in word or "'" in word or "’" in word:
+                    words.update(p for p in _PARTS.split(word) if p)
             term = stem(word, language)
             counts[term] = counts.get(term, 0.0) + weight
             surface.setdefault(term, word)
@@ -297,7 +320,10 @@ def features(
     language = str(source.get("language") or "").lower()[:2]
     if not lead:
         lead = body[:400]
-    terms, surface = term_vector(language, [(title, TITLE_WEIGHT), (lead, LEAD_WEIGHT), (body, BODY_WEIGHT)])
+    words: set[str] = set()
+    terms, surface = term_vector(
+        language, [(title, TITLE_WEIGHT), (lead, LEAD_WEIGHT), (body, BODY_WEIGHT)], words=words
+    )
     focus_text = f"{title}\n{lead}"
     entities = _strings(source.get("entities"))
     displays = _strings(source.get("entity_names"))
@@ -336,6 +362,7 @@ def features(
         tags=tuple(_strings(source.get("tags"))),
         subtopics=tuple(_strings(source.get("subtopics"))),
         vector=vec,
+        words=frozenset(words),
     )
 
 

@@ -367,8 +367,9 @@ class StoryGrouper:
                 scores = [self._score(window, article, weighted, story) for story in candidates]
         if article.vector is not None:
             if any(self._needs_sides(s, article.language) for s in candidates[:_CROSS_CANDIDATES]):
+                named = {s.story_id for s in scores if s.cross_keys > 0.0}
                 for story in candidates[:_CROSS_CANDIDATES]:
-                    if story.story_id in keyed:
+                    if story.story_id in keyed or story.story_id in named:
                         self._embed_sides(window, story, article.language, dirty, cache)
                 scores = [self._score(window, article, weighted, story) for story in candidates]
             for story in window.nearest(article.vector, article.language, _NEAREST):
@@ -441,9 +442,10 @@ class StoryGrouper:
         """The stories that only cross-language evidence could join this article to; empty: no embedding needed.
 
         Those are candidates with members in another language that share a key with the article (any key, countries
-        too: pieces naming only countries join on a strong embedding alone), carry at least ``min_key_share`` of its
-        key evidence, and could reach the join threshold even with a perfect embedding match (the conflict and time
-        factors are known before embedding); and only when no story in its own language takes it.
+        too: pieces naming only countries join on a strong embedding alone; or a name one side has only in its text,
+        see :func:`~ingest.stories.evidence.cross_named`), carry at least ``min_key_share`` of its key evidence (on
+        the cross-language path), and could reach the join threshold even with a perfect embedding match (the
+        conflict and time factors are known before embedding); and only when no story in its own language takes it.
         """
         ev, emb = self.options.evidence, self.options.embedding
         if any(s.score >= ev.join_threshold for s in scores):
@@ -452,14 +454,17 @@ class StoryGrouper:
         out: list[Story] = []
         for story in candidates:
             s = by_id.get(story.story_id)
-            if s is None or story.story_id not in keyed or s.keys < emb.min_key_share:
+            if s is None or (story.story_id not in keyed and s.cross_keys <= 0.0):
+                continue
+            keys = max(s.keys, s.cross_keys)
+            if keys < emb.min_key_share:
                 continue
             if not any(lang != article.language and side.count for lang, side in story.sides.items()):
                 continue
             factor, minimum = time_factor(
                 s.gap_days, story, self.options.window, before=article.published < story.first_seen
             )
-            best = (ev.weight_cross_embedding + ev.weight_cross_keys * s.keys) / (
+            best = (ev.weight_cross_embedding + ev.weight_cross_keys * keys) / (
                 ev.weight_cross_embedding + ev.weight_cross_keys
             )
             best *= ev.conflict_factor if s.conflict else 1.0

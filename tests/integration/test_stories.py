@@ -499,3 +499,42 @@ def test_a_stale_lease_blocks_then_expires(es: Elasticsearch, indices: IndexOpti
         ).assign_pending()
     patient = _options(use_embeddings=False)
     assert len(StoryGrouper(es, patient, indices).assign_pending()) == 2  # waited for the lease to expire
+
+
+#: The German piece comes first and its tagger found no name ("Nasa-Raumkapsel", "Van-Allen-Gürtel"); the English
+#: coverage names what the German text writes into compounds.
+ORION_DE: dict[str, Any] = {
+    "doc_id": "o1",
+    "published_at": "2014-12-05T14:00:00Z",
+    "outlet": "zeitung-de",
+    "language": "de",
+    "title": "Nasa-Raumkapsel Orion besteht ersten Testflug",
+    "lead": "Die unbemannte Orion-Kapsel ist nach zwei Erdumrundungen im Pazifik gelandet.",
+    "body": "Die Kapsel flog durch den Van-Allen-Gürtel und wasserte vor der Küste Mexikos; gestartet war sie in Cape "
+    "Canaveral. Die Nasa will mit Orion eines Tages Astronauten zum Mars bringen.",
+    "entities": ["country:mx"],
+    "names": [],
+}
+ORION_EN: dict[str, Any] = {
+    "doc_id": "o2",
+    "published_at": "2014-12-05T20:00:00Z",
+    "outlet": "wire-en",
+    "language": "en",
+    "title": "Orion capsule splashes down after flawless first test flight",
+    "lead": "NASA's Orion spacecraft splashed down in the Pacific after two orbits of Earth.",
+    "body": "The capsule, launched from Cape Canaveral, passed through the Van Allen belts before splashing down off "
+    "Mexico. NASA hopes Orion will one day carry astronauts to Mars.",
+    "entities": ["country:mx"],
+    "names": ["name:orion", "name:nasa", "name:cape canaveral", "name:van allen", "name:mars"],
+}
+
+
+def test_english_coverage_joins_a_german_piece_that_came_first(es: Elasticsearch, indices: IndexOptions) -> None:
+    """No shared key but a country: the names the German text writes into compounds join the two (on keys alone,
+    without vectors), and a German piece about something else stays apart."""
+    _index(es, indices, [ORION_DE, ORION_EN, SPORT_DE | {"published_at": "2014-12-05T21:00:00Z"}])
+    grouper = StoryGrouper(es, _options(use_embeddings=False), indices)
+    grouper.assign_pending()
+    by_doc = _story_of(es, indices)
+    assert by_doc["o2"] == by_doc["o1"] == "st-o1" and by_doc["d2"] == "st-d2"
+    assert grouper.stats.joined_cross == 1

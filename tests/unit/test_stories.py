@@ -331,3 +331,88 @@ def test_embedding_gate_needs_a_keyed_story_in_another_language_that_could_still
     assert _gate(piece, story, replace(open_, conflict=True, gap_days=20.0)) == []
     english = replace(piece, language="en")
     assert _gate(english, story, open_) == []  # the story has no member in another language
+
+
+ORION_EN = features(
+    _doc(
+        "o1",
+        "Orion capsule splashes down after flawless first test flight",
+        "NASA's Orion capsule splashed down in the Pacific Ocean after a flight through the Van Allen belts, "
+        "launched from Cape Canaveral.",
+        names=["name:orion", "name:nasa", "name:van allen", "name:cape canaveral", "name:pacific ocean"],
+    )
+)
+#: the tagger finds no name in it: "Nasa-Raumkapsel", "Van-Allen-Gürtel" are compounds
+ORION_DE = features(
+    _doc(
+        "o2",
+        "Nasa-Raumkapsel Orion besteht ersten Testflug",
+        "Die Kapsel flog durch den Van-Allen-Gürtel und wasserte im Pazifik; gestartet war sie in Cape Canaveral.",
+        lang="de",
+        when=T0 + timedelta(hours=4),
+        entities=["country:us"],
+        names=[],
+    )
+)
+
+
+def test_compound_words_are_also_split_into_their_parts() -> None:
+    from ingest.stories.features import text_words
+
+    words = text_words("Nasa-Raumkapsel Orion und der Van-Allen-Gürtel, Sony's Studio")
+    assert {"nasa-raumkapsel", "nasa", "raumkapsel", "orion", "van", "allen", "gürtel", "sony", "studio"} <= words
+    assert "nasa" in ORION_DE.words and not any(k.startswith("name:") for k in ORION_DE.keys)
+
+
+def test_names_one_language_writes_into_compounds_are_shared_across_languages() -> None:
+    """No key is shared (the tagger missed the German names), yet the story's names stand in the German text."""
+    from ingest.stories.evidence import cross_named
+
+    story = _story(ORION_EN)
+    stats = TermStats(EV)
+    stats.add(story)
+    forward, reverse = cross_named(ORION_DE, story)
+    assert {"name:orion", "name:nasa", "name:van allen", "name:cape canaveral"} <= forward and not reverse
+    assert "name:pacific ocean" not in forward  # "Pazifik": only words the text has count
+    s = score(ORION_DE, tfidf(ORION_DE.terms, "de", stats), story, stats, EV, WIN)
+    assert s.keys == 0.0 and s.cross_keys >= EV.cross_keys_alone
+    assert s.path == "cross" and s.score >= EV.join_threshold
+    # the same names do not help within one language: the lexical test judges there
+    same = replace(ORION_DE, language="en", doc_id="o3")
+    assert score(same, tfidf(same.terms, "en", stats), story, stats, EV, WIN).cross_keys == 0.0
+
+
+def test_a_later_english_piece_finds_its_names_in_a_german_only_story() -> None:
+    """German first: the story has no name key, but its first member's text names what the English piece does."""
+    from ingest.stories.evidence import cross_named
+
+    story = _story(replace(ORION_DE, published=T0 - timedelta(hours=4)))
+    stats = TermStats(EV)
+    stats.add(story)
+    forward, reverse = cross_named(ORION_EN, story)
+    assert not forward and {"name:orion", "name:nasa", "name:van allen", "name:cape canaveral"} <= set(reverse)
+    s = score(ORION_EN, tfidf(ORION_EN.terms, "en", stats), story, stats, EV, WIN)
+    assert s.cross_keys > s.keys and s.path == "cross" and s.score >= EV.join_threshold
+    unrelated = features(
+        _doc("x", "Chelsea win", "Chelsea beat Stoke at Stamford Bridge.", names=["name:chelsea", "name:stoke"])
+    )
+    assert cross_named(unrelated, story) == (frozenset(), {})
+
+
+def test_embedding_gate_opens_for_a_story_that_shares_only_names_written_in_its_text() -> None:
+    from ingest.stories.evidence import Score
+
+    story = _story(ORION_EN)
+    unkeyed = Score(story.story_id, 0.1, "none", keys=0.0, gap_days=0.2, cross_keys=0.3)
+    assert _gate_unkeyed(ORION_DE, story, unkeyed) == [story.story_id]
+    assert _gate_unkeyed(ORION_DE, story, replace(unkeyed, cross_keys=0.0)) == []
+
+
+def _gate_unkeyed(article: ArticleFeatures, story: Story, score_: Any) -> list[str]:
+    from elasticsearch import Elasticsearch
+
+    from ingest.config import IndexOptions
+    from ingest.stories.grouping import StoryGrouper
+
+    grouper = StoryGrouper(Elasticsearch("http://127.0.0.1:9"), OPTS, IndexOptions())
+    return [s.story_id for s in grouper._cross_gate(article, [story], {}, [score_])]
