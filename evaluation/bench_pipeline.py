@@ -319,8 +319,10 @@ def _in_process(ctx: Any, fn: Any, *args: Any) -> tuple[Any, float]:
     sender.close()
     try:
         ok, value, cpu = receiver.recv()
-    finally:
+    except EOFError:
         proc.join()
+        raise RuntimeError(f"{fn.__name__}: its task process died (exit code {proc.exitcode})") from None
+    proc.join()
     if not ok:
         raise RuntimeError(f"{fn.__name__} failed in its task process: {value}")
     return value, cpu
