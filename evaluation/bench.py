@@ -1,11 +1,14 @@
 """``make bench``: the project's benchmarks one after another, on this machine, ending with one line::
 
-    overhead_ratio=R extraction_f1=R bare_trafilatura_f1=R poll_500_unchanged_s=S rss_growth_10k=R grouping_docs_s=R
+    overhead_ratio=R overhead_ratio_dags_4=R extraction_f1=R bare_trafilatura_f1=R cpu_ms_article=R
+    poll_500_unchanged_s=S rss_growth_10k=R grouping_docs_s=R ...
 
-followed on the same line by the other figures (replay, bulk chunk, indexing and grouping at 1k/10k/100k).
+(one line, wrapped here) followed by the other figures (replay, bulk chunk, indexing and grouping at 1k/10k/100k).
 Each part is its own module with its own entry point and docstring:
 
-* :mod:`evaluation.bench_pipeline`: whole pipeline vs bare trafilatura on the 439 real pages, and body F1;
+* :mod:`evaluation.bench_pipeline`: whole pipeline vs bare trafilatura on the 439 real pages, and body F1: once
+  as ``news-ingest run`` (the stages one after the other), once as the three DAGs run it (4 polls of a growing
+  feed, stages overlapping, every task in a process of its own);
 * :mod:`evaluation.bench_poll`: 500 unchanged feeds polled (all conditional, nothing refetched);
 * :mod:`evaluation.bench_scale`: worker RSS over 10,000 pages, a day of archive (5,000 captures) re-derived,
   bulk chunk sizes, indexing at 1k/10k/100k indexed articles;
@@ -48,15 +51,20 @@ def main(argv: list[str] | None = None) -> int:
     ratio = run["articles_s"] / bare["pages_s"]
     without = run["articles"] / (run["capture_s"] + run["process_s"]) / bare["pages_s"]
     print(
-        f"pipeline: {run['articles']} articles in {run['seconds']:.1f}s = {run['articles_s']:.1f}/s (capture "
-        f"{run['capture_s']:.1f}s, process {run['process_s']:.1f}s, group {run['group_s']:.1f}s) vs bare trafilatura "
-        f"{bare['pages_s']:.1f} pages/s on one core: ratio {ratio:.3f} ({without:.3f} without story grouping)",
+        f"bare trafilatura: {bare['pages_s']:.1f} pages/s on one core, {bare['cpu_ms']:.1f} CPU ms/page\n"
+        f"{bench_pipeline.describe(run)}\nratio {ratio:.3f} ({without:.3f} without story grouping)",
         flush=True,
     )
+    rounds = bench_pipeline.DAG_ROUNDS
+    dags = bench_pipeline.run_pipeline(pages, es, args.es_url, stories=True, rounds=rounds)
+    dags_ratio = dags["articles_s"] / bare["pages_s"]
+    print(f"{bench_pipeline.describe(dags)}\nratio {dags_ratio:.3f} (the DAGs' way)", flush=True)
     line |= {
         "overhead_ratio": f"{ratio:.3f}",
+        f"overhead_ratio_dags_{rounds}": f"{dags_ratio:.3f}",
         "extraction_f1": f"{run['f1']:.3f}",
         "bare_trafilatura_f1": f"{bare['f1']:.3f}",
+        "cpu_ms_article": f"{1000 * run['cpu_s'] / max(1, run['articles']):.1f}",
     }
 
     poll = bench_poll.measure(500)

@@ -7,6 +7,7 @@ project), behind feeds generated here, so that the pipeline fetches them the way
 from __future__ import annotations
 
 import hashlib
+import sys
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -77,6 +78,11 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that went away (a task process exiting with a kept-alive connection) is no error."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
     def __init__(self, resources: Mapping[str, Resource]) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)

@@ -13,7 +13,7 @@ import pytest
 
 from ingest.config import ExtractionOptions
 from ingest.errors import ExtractionError
-from ingest.extraction import detect_language, extract, lead_of, parse_datetime
+from ingest.extraction import check_budget, detect_language, extract, lead_of, parse_datetime
 from tests.conftest import shared_path
 
 pytestmark = pytest.mark.unit
@@ -180,3 +180,24 @@ def test_a_deep_page_without_an_article_is_still_skipped() -> None:
     with pytest.raises(ExtractionError) as info:
         extract(page, url="https://x.example/a")
     assert info.value.reason in {"no_content", "body_too_short"}
+
+
+def test_a_page_over_the_element_budget_is_refused_before_parsing() -> None:
+    options = ExtractionOptions(max_elements=50)
+    page = "<html><body>" + "<span>x</span>" * 60 + "</body></html>"
+    with pytest.raises(ExtractionError) as info:
+        check_budget(page, url=ARTICLE_URL, options=options)
+    assert info.value.reason == "extraction_too_large" and "62 elements" in str(info.value)
+
+
+def test_end_tags_and_stray_angle_brackets_are_no_elements() -> None:
+    options = ExtractionOptions(max_elements=50)
+    page = "<html><body><p>" + "a < b, " * 40 + "</p>" + "</b>" * 40 + "</body></html>"
+    check_budget(page, url=ARTICLE_URL, options=options)  # 3 start tags: within budget
+
+
+def test_the_size_budget_counts_utf8_bytes() -> None:
+    options = ExtractionOptions(max_html_bytes=1000)
+    check_budget("<p>" + "a" * 990 + "</p>", url=ARTICLE_URL, options=options)
+    with pytest.raises(ExtractionError, match="2007 bytes"):
+        check_budget("<p>" + "ü" * 1000 + "</p>", url=ARTICLE_URL, options=options)
