@@ -261,6 +261,8 @@ class StoryEvidenceOptions:
     #: Subject conflict: the article's title and lead name none of the story's subjects (the distinctive keys most
     #: of its members' titles name), while they name distinctive keys of their own: the score is multiplied by this.
     subject_conflict_factor: float = 0.6
+    #: A subject is named in the titles of at least prominent_share of the members and at least this many: one
+    #: title often names its event differently (tuning streams: 1 split same-event pairs).
     subject_min_members: int = 2
     #: A distinctive key has at least this idf weight (0..1 scale, see ``idf_full_share``).
     distinctive_idf: float = 0.75

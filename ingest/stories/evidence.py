@@ -8,12 +8,18 @@
 * **Conflict** (tells incidents apart): the article's distinctive title/lead keys (the victim, the target, the
   place, the malware) and the story's prominent ones both exist and are disjoint, and the story's text does not name
   the article's names either: different incidents told in the same words (ransomware in Atlanta vs. in Baltimore).
-  The score is multiplied by ``conflict_factor``.
+  The score is multiplied by ``conflict_factor``. **Subject conflict**: the story's subjects (distinctive keys that
+  most of its members' titles name, at least ``subject_min_members``) are not in the article's title or lead, and
+  the article's own distinctive title/lead keys are not prominent in the story: another event that names the
+  story's subject only in passing (Foxit's patches, then Adobe's); times ``subject_conflict_factor``.
 * **Cross-language**, judged per language pair (a story's members in the article's language never hide its
   members in other languages): the cosine of the article's embedding and the story's embedding centroid in each
   other language, confirmed by shared keys, or strong enough alone (pieces that name only countries). Keys on this
   path include the names one side's tagger missed but its text writes, also inside compounds ("Nasa-Raumkapsel
-  Orion" names ``name:nasa`` and ``name:orion``): :func:`cross_named`.
+  Orion" names ``name:nasa`` and ``name:orion``): :func:`cross_named`. Shared keys alone (no vectors needed) join
+  a story that also has members in the article's language only when both sides' titles/leads name them.
+* **Story pairs**: :func:`story_as_article` sees a story as one article (its centroid, the keys a share of its
+  members name), so two stories can be scored against each other before they are merged.
 * **Time**: a mild decay inside ``window_days``; established stories take follow-ups up to ``followup_days``
   only with a score of at least ``followup_threshold``.
 

@@ -10,7 +10,8 @@ Per call of :meth:`StoryGrouper.assign_pending`:
    evidence could change where it goes, see :meth:`StoryGrouper._cross_gate`; the batch's probable needs are
    embedded first in one call; vectors stored on articles are read back, never computed twice); the best story
    at or above ``join_threshold`` is joined, else the article founds ``st-<doc_id>``; an article scoring
-   ``merge_threshold`` against two stories merges them (the larger survives; the other redirects through
+   ``merge_threshold`` against two stories merges them, and so does one that could join both when the two stories,
+   compared as wholes, score ``merge_pair_threshold`` (the larger survives; the other redirects through
    ``merged_into``);
 3. write the batch once: changed stories (optimistic concurrency), then the articles (``story_id``,
    ``story_title``, ``story_score``, ``story_assigned_at``, and the ``embedding`` of every article whose vector
