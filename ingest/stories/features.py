@@ -5,7 +5,9 @@ unstemmed) of the title (weight 3), lead (2) and the start of the body (1), with
 removed, sublinear and L2-normalised. Keys are language-independent ids: the gazetteer ``entities``
 (``company:sony``), the open-vocabulary ``names`` of the tagging stage (``name:kim jong un``) when the document
 has that field, otherwise names found here (rare capitalised words and acronyms, ``name:equifax``), and CVE ids.
-``focus`` keys are those the title or lead mention: who was hit, where, by what.
+``focus`` keys are those the title or lead mention: who was hit, where, by what; ``headline_keys`` those the title
+mentions (a story's subjects are counted from them). Titles lose the outlet's name that sites append to them
+("... | Threatpost") before any of this (:func:`headline_text`).
 """
 
 from __future__ import annotations
