@@ -229,6 +229,10 @@ class StoryEvidenceOptions:
     join_threshold: float = 0.4
     #: An article scoring at least this against two stories merges them (the smaller into the larger).
     merge_threshold: float = 0.7
+    #: ... or, when it scores at least join_threshold against both, the two stories themselves (the smaller seen as
+    #: one article: its centroid, the keys a share of its members name) score at least this against each other.
+    #: Above 1: off.
+    merge_pair_threshold: float = 0.6
     weight_lexical: float = 0.65
     weight_keys: float = 0.35
     #: TF-IDF cosine to the story's centroid (in the article's language) that counts as full lexical evidence.
@@ -254,6 +258,12 @@ class StoryEvidenceOptions:
     #: Conflict: the article's distinctive title/lead keys (victims, targets, places) and the story's prominent
     #: ones are both present and disjoint: the score is multiplied by this.
     conflict_factor: float = 0.6
+    #: Subject conflict: the article's title and lead name none of the story's subjects (the distinctive keys most
+    #: of its members' titles name), while they name distinctive keys of their own: the score is multiplied by this.
+    subject_conflict_factor: float = 0.6
+    #: A subject is named in the titles of at least prominent_share of the members and at least this many: one
+    #: title often names its event differently (tuning streams: 1 split same-event pairs).
+    subject_min_members: int = 2
     #: A distinctive key has at least this idf weight (0..1 scale, see ``idf_full_share``).
     distinctive_idf: float = 0.75
     #: A story's key is prominent when at least this share of its members name it in title or lead.
@@ -270,6 +280,10 @@ class StoryEvidenceOptions:
     #: share of at least this and distinctive shared keys of at least cross_keys_distinctive.
     cross_keys_alone: float = 0.45
     cross_keys_distinctive: float = 1.0
+    #: ... and, when the story has members in the article's language, shared keys that both sides' titles or
+    #: leads name (``KeyEvidence.focused``): keys the story's members name only in passing are judged by the
+    #: same-language path (lexical and keys together).
+    cross_keys_alone_needs_focus: bool = True
     weight_cross_embedding: float = 0.75
     weight_cross_keys: float = 0.25
     #: Term weighting: ``idf = ln((1 + N + P) / (1 + df + P * p_background)) + 1`` over the window's articles,

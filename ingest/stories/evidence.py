@@ -8,12 +8,18 @@
 * **Conflict** (tells incidents apart): the article's distinctive title/lead keys (the victim, the target, the
   place, the malware) and the story's prominent ones both exist and are disjoint, and the story's text does not name
   the article's names either: different incidents told in the same words (ransomware in Atlanta vs. in Baltimore).
-  The score is multiplied by ``conflict_factor``.
+  The score is multiplied by ``conflict_factor``. **Subject conflict**: the story's subjects (distinctive keys that
+  most of its members' titles name, at least ``subject_min_members``) are not in the article's title or lead, and
+  the article's own distinctive title/lead keys are not prominent in the story: another event that names the
+  story's subject only in passing (Foxit's patches, then Adobe's); times ``subject_conflict_factor``.
 * **Cross-language**, judged per language pair (a story's members in the article's language never hide its
   members in other languages): the cosine of the article's embedding and the story's embedding centroid in each
   other language, confirmed by shared keys, or strong enough alone (pieces that name only countries). Keys on this
   path include the names one side's tagger missed but its text writes, also inside compounds ("Nasa-Raumkapsel
-  Orion" names ``name:nasa`` and ``name:orion``): :func:`cross_named`.
+  Orion" names ``name:nasa`` and ``name:orion``): :func:`cross_named`. Shared keys alone (no vectors needed) join
+  a story that also has members in the article's language only when both sides' titles/leads name them.
+* **Story pairs**: :func:`story_as_article` sees a story as one article (its centroid, the keys a share of its
+  members name), so two stories can be scored against each other before they are merged.
 * **Time**: a mild decay inside ``window_days``; established stories take follow-ups up to ``followup_days``
   only with a score of at least ``followup_threshold``.
 
@@ -39,6 +45,8 @@ from ingest.stories.features import (
     PLACE_KINDS,
     ArticleFeatures,
     key_kind,
+    key_named,
+    key_words,
     stem,
     stem_frequencies,
     stop_words,
@@ -185,6 +193,10 @@ class KeyEvidence:
     conflict: bool
     #: the part of ``distinctive`` that both the article's and the story's titles/leads name (what they are about)
     focused: float = 0.0
+    #: the story's subjects (the distinctive keys most of its members' titles name) are not where the article says
+    #: what it is about (its title and lead), while it has distinctive title/lead keys of its own: another event
+    #: that shares names only in passing (Foxit's patches, then Adobe's, each naming the other)
+    subject_conflict: bool = False
 
 
 def key_evidence(
@@ -194,9 +206,11 @@ def key_evidence(
     stats: TermStats,
     options: StoryEvidenceOptions,
     extra: Mapping[str, int] | None = None,
+    focus_words: frozenset[str] | None = None,
 ) -> KeyEvidence:
     """``extra``: keys the story names only in its text (:func:`cross_named`), counted as named by that many of its
-    members."""
+    members. ``focus_words``: the words of the article's title and lead (see :func:`subject_named`); without them
+    no subject conflict is judged."""
     size = max(story.size, 1)
     key_counts: Mapping[str, int] = {**story.key_counts, **extra} if extra else story.key_counts
     total = covered = distinctive = focused = 0.0
@@ -227,7 +241,28 @@ def key_evidence(
     conflict = (
         bool(mine) and theirs and not (mine & set(key_counts)) and not any(_named_in_text(k, story) for k in mine)
     )
-    return KeyEvidence(share, distinctive, conflict, focused)
+    subject = False
+    if mine and focus_words is not None and not conflict:
+        subjects = story_subjects(story, stats, options)
+        need = options.prominent_share * size
+        subject = (
+            bool(subjects)
+            and not any(subject_named(k, article_focus, focus_words) for k in subjects)
+            and not any(story.focus_counts.get(k, 0) >= need for k in mine)
+        )
+    return KeyEvidence(share, distinctive, conflict, focused, subject)
+
+
+def story_subjects(story: Story, stats: TermStats, options: StoryEvidenceOptions) -> list[str]:
+    """The distinctive keys that at least ``prominent_share`` of the story's members name in their titles."""
+    need = max(options.prominent_share * max(story.size, 1), options.subject_min_members)
+    return sorted(k for k, c in story.title_counts.items() if c >= need and _distinctive(k, stats, options))
+
+
+def subject_named(key: str, focus: Iterable[str], focus_words: frozenset[str]) -> bool:
+    """Whether an article's title or lead names ``key``: as a key, or by all of its words (taggers write one name
+    as several phrases: "City of Atlanta", "Atlanta")."""
+    return key in focus or key_named(key, focus_words)
 
 
 @lru_cache(maxsize=100_000)
@@ -342,6 +377,8 @@ class Score:
     gap_days: float = 0.0
     #: key evidence on the cross-language path (names found in the other side's text too, see cross_named)
     cross_keys: float = 0.0
+    #: the factor the conflicts apply to the same-language evidence (1: none; see KeyEvidence)
+    conflict_factor: float = 1.0
 
 
 def score(
@@ -359,8 +396,15 @@ def score(
     factor, minimum = time_factor(gap, story, window, before=article.published < story.first_seen)
     if factor <= 0.0:
         return Score(story.story_id, 0.0, "none", gap_days=gap)
-    keys = key_evidence(article.keys, article.focus, story, stats, evidence)
-    conflict = evidence.conflict_factor if keys.conflict else 1.0
+    keys = key_evidence(
+        article.keys,
+        article.focus,
+        story,
+        stats,
+        evidence,
+        focus_words=article.focus_words,
+    )
+    conflict = conflict_factor(keys, evidence)
     same = lexical = 0.0
     side = story.sides.get(article.language)
     if side is not None and side.count and side.terms:
@@ -376,11 +420,29 @@ def score(
     if others:
         forward, reverse = cross_named(article, story)
         if forward or reverse:
-            xkeys = key_evidence(article.keys | forward, article.focus, story, stats, evidence, reverse)
+            xkeys = key_evidence(
+                article.keys | forward,
+                article.focus,
+                story,
+                stats,
+                evidence,
+                reverse,
+                focus_words=article.focus_words,
+            )
     keys_x = xkeys.share
-    conflict_x = evidence.conflict_factor if xkeys.conflict else 1.0
-    if others and keys_x >= evidence.cross_keys_alone and xkeys.distinctive >= evidence.cross_keys_distinctive:
-        cross = keys_x * conflict_x  # shared distinctive keys alone (also when there are no vectors)
+    conflict_x = conflict_factor(xkeys, evidence)
+    own_side = side is not None and side.count > 0 and bool(side.terms)
+    if (
+        others
+        and (xkeys.focused > 0.0 or not (own_side and evidence.cross_keys_alone_needs_focus))
+        and keys_x >= evidence.cross_keys_alone
+        and xkeys.distinctive >= evidence.cross_keys_distinctive
+    ):
+        # shared distinctive keys alone (also when there are no vectors); when the story has members in the
+        # article's language, the same-language path judges keys that are mentioned in passing: here they count
+        # only when both sides' titles/leads name them (a sanctions piece naming Crimea and Obama, as the
+        # ruble story's members did in passing, is not the ruble story)
+        cross = keys_x * conflict_x
     if article.vector is not None and side_vectors:
         for lang, vec in sorted(side_vectors.items()):
             if lang == article.language:
@@ -407,4 +469,42 @@ def score(
         best_cos,
         gap,
         keys_x if others else 0.0,
+        conflict,
     )
+
+
+def story_as_article(story: Story, near: Story, options: StoryEvidenceOptions) -> ArticleFeatures:
+    """A story seen as one article, to judge whether it and ``near`` tell one event: its main language's centroid,
+    the keys at least ``key_share_full`` of its members name (its prominent title/lead keys as focus), at the time
+    of its span nearest to ``near``'s. What the story as a whole says, not what one member says in passing."""
+    language, side = max(story.sides.items(), key=lambda kv: (kv[1].count, kv[0] == "en", kv[0]))
+    norm = math.sqrt(sum(v * v for v in side.terms.values()))
+    terms = {t: v / norm for t, v in side.terms.items()} if norm else {}
+    size = max(story.size, 1)
+    keys = frozenset(k for k, c in story.key_counts.items() if c >= options.key_share_full * size)
+    focus = frozenset(k for k, c in story.focus_counts.items() if c >= options.prominent_share * size and k in keys)
+    words: set[str] = set()
+    for k in focus:
+        words.update(key_words(k))
+    when = min(max(near.first_seen, story.first_seen), story.last_seen)
+    return ArticleFeatures(
+        doc_id=story.story_id,
+        language=language,
+        published=when,
+        title=story.headline,
+        terms=terms,
+        keys=keys,
+        focus=focus,
+        surface={},
+        embed_text="",
+        focus_words=frozenset(words),
+    )
+
+
+def conflict_factor(keys: KeyEvidence, evidence: StoryEvidenceOptions) -> float:
+    """The factor a conflict applies to a score (1: none)."""
+    if keys.conflict:
+        return evidence.conflict_factor
+    if keys.subject_conflict:
+        return evidence.subject_conflict_factor
+    return 1.0

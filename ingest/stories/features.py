@@ -5,7 +5,9 @@ unstemmed) of the title (weight 3), lead (2) and the start of the body (1), with
 removed, sublinear and L2-normalised. Keys are language-independent ids: the gazetteer ``entities``
 (``company:sony``), the open-vocabulary ``names`` of the tagging stage (``name:kim jong un``) when the document
 has that field, otherwise names found here (rare capitalised words and acronyms, ``name:equifax``), and CVE ids.
-``focus`` keys are those the title or lead mention: who was hit, where, by what.
+``focus`` keys are those the title or lead mention: who was hit, where, by what; ``headline_keys`` those the title
+mentions (a story's subjects are counted from them). Titles lose the outlet's name that sites append to them
+("... | Threatpost") before any of this (:func:`headline_text`).
 """
 
 from __future__ import annotations
@@ -107,6 +109,11 @@ class ArticleFeatures:
     #: lower-cased words of title, lead and body start, compounds also in their parts ("nasa-raumkapsel": nasa,
     #: raumkapsel): where a name the tagger missed is looked for across languages (see evidence.cross_named)
     words: frozenset[str] = frozenset()
+    #: the keys the title names (what the piece is about: who was hit, whose flaw), a subset of ``focus``
+    headline_keys: frozenset[str] = frozenset()
+    #: lower-cased words of title and lead, compounds also in their parts: whether the piece names a story's
+    #: subject where it says what it is about (see evidence.key_evidence)
+    focus_words: frozenset[str] = frozenset()
 
 
 @lru_cache(maxsize=1)
@@ -177,6 +184,21 @@ def tokens(text: str) -> list[str]:
 
 
 _PARTS = re.compile(r"['’-]")
+#: What separates a title from the outlet's name appended to it ("... | Threatpost | The first stop for security
+#: news", "... - Help Net Security", "... – Naked Security").
+_TITLE_SEPARATOR = re.compile(r"\s+(?:[|–—«»•]|-|::)\s+")
+#: A trailing title segment of at most this many words is the outlet's name, not part of the headline.
+SITE_SUFFIX_WORDS = 6
+
+
+def headline_text(title: str) -> str:
+    """The title without the outlet's name that sites append to it: those words would be a title's strongest
+    terms and subjects (two pieces of one outlet would share them whatever they are about). Only short trailing
+    segments go, and only while at least four words of headline stay."""
+    parts = _TITLE_SEPARATOR.split(title.strip())
+    while len(parts) > 1 and len(tokens(parts[-1])) <= SITE_SUFFIX_WORDS and len(tokens(" ".join(parts[:-1]))) >= 4:
+        parts.pop()
+    return " ".join(parts)
 
 
 def text_words(text: str) -> frozenset[str]:
@@ -315,6 +337,7 @@ def features(
 ) -> ArticleFeatures:
     """The features of an article document (the articles index's ``_source``)."""
     title = str(source.get("title") or "")
+    headline_words = headline_text(title)
     lead = str(source.get("lead") or "")
     body = str(source.get("body") or "")[:body_chars]
     language = str(source.get("language") or "").lower()[:2]
@@ -322,9 +345,9 @@ def features(
         lead = body[:400]
     words: set[str] = set()
     terms, surface = term_vector(
-        language, [(title, TITLE_WEIGHT), (lead, LEAD_WEIGHT), (body, BODY_WEIGHT)], words=words
+        language, [(headline_words, TITLE_WEIGHT), (lead, LEAD_WEIGHT), (body, BODY_WEIGHT)], words=words
     )
-    focus_text = f"{title}\n{lead}"
+    focus_text = f"{headline_words}\n{lead}"
     entities = _strings(source.get("entities"))
     displays = _strings(source.get("entity_names"))
     keys: set[str] = set(entities)
@@ -338,7 +361,7 @@ def features(
     else:
         in_text = found_names(lead, language, body) | found_names(body, language, lead)
         # titles are often Title Case: a title word is a name when the text names it too
-        focus_names = (found_names(title, language, body) & in_text) | found_names(lead, language, body)
+        focus_names = (found_names(headline_words, language, body) & in_text) | found_names(lead, language, body)
         keys |= in_text | focus_names
     text_lower = focus_text.lower()
     display = dict(zip(entities, displays, strict=False)) if len(displays) == len(entities) else {}
@@ -346,6 +369,17 @@ def features(
     if language == "de" and not ("names" in source and source.get("names") is not None):
         # German capitalises every noun: names found here are too noisy to tell incidents apart
         focus = {k for k in focus if not k.startswith("name:")}
+    title_words = text_words(headline_words)
+    title_lower = headline_words.lower()
+    headline = {
+        k
+        for k in focus
+        if (
+            key_named(k, title_words)
+            if k.startswith("name:")
+            else _mentioned(k, display.get(k, ""), title_lower, set())
+        )
+    }
     vector = source.get("embedding")
     vec = np.asarray(vector, dtype=np.float32) if isinstance(vector, list) and vector else None
     return ArticleFeatures(
@@ -363,7 +397,23 @@ def features(
         subtopics=tuple(_strings(source.get("subtopics"))),
         vector=vec,
         words=frozenset(words),
+        headline_keys=frozenset(headline),
+        focus_words=text_words(focus_text),
     )
+
+
+@lru_cache(maxsize=100_000)
+def key_words(key: str) -> tuple[str, ...]:
+    """The content words of a key's value (``name:city of atlanta``: city, atlanta; ``company:sony``: sony)."""
+    stops = stop_words()
+    value = key.split(":", 1)[-1].replace("-", " ").lower()
+    return tuple(w for w in tokens(value) if w not in stops)
+
+
+def key_named(key: str, words: frozenset[str]) -> bool:
+    """Whether ``words`` contain every content word of ``key``."""
+    parts = key_words(key)
+    return bool(parts) and all(w in words for w in parts)
 
 
 def key_kind(key: str) -> str:

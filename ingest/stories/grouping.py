@@ -10,7 +10,8 @@ Per call of :meth:`StoryGrouper.assign_pending`:
    evidence could change where it goes, see :meth:`StoryGrouper._cross_gate`; the batch's probable needs are
    embedded first in one call; vectors stored on articles are read back, never computed twice); the best story
    at or above ``join_threshold`` is joined, else the article founds ``st-<doc_id>``; an article scoring
-   ``merge_threshold`` against two stories merges them (the larger survives; the other redirects through
+   ``merge_threshold`` against two stories merges them, and so does one that could join both when the two stories,
+   compared as wholes, score ``merge_pair_threshold`` (the larger survives; the other redirects through
    ``merged_into``);
 3. write the batch once: changed stories (optimistic concurrency), then the articles (``story_id``,
    ``story_title``, ``story_score``, ``story_assigned_at``, and the ``embedding`` of every article whose vector
@@ -37,7 +38,7 @@ from elasticsearch import Elasticsearch
 from ingest.config import IndexOptions, StoryOptions
 from ingest.embeddings import Embedder, Matrix
 from ingest.errors import GroupingConflict
-from ingest.stories.evidence import Score, TermStats, score, tfidf, time_factor
+from ingest.stories.evidence import Score, TermStats, score, story_as_article, tfidf, time_factor
 from ingest.stories.features import ArticleFeatures, features
 from ingest.stories.record import STATUS_ACTIVE, Story, StoryDocument, merge_order
 from ingest.stories.store import ArticleUpdate, ClockState, PendingRef, StoryStore
@@ -391,11 +392,7 @@ class StoryGrouper:
             return article, Assignment(article.doc_id, story.story_id, 1.0, True, "new")
         target = by_id[best.story_id]
         second = scores[1] if len(scores) > 1 else None
-        if (
-            second is not None
-            and best.score >= o.evidence.merge_threshold
-            and second.score >= o.evidence.merge_threshold
-        ):
+        if second is not None and self._merges(window, best, second, target, by_id[second.story_id]):
             survivor, loser = merge_order(target, by_id[second.story_id])
             window.detach(survivor)
             window.detach(loser)
@@ -419,6 +416,25 @@ class StoryGrouper:
         if best.path == "cross":
             self.stats.joined_cross += 1
         return article, Assignment(article.doc_id, target.story_id, round(best.score, 4), False, best.path)
+
+    def _merges(self, window: Window, best: Score, second: Score, target: Story, other: Story) -> bool:
+        """Whether an article that two stories would take merges them: it scores ``merge_threshold`` against both,
+        or it could join both and the stories themselves, the smaller seen as one article
+        (:func:`~ingest.stories.evidence.story_as_article`), score ``merge_pair_threshold`` against each other
+        (a story founded by an early piece that named the event differently, then told in the other's words)."""
+        ev = self.options.evidence
+        if best.score >= ev.merge_threshold and second.score >= ev.merge_threshold:
+            return True
+        if second.score < ev.join_threshold or ev.merge_pair_threshold > 1.0:
+            return False
+        big, small = merge_order(target, other)
+        if not any(side.terms for side in small.sides.values()):
+            return False  # a story stored before grouping_state: no evidence of its own yet
+        pseudo = story_as_article(small, big, ev)
+        weighted = tfidf(pseudo.terms, pseudo.language, window.stats)
+        pair = score(pseudo, weighted, big, window.stats, ev, self.options.window)
+        logger.debug("pair %s -> %s %s", small.story_id, big.story_id, pair)
+        return pair.score >= ev.merge_pair_threshold
 
     def _score(self, window: Window, article: ArticleFeatures, weighted: Mapping[str, float], story: Story) -> Score:
         sides: dict[str, Matrix] = {}
@@ -467,7 +483,7 @@ class StoryGrouper:
             best = (ev.weight_cross_embedding + ev.weight_cross_keys * keys) / (
                 ev.weight_cross_embedding + ev.weight_cross_keys
             )
-            best *= ev.conflict_factor if s.conflict else 1.0
+            best *= s.conflict_factor
             if best >= minimum and best * factor >= ev.join_threshold:
                 out.append(story)
             if len(out) >= _CROSS_CANDIDATES:

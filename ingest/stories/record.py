@@ -123,6 +123,8 @@ class Story:
     sides: dict[str, Side] = field(default_factory=dict)
     key_counts: dict[str, int] = field(default_factory=dict)
     focus_counts: dict[str, int] = field(default_factory=dict)
+    #: how many members name each key in their title (the story's subjects)
+    title_counts: dict[str, int] = field(default_factory=dict)
     df: dict[str, int] = field(default_factory=dict)
     tag_counts: dict[str, int] = field(default_factory=dict)
     subtopic_counts: dict[str, int] = field(default_factory=dict)
@@ -168,6 +170,7 @@ class Story:
             side.add_vector(article.doc_id, article.vector)
         _count(self.key_counts, article.keys)
         _count(self.focus_counts, article.focus)
+        _count(self.title_counts, article.headline_keys)
         _count(self.tag_counts, article.tags)
         _count(self.subtopic_counts, article.subtopics)
         _count(self.df, article.terms)
@@ -201,6 +204,7 @@ class Story:
         for mine_counts, theirs_counts in (
             (self.key_counts, other.key_counts),
             (self.focus_counts, other.focus_counts),
+            (self.title_counts, other.title_counts),
             (self.tag_counts, other.tag_counts),
             (self.subtopic_counts, other.subtopic_counts),
             (self.df, other.df),
@@ -269,6 +273,7 @@ class Story:
                 "sides": {lang: side.as_state() for lang, side in sorted(self.sides.items())},
                 "key_counts": self.key_counts,
                 "focus_counts": self.focus_counts,
+                "title_counts": self.title_counts,
                 "df": self.df,
                 "tag_counts": self.tag_counts,
                 "subtopic_counts": self.subtopic_counts,
@@ -312,6 +317,7 @@ class Story:
             story.sides = {str(k): Side.from_state(v) for k, v in (state.get("sides") or {}).items()}
             story.key_counts = _ints(state.get("key_counts"))
             story.focus_counts = _ints(state.get("focus_counts"))
+            story.title_counts = _ints(state.get("title_counts"))
             story.df = _ints(state.get("df"))
             story.tag_counts = _ints(state.get("tag_counts"))
             story.subtopic_counts = _ints(state.get("subtopic_counts"))

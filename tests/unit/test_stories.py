@@ -12,8 +12,17 @@ import pytest
 
 from evaluation.stories import baseline, bcubed, split_of
 from ingest.config import PipelineOptions, StoryOptions
-from ingest.stories.evidence import TermStats, embedding_evidence, key_evidence, score, tfidf, time_factor
-from ingest.stories.features import ArticleFeatures, article_time, features, found_names, term_vector
+from ingest.stories.evidence import (
+    Score,
+    TermStats,
+    embedding_evidence,
+    key_evidence,
+    score,
+    story_as_article,
+    tfidf,
+    time_factor,
+)
+from ingest.stories.features import ArticleFeatures, article_time, features, found_names, headline_text, term_vector
 from ingest.stories.record import STATUS_MERGED, Story, merge_order
 
 pytestmark = pytest.mark.unit
@@ -197,6 +206,178 @@ def test_a_name_the_story_text_names_is_no_conflict() -> None:
     assert key_evidence(renzi.keys, renzi.focus, story, stats, EV).conflict  # a name the story never mentions
 
 
+def test_the_outlet_name_after_a_title_is_no_term_or_subject() -> None:
+    """Sites append their name to titles ("... | Threatpost | The first stop for security news"): at title weight,
+    those words made any two pieces of one outlet alike, and the outlet a subject of every story it covers."""
+    assert headline_text("Spammers Revive Hancitor Campaigns | Threatpost | The first stop for security news") == (
+        "Spammers Revive Hancitor Campaigns"
+    )
+    assert (
+        headline_text("Hacker Steals 900 GB of Cellebrite Data - Motherboard")
+        == "Hacker Steals 900 GB of Cellebrite Data"
+    )
+    # a long trailing part is headline, and a title of fewer than four words keeps its last part
+    long = 'ClearEnergy - The "In The Wild" SCADA Ransomware Attacks That Never Existed'
+    assert headline_text(long).startswith("ClearEnergy") and "SCADA" in headline_text(long)
+    assert headline_text("Ruble plunges - Reuters") == "Ruble plunges Reuters"
+    piece = features(_doc("t1", "Foxit patches 118 flaws | Security Week", "Foxit patched its reader.", names=[]))
+    assert "foxit" in piece.terms and not {"secur", "week"} & set(piece.terms)
+
+
+def _foxit(i: int, day: int) -> ArticleFeatures:
+    return features(
+        _doc(
+            f"f{i}",
+            f"Foxit patches {100 + i} flaws in its PDF reader",
+            "Foxit has released updates for Foxit Reader and PhantomPDF. The flaws allow remote code execution when "
+            "a crafted PDF file is opened. Like Adobe, the company urges users to update now.",
+            lead="Foxit has released updates for Foxit Reader and PhantomPDF.",
+            when=T0 + timedelta(days=day),
+            names=["name:foxit", "name:phantompdf", "name:adobe"],
+        )
+    )
+
+
+ADOBE_PATCH = features(
+    _doc(
+        "a1",
+        "Adobe fixes 85 critical flaws in Acrobat and Reader",
+        "Adobe has released updates for Acrobat and Reader. The flaws allow remote code execution when a crafted "
+        "PDF file is opened. Foxit patched its own reader this week; users should update now.",
+        lead="Adobe has released updates for Acrobat and Reader.",
+        when=T0 + timedelta(days=1),
+        names=["name:adobe", "name:acrobat", "name:foxit"],
+    )
+)
+
+
+def test_a_piece_that_names_the_story_subject_only_in_passing_is_another_event() -> None:
+    """Successive patch round-ups: Adobe's piece names Foxit in its body, Foxit's pieces name Adobe, so the keys
+    are shared and the old conflict rule sees no new victim; but the story's subject (Foxit, in its members'
+    titles) is not where the Adobe piece says what it is about, and Adobe is no subject of the story."""
+    stats = TermStats(EV)
+    story = _story(_foxit(1, 0), _foxit(2, 1))
+    stats.add(story)
+    assert story.title_counts == {"name:foxit": 2}
+    keys = key_evidence(ADOBE_PATCH.keys, ADOBE_PATCH.focus, story, stats, EV, focus_words=ADOBE_PATCH.focus_words)
+    assert keys.subject_conflict and not keys.conflict
+    weighted = tfidf(ADOBE_PATCH.terms, "en", stats)
+    with_subject = score(ADOBE_PATCH, weighted, story, stats, EV, WIN)
+    without = score(ADOBE_PATCH, weighted, story, stats, replace(EV, subject_conflict_factor=1.0), WIN)
+    assert with_subject.conflict_factor == EV.subject_conflict_factor
+    assert without.score >= EV.join_threshold
+    assert with_subject.score == pytest.approx(without.score * EV.subject_conflict_factor)
+    # a follow-up whose lead names the subject is the story's, whatever its title says
+    follow = features(
+        _doc(
+            "f3",
+            "PDF reader flaws: patch now",
+            "Foxit's update for its PDF reader fixes flaws that allow remote code execution in crafted PDF files.",
+            when=T0 + timedelta(days=2),
+            names=["name:foxit"],
+        )
+    )
+    assert not key_evidence(
+        follow.keys, follow.focus, story, stats, EV, focus_words=follow.focus_words
+    ).subject_conflict
+    # one member's title is not yet a story's subject (a single title often paraphrases the event)
+    single = _story(_foxit(1, 0))
+    assert not key_evidence(
+        ADOBE_PATCH.keys, ADOBE_PATCH.focus, single, stats, EV, focus_words=ADOBE_PATCH.focus_words
+    ).subject_conflict
+
+
+def _grouper() -> Any:
+    from elasticsearch import Elasticsearch
+
+    from ingest.config import IndexOptions
+    from ingest.stories.grouping import StoryGrouper
+
+    # no request is made: scoring and merging are pure over the window
+    return StoryGrouper(Elasticsearch("http://127.0.0.1:9"), OPTS, IndexOptions())
+
+
+def test_two_stories_that_tell_one_event_merge_on_their_own_evidence() -> None:
+    """An article that both stories would take (below merge_threshold against each) merges them when the smaller
+    story, seen as one article, scores merge_pair_threshold against the larger; not when the stories differ."""
+    from ingest.stories.window import Window
+
+    sony_3 = features(
+        _doc(
+            "s3",
+            "Sony Pictures studio network still down after hack",
+            "The studio's network stayed dark after the hack; the Guardians of Peace threatened Sony Pictures "
+            "Entertainment again and leaked more stolen emails.",
+            when=T0 + timedelta(days=3),
+            entities=["company:sony"],
+        )
+    )
+    big, small, other = _story(SONY_1, SONY_2), _story(sony_3), _story(RANSOM_ATLANTA)
+    window = Window(OPTS)
+    for story in (big, small, other):
+        window.attach(story)
+    pseudo = story_as_article(small, big, EV)
+    assert "company:sony" in pseudo.keys and pseudo.published == sony_3.published
+    grouper = _grouper()
+    best = Score(big.story_id, 0.5, "same")
+    assert EV.join_threshold <= 0.45 < 0.5 < EV.merge_threshold
+    assert grouper._merges(window, best, Score(small.story_id, 0.45, "same"), big, small)
+    assert not grouper._merges(window, best, Score(other.story_id, 0.45, "same"), big, other)
+    # below the join threshold against the second story: no merge is considered
+    assert not grouper._merges(window, best, Score(small.story_id, EV.join_threshold - 0.01, "same"), big, small)
+
+
+def test_keys_alone_across_languages_need_what_both_sides_are_about() -> None:
+    """A story with members in the article's language is judged there (lexical and keys); keys alone across
+    languages count only when both sides' titles/leads name them: a sanctions piece that names Crimea and Obama,
+    as the ruble story's pieces did in passing, is not the ruble story."""
+    actors = ["country:ru", "org:eu", "person:barack-obama"]
+    ruble_en = features(
+        _doc(
+            "ru1",
+            "Ruble plunges despite emergency rate hike",
+            "The ruble fell to a record low although the central bank raised its key rate to 17 percent overnight. "
+            "Analysts blamed falling oil prices and the sanctions the EU and President Barack Obama imposed over "
+            "Crimea.",
+            lead="The ruble fell to a record low although the central bank raised its key rate to 17 percent.",
+            entities=actors,
+            names=["name:crimea"],
+        )
+    )
+    ruble_de = features(
+        _doc(
+            "ru2",
+            "Rubel stürzt trotz Zinserhöhung ab",
+            "Der Rubel fiel auf ein Rekordtief, obwohl die Zentralbank den Leitzins auf 17 Prozent anhob. Die "
+            "Sanktionen der EU und von Präsident Barack Obama wegen der Krim belasten.",
+            lang="de",
+            lead="Der Rubel fiel auf ein Rekordtief, obwohl die Zentralbank den Leitzins auf 17 Prozent anhob.",
+            entities=actors,
+            names=["name:leitzins"],
+        )
+    )
+    sanctions = features(
+        _doc(
+            "sa1",
+            "Obama signs Crimea sanctions bill as EU tightens restrictions",
+            "President Barack Obama signed a bill allowing new sanctions over Crimea, and the EU banned investment "
+            "in the peninsula.",
+            lead="President Barack Obama signed a bill allowing new sanctions over Crimea.",
+            when=T0 + timedelta(days=3),
+            entities=[*actors, "org:white-house"],
+            names=["name:crimea", "name:treasury"],
+        )
+    )
+    stats = TermStats(EV)
+    story = _story(ruble_en, ruble_de)
+    stats.add(story)
+    weighted = tfidf(sanctions.terms, "en", stats)
+    judged = score(sanctions, weighted, story, stats, EV, WIN)
+    assert judged.cross_keys > EV.cross_keys_alone and judged.score < EV.join_threshold
+    old = score(sanctions, weighted, story, stats, replace(EV, cross_keys_alone_needs_focus=False), WIN)
+    assert old.path == "cross" and old.score >= EV.join_threshold
+
+
 def test_time_window_and_follow_ups() -> None:
     small = _story(SONY_1)
     assert time_factor(0.0, small, WIN) == (pytest.approx(1.0), 0.0)
@@ -256,6 +437,7 @@ def test_story_record_round_trips_exactly_and_merges() -> None:
     back = Story.from_document(doc, seq_no=3, primary_term=1)
     assert back.sides["en"].terms == a.sides["en"].terms and back.df == a.df and back.key_counts == a.key_counts
     assert back.headline == "Hackers seize Sony Pictures computers" and back.article_ids == ["s1", "s2"]
+    assert back.title_counts == a.title_counts and a.title_counts["company:sony"] == 2  # subjects survive a reload
     b = _story(RANSOM_ATLANTA)
     survivor, loser = merge_order(b, a)
     assert survivor is a  # the larger story survives
@@ -328,7 +510,7 @@ def test_embedding_gate_needs_a_keyed_story_in_another_language_that_could_still
     assert _gate(piece, story, open_) == [story.story_id]  # a country alone is enough to look across languages
     assert _gate(piece, story, replace(open_, score=EV.join_threshold)) == []  # already taken: no embedding
     # conflicting victims 20 days apart: even a perfect embedding match stays below the join threshold
-    assert _gate(piece, story, replace(open_, conflict=True, gap_days=20.0)) == []
+    assert _gate(piece, story, replace(open_, conflict=True, conflict_factor=EV.conflict_factor, gap_days=20.0)) == []
     english = replace(piece, language="en")
     assert _gate(english, story, open_) == []  # the story has no member in another language
 
