@@ -142,29 +142,80 @@ def stem(word: str, language: str) -> str:
     return str(stemmer.stemWord(word)) if stemmer is not None else word
 
 
-@lru_cache(maxsize=16)
+@lru_cache(maxsize=64)
 def _frequencies(language: str) -> Mapping[str, float]:
+    """wordfreq's word -> frequency table (wordfreq keeps it: not copied; only for :func:`zipf`, whose callers
+    need English, German and the languages of documents without ``names``)."""
     import wordfreq
 
     try:
-        return dict(wordfreq.get_frequency_dict(language, wordlist="best"))
+        return wordfreq.get_frequency_dict(language, wordlist="best")
     except (LookupError, ValueError):  # a language wordfreq does not know
         return {}
+
+
+#: Words rarer than this count fully in :func:`stem_frequencies` anyway.
+_MIN_STEM_FREQUENCY = 1e-7
+
+
+def _frequency_bands(language: str) -> list[tuple[float, list[str]]]:
+    """wordfreq's words of frequency >= ``_MIN_STEM_FREQUENCY`` as ``(frequency, words)`` bands, in its order (the
+    order of its frequency table: each word is in one band).
+
+    Read from the file that ``wordfreq.get_frequency_list(language, "best")`` reads (the same language matching),
+    but only up to the first rarer band: decoding the rest (two thirds of the words) and building wordfreq's word
+    table cost 0.1-0.5 s per language, and grouping needs that table (:func:`zipf`) for English and German only.
+    """
+    import gzip
+
+    import langcodes
+    import msgpack
+    import wordfreq
+
+    available = wordfreq.available_languages("best")
+    try:
+        best, _distance = langcodes.closest_match(language, list(available), max_distance=60)
+    except (LookupError, ValueError):  # not a language code
+        return []
+    if best == "und":  # a language wordfreq does not know
+        return []
+    bands: list[tuple[float, list[str]]] = []
+    with gzip.open(available[best], "rb") as packed:
+        unpacker = msgpack.Unpacker(packed, raw=False)
+        count = unpacker.read_array_header()
+        header = unpacker.unpack()  # a list of bands after a header (see wordfreq.read_cBpack)
+        if not isinstance(header, dict) or header.get("format") != "cB" or header.get("version") != 1:
+            raise ValueError(f"unexpected wordfreq header {header!r} in {available[best]}")
+        for index in range(count - 1):
+            freq = wordfreq.cB_to_freq(-index)
+            if freq < _MIN_STEM_FREQUENCY:  # the bands are in decreasing frequency
+                break
+            words = unpacker.unpack()
+            if words:
+                bands.append((freq, words))
+    return bands
 
 
 @lru_cache(maxsize=2)  # read once per language: evidence._prior_df keeps what grouping needs
 def stem_frequencies(language: str) -> Mapping[str, float]:
     """Background word frequency per stem: the summed frequencies of the language's words with that stem.
 
-    From wordfreq's lists (a fixed table: term weights never depend on what an index holds or once held).
+    From wordfreq's lists (a fixed table: term weights never depend on what an index holds or once held). Summed in
+    the order of wordfreq's table, so the sums are exactly those of adding up its items one by one.
     """
+    import Stemmer
+
     table: dict[str, float] = {}
-    words = [w for w, f in _frequencies(language).items() if f >= 1e-7]  # rarer words count fully anyway
-    stemmer = _stemmer(language)
-    stems = stemmer.stemWords(words) if stemmer is not None else words
-    freqs = _frequencies(language)
-    for word, key in zip(words, stems, strict=True):
-        table[key] = table.get(key, 0.0) + freqs[word]
+    name = _STEMMERS.get(language)
+    # without PyStemmer's cache of recent words: each word comes once, and the cache made it 3-5 times slower
+    stemmer = Stemmer.Stemmer(name, 0) if name else None
+    for freq, words in _frequency_bands(language):
+        if stemmer is None:
+            table.update(dict.fromkeys(words, freq))  # one word per key: 0.0 + freq
+            continue
+        get = table.get
+        for key in stemmer.stemWords(words):
+            table[key] = get(key, 0.0) + freq
     return table
 
 
@@ -253,13 +304,18 @@ def term_vector(
     return {t: v / norm for t, v in sorted(weighted.items())}, {t: surface[t] for t in weighted}
 
 
+def cve_keys(text: str) -> set[str]:
+    """The CVE ids in ``text`` as keys (``cve:cve-2017-0144``), as :func:`found_names` finds them."""
+    return {f"cve:{m.group(0).lower()}" for m in _CVE.finditer(text)}
+
+
 def found_names(text: str, language: str, context: str = "") -> set[str]:
     """Names in running text when the document has no ``names`` field: capitalised words that do not open a
     sentence and are rare (``name:equifax``), or fairly common but never written in lower case in ``text`` +
     ``context`` (``name:atlanta``; English only: German capitalises every noun); acronyms (``name:nhs``); CVE ids
     (``cve:cve-2017-0144``). A sentence-opening word counts only when it is no dictionary word at all."""
     stops = stop_words()
-    found = {f"cve:{m.group(0).lower()}" for m in _CVE.finditer(text)}
+    found = cve_keys(text)
     found |= {f"name:{m.group(0).lower()}" for m in _CODE.finditer(text) if not m.group(0).upper().startswith("CVE")}
     lower_words = {w for w in tokens(f"{text}\n{context}") if w.islower()}
     previous = 0
@@ -357,7 +413,7 @@ def features(
         keys |= names
         lowered = focus_text.lower()
         focus_names = {n for n in names if n.split(":", 1)[-1] in lowered}
-        keys |= {k for k in found_names(focus_text + "\n" + body, language) if k.startswith("cve:")}
+        keys |= cve_keys(focus_text + "\n" + body)  # found_names' CVE ids (its names cost zipf look-ups)
     else:
         in_text = found_names(lead, language, body) | found_names(body, language, lead)
         # titles are often Title Case: a title word is a name when the text names it too
