@@ -1,11 +1,14 @@
 """Online story grouping: related coverage across outlets, languages and weeks lands in one story.
 
-Modules: :mod:`~ingest.stories.features` (an article's terms, keys, time), :mod:`~ingest.stories.evidence`
-(pure scoring maths), :mod:`~ingest.stories.record` (the story: create, add, merge, its document),
-:mod:`~ingest.stories.store` (Elasticsearch reads/writes and the writer clock), :mod:`~ingest.stories.lookup`
-(the read side), :mod:`~ingest.stories.grouping` (the loop).
+Modules, each with its part of the design in its docstring: :mod:`~ingest.stories.features` (an article's terms,
+keys, time), :mod:`~ingest.stories.evidence` (pure scoring maths: lexical, keys, conflicts, cross-language, story
+pairs, time), :mod:`~ingest.stories.record` (the story: create, add, merge, its document),
+:mod:`~ingest.stories.window` (the candidate stories in memory), :mod:`~ingest.stories.store` (Elasticsearch
+reads/writes and the writer clock), :mod:`~ingest.stories.lookup` (the read side), :mod:`~ingest.stories.grouping`
+(the loop). Options: :class:`~ingest.config.StoryOptions`; figures: ``docs/measurements.md``.
 
-Public API: :func:`group` (what the pipeline's ``group_stories`` calls), :class:`StoryGrouper`, :func:`related`.
+Public API: :func:`group` (what the pipeline's ``group_stories`` calls), :class:`StoryGrouper`, :func:`related`,
+:func:`resolve`.
 """
 
 from __future__ import annotations
