@@ -54,7 +54,7 @@ from ingest.stories.features import (
     tokens,
     zipf,
 )
-from ingest.stories.record import Story
+from ingest.stories.record import Side, Story
 
 #: Words per document assumed when turning a word frequency into a document probability.
 _DOC_WORDS = 300.0
@@ -300,11 +300,7 @@ def cross_named(article: ArticleFeatures, story: Story) -> tuple[frozenset[str],
             continue
         reps = [_rep_words(text) for _, text in side.reps]
         for k in names:
-            parts = _name_words(k)
-            if parts and (
-                any(all(w in words for w in parts) for words in reps)
-                or (side.terms and all(stem(w, lang) in side.terms for w in parts))
-            ):
+            if any(_names(k, words) for words in reps) or _side_names(k, lang, side):
                 reverse[k] = 1
         names = [k for k in names if k not in reverse]
     return forward, reverse
@@ -318,13 +314,13 @@ def _named_in_text(key: str, story: Story) -> bool:
     Samaras" here, "Samaras" there; "Parliament" a name in one piece and not listed in the next), so a name missing
     from the story's keys is no proof that the story never named it. Gazetteer ids are normalised: their absence is.
     """
-    if not key.startswith("name:"):
-        return False
-    stops = stop_words()
-    words = [w for w in tokens(key[5:].lower()) if w not in stops]
-    return bool(words) and any(
-        side.terms and all(stem(w, language) in side.terms for w in words) for language, side in story.sides.items()
-    )
+    return any(_side_names(key, language, side) for language, side in story.sides.items())
+
+
+def _side_names(key: str, language: str, side: Side) -> bool:
+    """Whether every word of an open-vocabulary name is among the terms (stems) of one language side."""
+    parts = _name_words(key)
+    return bool(parts) and bool(side.terms) and all(stem(w, language) in side.terms for w in parts)
 
 
 def _distinctive(key: str, stats: TermStats, options: StoryEvidenceOptions) -> bool:

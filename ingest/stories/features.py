@@ -258,10 +258,15 @@ def text_words(text: str) -> frozenset[str]:
     English."""
     out: set[str] = set()
     for word in tokens(text.lower()):
-        out.add(word)
-        if "-" in word or "'" in word or "’" in word:
-            out.update(p for p in _PARTS.split(word) if p)
+        _add_word(out, word)
     return frozenset(out)
+
+
+def _add_word(out: set[str], word: str) -> None:
+    """``word`` and, for a compound (``nasa-raumkapsel``, ``sony's``), its parts."""
+    out.add(word)
+    if "-" in word or "'" in word or "’" in word:
+        out.update(p for p in _PARTS.split(word) if p)
 
 
 def _content(word: str, stops: frozenset[str]) -> bool:
@@ -289,9 +294,7 @@ def term_vector(
             if word in stops:
                 continue
             if words is not None:
-                words.add(word)
-                if "-" in word or "'" in word or "’" in word:
-                    words.update(p for p in _PARTS.split(word) if p)
+                _add_word(words, word)
             term = stem(word, language)
             counts[term] = counts.get(term, 0.0) + weight
             surface.setdefault(term, word)

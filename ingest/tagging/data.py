@@ -282,6 +282,22 @@ def _check_keys(spec: Mapping[str, Any], known: frozenset[str], where: str) -> N
         raise ConfigurationError(f"{where}: unknown keys {unknown}")
 
 
+def _clauses(value: Any, where: str) -> tuple[tuple[str, ...], ...]:
+    """A list of clauses, each a list of group names (``require = [["a", "b"], ["c"]]``)."""
+    return tuple(tuple(str_list(c, where)) for c in value)
+
+
+def _flat(clauses: tuple[tuple[str, ...], ...]) -> tuple[str, ...]:
+    return tuple(ref for clause in clauses for ref in clause)
+
+
+def _check_refs(refs: tuple[str, ...], known: set[str], message: str) -> None:
+    """Every group a rule's key refers to exists: a typo must fail loading, not switch a clause off."""
+    for ref in refs:
+        if ref not in known:
+            raise ConfigurationError(f"{message} {ref}")
+
+
 def _parse_rule(name: str, spec: Mapping[str, Any], parent: str | None, path: Path) -> Rule:
     _check_keys(spec, _RULE_KEYS, f"{path}: tags.{name}")
     definition = spec.get("definition")
@@ -304,42 +320,30 @@ def _parse_rule(name: str, spec: Mapping[str, Any], parent: str | None, path: Pa
             raise ConfigurationError(f"{name}.{g.name}: terms_from must name a group of {name} with terms of its own")
         copied.append(dataclasses.replace(g, terms=by_name[source].terms))
     groups = tuple(copied)
-    require: list[tuple[str, ...]] = [tuple(str_list(c, f"{name}.require")) for c in spec.get("require", [])]
+    require = _clauses(spec.get("require", []), f"{name}.require")
     for g in groups:
-        for ref in (*g.near, *g.not_near):
-            if ref not in known:
-                raise ConfigurationError(f"{name}.{g.name}: near/not_near refers to unknown group {ref}")
-    for clause in require:
-        for ref in clause:
-            if ref not in known:
-                raise ConfigurationError(f"{name}: require refers to unknown group {ref}")
+        _check_refs((*g.near, *g.not_near), known, f"{name}.{g.name}: near/not_near refers to unknown group")
+    _check_refs(_flat(require), known, f"{name}: require refers to unknown group")
     home_require: tuple[tuple[str, ...], ...] | None = None
     if "home_dateline_require" in spec:
-        home_require = tuple(tuple(str_list(c, f"{name}.home_dateline_require")) for c in spec["home_dateline_require"])
-        for clause in home_require:
-            for ref in clause:
-                if ref not in known:
-                    raise ConfigurationError(f"{name}: home_dateline_require refers to unknown group {ref}")
+        home_require = _clauses(spec["home_dateline_require"], f"{name}.home_dateline_require")
+        _check_refs(_flat(home_require), known, f"{name}: home_dateline_require refers to unknown group")
     focus = tuple(str_list(spec.get("focus"), f"{name}.focus"))
-    for ref in focus:
-        if ref not in known:
-            raise ConfigurationError(f"{name}: focus refers to unknown group {ref}")
+    _check_refs(focus, known, f"{name}: focus refers to unknown group")
     unfocused_weight = float(spec.get("unfocused_weight", 1.0))
     if not 0.0 <= unfocused_weight <= 1.0:
         raise ConfigurationError(f"{name}: unfocused_weight must be between 0 and 1")
     frames = tuple(str_list(spec.get("frames"), f"{name}.frames"))
-    framed_require = tuple(tuple(str_list(c, f"{name}.framed_require")) for c in spec.get("framed_require", []))
+    framed_require = _clauses(spec.get("framed_require", []), f"{name}.framed_require")
     if bool(frames) != bool(framed_require):
         raise ConfigurationError(f"{name}: frames and framed_require go together")
-    for ref in (*frames, *(g for clause in framed_require for g in clause)):
-        if ref not in known:
-            raise ConfigurationError(f"{name}: frames/framed_require refer to unknown group {ref}")
+    _check_refs((*frames, *_flat(framed_require)), known, f"{name}: frames/framed_require refer to unknown group")
     threshold = spec.get("threshold")
     return Rule(
         name=name,
         parent=parent,
         groups=groups,
-        require=tuple(require),
+        require=require,
         home_require=home_require,
         scale=float(spec.get("scale", 5.0)),
         threshold=None if threshold is None else float(threshold),

@@ -42,7 +42,7 @@ def in_german_name(doc: Doc, start: int, end: int) -> bool:
     surface = doc.lower[start:end]
     if not _DE_ADJECTIVE.fullmatch(surface) or not doc.cased[start].isupper():
         return False
-    if doc.sentence_starts[doc.sentence(start)] == start or doc.zone_starts.count(start):
+    if doc.sentence_starts[doc.sentence(start)] == start or start in doc.zone_starts:
         return False
     before = doc.cased[max(0, start - 2) : start].strip()
     if before and before[-1] in "\"'„“”«»(-/":
