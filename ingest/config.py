@@ -388,8 +388,9 @@ class IndexOptions:
     #: ``articles_alias`` (``news-articles`` -> ``news-runs``, ``test-x-articles`` -> ``test-x-runs``), so that
     #: throwaway aliases of tests and evaluations never touch the shared ``news-runs`` index.
     runs_alias: str | None = None
-    #: Documents per bulk request, chosen by measurement (`make bench`: 980 docs/s at 100, 1,313 at 200, 1,303
-    #: at 400 on the local node; docs/measurements.md).
+    #: Documents per bulk request, chosen by measurement (`make bench` on the local node: 980 / 1,313 / 1,303 docs/s
+    #: at 100 / 200 / 400 in one run, 1,185 / 1,453 / 1,543 / 1,620 up to 800 in another; past 200 the runs disagree
+    #: within their spread, so 200; docs/measurements.md).
     chunk_size: int = 200
     max_chunk_bytes: int = 10 * 1024 * 1024
     max_retries: int = 5
