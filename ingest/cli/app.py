@@ -153,6 +153,23 @@ def taxonomy_labels(values: Sequence[str], known: Sequence[str], option: str) ->
     return tuple(resolved)
 
 
+def language_codes(values: Sequence[str], option: str) -> tuple[str, ...]:
+    """``values`` as the index stores languages: ISO 639-1 codes (``DE``, ``deu`` and ``de-AT`` read ``de``). Anything
+    else is a usage error: a language name such as ``german`` would otherwise match nothing, silently."""
+    import langcodes
+
+    resolved: list[str] = []
+    for value in values:
+        wanted = value.strip()
+        code = (langcodes.Language.get(wanted).language or "") if langcodes.tag_is_valid(wanted) else ""
+        if len(code) != 2:
+            raise typer.BadParameter(
+                f"unknown language {value!r}: give an ISO 639-1 code, e.g. de or en", param_hint=option
+            )
+        resolved.append(code)
+    return tuple(resolved)
+
+
 def choices(values: Sequence[str], known: Sequence[str], option: str, what: str) -> list[str]:
     """``values`` unchanged when each is one of ``known``; else a usage error with the closest names."""
     for value in values:
@@ -379,7 +396,7 @@ def search(
         tags=taxonomy_labels(tag or (), known_tags, "--tag"),
         subtopics=taxonomy_labels(subtopic or (), known_subtopics, "--subtopic"),
         entities=tuple(entity or ()),
-        languages=tuple(language or ()),
+        languages=language_codes(language or (), "--lang"),
         outlets=tuple(outlet or ()),
         published_from=first,
         published_to=last,

@@ -10,7 +10,7 @@ import typer
 from elasticsearch import Elasticsearch
 from elasticsearch import TransportError as ClientTransportError
 
-from ingest.cli.app import _taxonomy, choices, taxonomy_labels
+from ingest.cli.app import _taxonomy, choices, language_codes, taxonomy_labels
 from ingest.config import IndexOptions, PipelineOptions
 from ingest.elastic import translate
 from ingest.errors import ConfigurationError, ElasticsearchUnavailable
@@ -107,3 +107,13 @@ def test_a_next_poll_in_the_past_reads_due() -> None:
     assert next_poll(now - timedelta(minutes=5), now) == "due"
     assert next_poll(now + timedelta(minutes=12), now) == "in 12m"
     assert next_poll(None, now) == "-"
+
+
+def test_languages_are_read_as_the_index_stores_them() -> None:
+    assert language_codes(["de", " EN ", "deu", "de-AT"], "--lang") == ("de", "en", "de", "de")
+
+
+@pytest.mark.parametrize("value", ["german", "xx", "", "und", "e1"])
+def test_a_language_that_is_no_code_is_a_usage_error(value: str) -> None:
+    with pytest.raises(typer.BadParameter, match=r"^unknown language .*ISO 639-1"):
+        language_codes([value], "--lang")
