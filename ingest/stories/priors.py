@@ -101,15 +101,18 @@ class PriorTable(Mapping[str, float]):
 
     @classmethod
     def build(cls, table: Mapping[str, float]) -> PriorTable:
-        terms = list(table)
-        encoded = [t.encode("utf-8", "surrogatepass") for t in terms]
-        hashes = np.fromiter((term_hash(t) for t in terms), dtype=np.uint64, count=len(terms))
+        encoded = [t.encode("utf-8", "surrogatepass") for t in table]
+        n = len(encoded)
+        # term_hash for every term, in C loops (a miss hashes a million terms or more)
+        crc = np.fromiter(map(zlib.crc32, encoded), dtype=np.uint64, count=n)
+        adler = np.fromiter(map(zlib.adler32, encoded), dtype=np.uint64, count=n)
+        hashes = (crc << np.uint64(32)) | adler
         order = np.argsort(hashes, kind="stable")
-        lengths = np.fromiter((len(encoded[i]) for i in order), dtype=np.int64, count=len(terms))
-        offsets = np.zeros(len(terms) + 1, dtype=np.int64)
+        lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=n)[order]
+        offsets = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(lengths, out=offsets[1:])
-        values = np.fromiter((table[terms[i]] for i in order), dtype=np.float64, count=len(terms))
-        return cls(hashes[order], values, offsets, b"".join(encoded[i] for i in order))
+        values = np.fromiter(table.values(), dtype=np.float64, count=n)[order]
+        return cls(hashes[order], values, offsets, b"".join([encoded[i] for i in order.tolist()]))
 
     def _find(self, term: str) -> float:
         h = np.uint64(term_hash(term))
