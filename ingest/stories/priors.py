@@ -27,7 +27,7 @@ import logging
 import os
 import tempfile
 import zlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +82,14 @@ def term_hash(term: str) -> int:
     return (zlib.crc32(raw) << 32) | zlib.adler32(raw)
 
 
+def hash_all(encoded: Sequence[bytes]) -> npt.NDArray[np.uint64]:
+    """:func:`term_hash` of every UTF-8 encoded term, in C loops (a miss hashes a million terms or more)."""
+    crc = np.fromiter(map(zlib.crc32, encoded), dtype=np.uint64, count=len(encoded))
+    adler = np.fromiter(map(zlib.adler32, encoded), dtype=np.uint64, count=len(encoded))
+    hashes: npt.NDArray[np.uint64] = (crc << np.uint64(32)) | adler
+    return hashes
+
+
 class PriorTable(Mapping[str, float]):
     """A read-only ``term -> float`` table over sorted hashes (see the module docstring); looked-up terms are
     remembered, so a term costs one search however often it is asked for."""
@@ -103,10 +111,7 @@ class PriorTable(Mapping[str, float]):
     def build(cls, table: Mapping[str, float]) -> PriorTable:
         encoded = [t.encode("utf-8", "surrogatepass") for t in table]
         n = len(encoded)
-        # term_hash for every term, in C loops (a miss hashes a million terms or more)
-        crc = np.fromiter(map(zlib.crc32, encoded), dtype=np.uint64, count=n)
-        adler = np.fromiter(map(zlib.adler32, encoded), dtype=np.uint64, count=n)
-        hashes = (crc << np.uint64(32)) | adler
+        hashes = hash_all(encoded)
         order = np.argsort(hashes, kind="stable")
         lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=n)[order]
         offsets = np.zeros(n + 1, dtype=np.int64)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from ingest.stories import evidence, priors
@@ -95,9 +96,20 @@ def test_cache_off_or_unwritable_keeps_the_table_in_memory(tmp_path: Path, monke
 
 
 def test_lookups_are_exact_when_hashes_collide(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(priors, "term_hash", lambda term: len(term) % 3)  # almost everything collides
-    table = PriorTable.build(TABLE)
-    _same(table, TABLE)
+    def few(term: str) -> int:  # almost everything collides
+        return len(term) % 3
+
+    monkeypatch.setattr(priors, "term_hash", few)
+    monkeypatch.setattr(
+        priors, "hash_all", lambda encoded: np.array([few(e.decode()) for e in encoded], dtype=np.uint64)
+    )
+    _same(PriorTable.build(TABLE), TABLE)
+
+
+def test_the_bulk_hashes_are_the_lookup_hashes() -> None:
+    terms = [*TABLE, "\ud800", "日本語"]
+    encoded = [t.encode("utf-8", "surrogatepass") for t in terms]
+    assert [int(h) for h in priors.hash_all(encoded)] == [priors.term_hash(t) for t in terms]
 
 
 def test_the_idf_priors_read_back_are_the_built_ones(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
