@@ -218,8 +218,14 @@ def cached_table(
         except Exception as exc:  # any unreadable file is rebuilt, never trusted
             logger.warning("cache file %s unreadable (%s: %s): rebuilding it", path, type(exc).__name__, exc)
     table = build()
+    if where in _unwritable:
+        return table
     try:
         PriorTable.build(table).save(path, full)
     except OSError as exc:
-        logger.warning("could not write the cache file %s (%s): the table stays in memory only", path, exc)
+        _unwritable.add(where)  # said once per process and directory, not once per table
+        logger.warning("could not write the cache file %s (%s): tables stay in memory only (%s)", path, exc, ENV)
     return table
+
+
+_unwritable: set[Path] = set()

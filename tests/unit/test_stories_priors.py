@@ -82,7 +82,9 @@ def test_a_corrupt_or_foreign_file_is_rebuilt_and_replaced(
     assert build.calls == 2
 
 
-def test_cache_off_or_unwritable_keeps_the_table_in_memory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cache_off_or_unwritable_keeps_the_table_in_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     monkeypatch.setenv(priors.ENV, "off")
     assert priors.cache_dir() is None
     build = Builder()
@@ -92,7 +94,11 @@ def test_cache_off_or_unwritable_keeps_the_table_in_memory(tmp_path: Path, monke
     assert priors.cache_dir() == tmp_path / "here"
     blocker = tmp_path / "file"
     blocker.write_text("a file, not a directory")
-    assert cached_table("t", KEY, build, directory=blocker / "sub") == TABLE  # cannot be written: still a table
+    monkeypatch.setattr(priors, "_unwritable", set())
+    with caplog.at_level(logging.WARNING, logger="ingest.stories.priors"):
+        for name in ("t", "u", "v"):  # cannot be written: still the tables, and one warning
+            assert cached_table(name, KEY, build, directory=blocker / "sub") == TABLE
+    assert caplog.text.count("could not write") == 1 and build.calls == 5
 
 
 def test_lookups_are_exact_when_hashes_collide(monkeypatch: pytest.MonkeyPatch) -> None:
