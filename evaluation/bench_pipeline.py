@@ -56,6 +56,8 @@ class BenchPage:
     path: str
     html: bytes
     gold_body: str | None  # scrapinghub pages only
+    #: where the page was published (fundus pages only; the bench serves every page at ``path``)
+    source_url: str | None = None
 
 
 def load_pages(root: Path) -> list[BenchPage]:
@@ -70,7 +72,8 @@ def load_pages(root: Path) -> list[BenchPage]:
     for n, line in enumerate((fu / "manifest.jsonl").read_text("utf-8").splitlines()):
         if line.strip():
             row = json.loads(line)
-            pages.append(BenchPage(f"/fu/{n}.html", gzip.decompress((fu / row["html"]).read_bytes()), None))
+            html = gzip.decompress((fu / row["html"]).read_bytes())
+            pages.append(BenchPage(f"/fu/{n}.html", html, None, str(row["url"])))
     return pages
 
 

@@ -7,11 +7,9 @@ fail here rather than change documents quietly.
 
 from __future__ import annotations
 
-import gzip
-import json
-
 import pytest
 
+from evaluation.bench_pipeline import load_pages
 from ingest import extraction
 from ingest.config import ExtractionOptions
 from ingest.markup import cap_attributes, drop_forbidden_references
@@ -23,17 +21,11 @@ FIELDS = ("title", "author", "date", "description", "sitename", "url", "hostname
 
 
 def _pages() -> list[tuple[str, str]]:
-    """(url, html) of every second scrapinghub and fundus page."""
-    pages: list[tuple[str, str]] = []
-    sh = shared_path("eval", "scrapinghub-article-extraction-benchmark")
-    for key in sorted(json.loads((sh / "ground-truth.json").read_text("utf-8")))[::2]:
-        html = gzip.decompress((sh / "html" / f"{key}.html.gz").read_bytes()).decode("utf-8", "replace")
-        pages.append((f"https://example.org/{key}", html))
-    fu = shared_path("eval", "fundus-parser-testdata")
-    rows = [json.loads(line) for line in (fu / "manifest.jsonl").read_text("utf-8").splitlines() if line.strip()]
-    for row in rows[::2]:
-        pages.append((row["url"], gzip.decompress((fu / row["html"]).read_bytes()).decode("utf-8", "replace")))
-    return pages
+    """(url, html) of every second benchmark page: fundus pages at their real URLs (metadata reads them)."""
+    return [
+        (page.source_url or f"https://example.org{page.path}", page.html.decode("utf-8", "replace"))
+        for page in load_pages(shared_path("eval"))[::2]
+    ]
 
 
 @pytest.mark.slow
