@@ -359,11 +359,13 @@ def _why(doc: Doc, tag: str) -> str:
 
 def _side_by_side(label: str, docs: list[Doc], tag: str, keep: Callable[[Doc], bool] = lambda d: True) -> None:
     for split in SPLITS:
+        if not any(d.split == split for d in docs):
+            continue  # --tuning-only
         m = measure((d for d in docs if d.split == split), tag, keep)
         print(f"{label:<40}{split:<10} {m.line()}")
 
 
-def run(tagger: Tagger, root: Path, errors: int) -> int:
+def run(tagger: Tagger, root: Path, errors: int, tuning_only: bool = False) -> int:
     docs: list[Doc] = []
     for loader in (load_casie, load_wikiref, load_10kgnad, load_fundus):
         try:
@@ -375,6 +377,9 @@ def run(tagger: Tagger, root: Path, errors: int) -> int:
         return 2
     labelled = apply_labels(docs, load_labels())
     mark_splits(docs)
+    if tuning_only:  # between the two full runs of a round: the untouched half is not even tagged
+        docs = [d for d in docs if d.split == "tuning"]
+    splits = [s for s in SPLITS if any(d.split == s for d in docs)]
 
     load_start = time.perf_counter()
     for lang in sorted({d.language for d in docs}):  # word-frequency lists load once per process
@@ -413,7 +418,7 @@ def run(tagger: Tagger, root: Path, errors: int) -> int:
     realis = [replace(d, cyber_gold=d.attack_actual) for d in docs if d.source == "casie" and d.cyber_gold is not None]
     _side_by_side("en CASIE, gold = an actual attack", realis, "cyberattack")
     vuln_only = [d for d in docs if d.source == "casie" and d.cyber_gold is False]
-    for split in SPLITS:
+    for split in splits:
         rows = [d for d in vuln_only if d.split == split]
         if rows:
             got_sub = sum("vulnerability" in _subs(d) for d in rows)
@@ -422,7 +427,7 @@ def run(tagger: Tagger, root: Path, errors: int) -> int:
                 f"CASIE vulnerability-only negatives, {split:<9}: {len(rows)} docs; vulnerability subtopic "
                 f"{got_sub / len(rows):.3f}; tagged cyberattack (false positives) {got_tag / len(rows):.3f}"
             )
-    for split in SPLITS:
+    for split in splits:
         neg: dict[str, PRF] = defaultdict(PRF)
         for d in docs:
             if d.cyber_gold is False and d.split == split:
@@ -440,7 +445,7 @@ def run(tagger: Tagger, root: Path, errors: int) -> int:
     if casie:
         print("\n== cyberattack subtopics on CASIE (gold from event types; multi-label)")
         for sub in SUBTOPICS:
-            for split in SPLITS:
+            for split in splits:
                 m = PRF()
                 for d in casie:
                     if d.split == split:
@@ -465,7 +470,7 @@ def run(tagger: Tagger, root: Path, errors: int) -> int:
             f"de earlier sessions' split (seed {OLD_HOLDOUT_SEED}, desk proxy): design 90 % F1={design.f1:.3f} vs "
             f"held-out 10 % F1={held.f1:.3f} (n={held.n}): what tuning on the design split was worth"
         )
-    for split in SPLITS:
+    for split in splits:
         by_desk: dict[str, list[int]] = defaultdict(lambda: [0, 0])
         for d in gnad:
             if d.split == split:
@@ -475,7 +480,7 @@ def run(tagger: Tagger, root: Path, errors: int) -> int:
             f"10kGNAD tagged geopolitics per desk, {split}: "
             + ", ".join(f"{k} {a}/{b}" for k, (a, b) in sorted(by_desk.items()))
         )
-    for split in SPLITS:
+    for split in splits:
         by_topic: dict[str, list[int]] = defaultdict(lambda: [0, 0])
         for d in docs:
             if d.source == "wikiref" and d.split == split:
@@ -502,13 +507,15 @@ def run(tagger: Tagger, root: Path, errors: int) -> int:
     if errors:
         _dump_errors(docs, errors)
 
-    untouched = [d for d in docs if d.split == "untouched"]
+    headline = "tuning" if tuning_only else "untouched"
+    untouched = [d for d in docs if d.split == headline]
     cyber = measure(untouched, "cyberattack")
     geo = measure(untouched, "geopolitics")
     geo_de = measure(untouched, "geopolitics", lambda d: d.language == "de")
     geo_en = measure(untouched, "geopolitics", lambda d: d.language == "en")
     print(
-        f"cyberattack_recall={cyber.recall:.3f} cyberattack_fpr={cyber.fpr:.3f} geopolitics_f1={geo.f1:.3f} "
+        ("TUNING SPLIT ONLY: " if tuning_only else "")
+        + f"cyberattack_recall={cyber.recall:.3f} cyberattack_fpr={cyber.fpr:.3f} geopolitics_f1={geo.f1:.3f} "
         f"cyberattack_f1={cyber.f1:.3f} geopolitics_f1_de={geo_de.f1:.3f} geopolitics_f1_en={geo_en.f1:.3f}"
     )
     return 0
@@ -542,13 +549,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--errors", type=int, default=0, metavar="N", help="dump N misclassified tuning-split examples per class"
     )
+    parser.add_argument(
+        "--tuning-only",
+        action="store_true",
+        help="tag and report the tuning split only (for iterating between a round's two full runs; the closing "
+        "line is then the tuning split's, prefixed TUNING SPLIT ONLY)",
+    )
     parser.add_argument("--data", type=Path, default=None, help="evaluation folder (default: ../shared/eval)")
     args = parser.parse_args(argv)
     root = args.data or eval_dir()
     if not root.is_dir():
         print(f"evaluation data not found at {root} (set NEWS_SHARED_DIR to the folder holding eval/)")
         return 2
-    return run(Tagger(TaggingOptions()), root, args.errors)
+    return run(Tagger(TaggingOptions()), root, args.errors, args.tuning_only)
 
 
 if __name__ == "__main__":
