@@ -60,6 +60,22 @@ TITLE_TAILS: tuple[str, ...] = (
     "direktorin", "botschafter", "botschafterin", "kommissar", "kommissarin", "kandidat", "kandidatin", "meister",
     "meisterin", "hauptmann", "gouverneur", "premier", "experte", "expertin", "anwalt", "anwaltin",
 )  # fmt: skip
+#: German nouns that say what kind of thing the name after them is ("die Stadt Agadez", "die Gruppe Ansar Dine",
+#: "Künstlerin Danae Stratou"): capitalised like the name, so without this they would glue onto it and the name
+#: would never match its English mentions. Only in front of a name (the segment goes on); folded, lower case.
+CLASSIFIERS = wordset(
+    "stadt hauptstadt hafenstadt grenzstadt kleinstadt gemeinde dorf region provinz bundesstaat insel halbinsel "
+    "gruppe miliz organisation partei firma konzern unternehmen hersteller sender zeitung zeitschrift magazin "
+    "agentur nachrichtenagentur band kunstler kunstlerin schauspieler schauspielerin autor freund freundin verein "
+    "klub klinik krankenhaus flughafen software schadsoftware trojaner app plattform netzwerk dienst website "
+    "webseite portal"
+)
+#: ... and compounds ending in one of these ("Hackergruppe", "Terrormiliz", "Softwarekonzern", "Fernsehsender");
+#: not ``stadt``, which ends place names ("Darmstadt")
+CLASSIFIER_TAILS: tuple[str, ...] = (
+    "gruppe", "miliz", "organisation", "partei", "firma", "konzern", "hersteller", "sender", "zeitung", "magazin",
+    "agentur", "dienst", "plattform", "netzwerk", "software", "verein",
+)  # fmt: skip
 #: shapes of German common nouns (rare compounds among them are no names)
 NOUN_SUFFIXES: tuple[str, ...] = (
     "ung", "ungen", "heit", "heiten", "keit", "keiten", "schaft", "schaften", "ismus", "tion", "tionen", "itat",

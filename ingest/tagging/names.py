@@ -162,6 +162,13 @@ class NameFinder:
             low in lex.TITLE_TAILS or (low.endswith(lex.TITLE_TAILS) and self.is_compound(low))
         )
 
+    def is_classifier(self, word: str) -> bool:
+        """A German noun saying what kind of thing follows ("Stadt", "Hackergruppe"): see ``lex.CLASSIFIERS``."""
+        if self.lang != "de":
+            return False
+        low = word.lower()
+        return low in lex.CLASSIFIERS or (low.endswith(lex.CLASSIFIER_TAILS) and self.is_compound(low))
+
     # -- extraction --
 
     def find(self, doc: Doc, covered: Sequence[tuple[int, int]]) -> list[Name]:
@@ -186,7 +193,10 @@ class NameFinder:
         found: dict[str, _Found] = {}
         index = {t.start: i for i, t in enumerate(tokens)}
         for run in self._runs(tokens, text):
-            for segment, title in self._segments(run):
+            for trimmed, before in self._segments(run):
+                segment, title = self._classified(trimmed, before)
+                if not segment:
+                    continue
                 name = self._name(segment, lower_words)
                 if name is None:
                     continue
@@ -289,6 +299,13 @@ class NameFinder:
                 segment, title, after_entity = [], "", False
         if segment and not (after_entity and len(segment) == 1):
             yield self._trim(segment), title
+
+    def _classified(self, segment: list[_Tok], title: str) -> tuple[list[_Tok], str]:
+        """A classifier noun in front of a name is no part of it: it stands where a title would ("die Stadt
+        Agadez" is ``agadez``, as the English "the city of Agadez")."""
+        if len(segment) > 1 and not title and self.is_classifier(segment[0].text):
+            return segment[1:], segment[0].text.lower()
+        return segment, title
 
     def _trim(self, segment: list[_Tok]) -> list[_Tok]:
         while segment and (segment[0].text.lower() in lex.ARTICLES or segment[0].text in self.connectors):

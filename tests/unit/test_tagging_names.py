@@ -108,3 +108,17 @@ def test_a_name_with_a_title_of_state_office_acts_for_its_country(tagger: Tagger
     # a title that is no state office gives no actor
     coach = tagger.tag(title="", body="Der ungarische Trainer Ferenc Zsoldosi lobte die Elf.", language="de")
     assert "acts_for" not in coach.evidence["names"]["name:ferenc zsoldosi"]
+
+
+def test_a_german_classifier_noun_in_front_is_no_part_of_the_name(tagger: Tagger) -> None:
+    got = names(
+        tagger,
+        "Soldaten erreichten am Morgen die Stadt Agadez im Norden. Dort hatte sich die Hackergruppe Vorox Ilam "
+        "zu dem Angriff bekannt, berichtete der Fernsehsender Kanal Ostwind. In Darmstadt Nord blieb es ruhig.",
+        "de",
+    )
+    assert {"name:agadez", "name:vorox ilam", "name:kanal ostwind"} <= got
+    assert not {n for n in got if n.startswith(("name:stadt", "name:hackergruppe", "name:fernsehsender"))}
+    # the same name in English text has the same id, so the two sides can meet
+    english = names(tagger, "Soldiers reached Agadez in the north, where Vorox Ilam claimed the attack.", "en")
+    assert {"name:agadez", "name:vorox ilam"} <= english
