@@ -554,12 +554,11 @@ class StoryGrouper:
                 cache.put(doc_id, np.asarray(vec, dtype=np.float32), fresh=False)
             cache.read.update(missing)
         todo = [(doc_id, text) for doc_id, text in texts if cache.get(doc_id) is None]
-        if todo and not ahead:
-            claimed = [doc_id for doc_id, _ in todo if cache.claim(doc_id)]
-            self.stats.embedded += len(claimed)
-            todo = [(doc_id, text) for doc_id, text in todo if cache.get(doc_id) is None]
-        elif ahead:
+        if ahead:
             todo = [(doc_id, text) for doc_id, text in todo if not cache.has_aside(doc_id)]
+        else:  # a vector computed ahead is taken (and counted) as computed now
+            self.stats.embedded += sum(cache.claim(doc_id) for doc_id, _ in todo)
+            todo = [(doc_id, text) for doc_id, text in todo if cache.get(doc_id) is None]
         if todo:
             assert self.embedder is not None
             matrix = self.embedder.embed([text for _, text in todo])

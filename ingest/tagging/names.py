@@ -195,8 +195,6 @@ class NameFinder:
         for run in self._runs(tokens, text):
             for trimmed, before in self._segments(run):
                 segment, title = self._classified(trimmed, before)
-                if not segment:
-                    continue
                 name = self._name(segment, lower_words)
                 if name is None:
                     continue
