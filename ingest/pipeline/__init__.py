@@ -40,7 +40,8 @@ from ingest.pipeline.planning import (
     sources_of,
 )
 from ingest.pipeline.reports import BatchReport, RunUnhealthy, check_health, health_problems, summarize
-from ingest.pipeline.workers import build_from_response, start_forkserver
+from ingest.pipeline.workers import start_forkserver
+from ingest.worker import build_from_response
 
 logger = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""The derivation worker pool: one archived page in, one tagged article document (or a skip) out.
+"""The derivation worker pool: archived pages in, tagged article documents (or skips) out, in input order.
 
 Extraction, tagging and document building are CPU-bound and run in worker *processes* (pebble's
 ``ProcessPool``), for three reasons measured on this project:
@@ -13,21 +13,17 @@ Extraction, tagging and document building are CPU-bound and run in worker *proce
   its worker (``extraction_timeout``) instead of holding a worker forever. Workers are also recycled after
   ``ProcessOptions.max_pages_per_worker`` pages, which bounds what trafilatura/lxml may leak.
 
-Workers are forked from a forkserver that has already imported trafilatura, so a replacement starts in
-milliseconds, and they never inherit the parent's threads or sockets.
+Workers are forked from a forkserver that has already imported trafilatura and built the tagger, so a
+replacement starts in milliseconds, and they never inherit the parent's threads or sockets. What runs inside
+them (and the forkserver's preload) is :mod:`ingest.worker`, outside this package so that they never import
+the Elasticsearch client.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import multiprocessing
-import multiprocessing.context
 import multiprocessing.forkserver
 import os
-import sys
-import threading
-import types
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -36,82 +32,16 @@ from types import TracebackType
 from typing import Any, Generic, TypeVar
 
 from pebble import ProcessExpired, ProcessFuture, ProcessPool
-from threadpoolctl import threadpool_limits
 
-from ingest import extraction
+from ingest import worker
 from ingest.config import PipelineOptions
-from ingest.documents import Origin, article_url, build_article
+from ingest.documents import Origin
 from ingest.errors import ExtractionTimeout, ItemSkipped, WorkerCrashed, contain
 from ingest.fetching import Response
-from ingest.tagging import Tagger
 
 logger = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
-
-#: Modules the forkserver imports once, so that every (re)started worker has them already (``warmup`` also
-#: builds the default tagger, whose compiled data is cached per file).
-_PRELOAD = ["ingest.pipeline.workers", "trafilatura", "ingest.pipeline.warmup"]
-
-
-def build_from_response(response: Response, origin: Origin, tagger: Tagger, options: PipelineOptions) -> dict[str, Any]:
-    """One archived page → one tagged article document (a pure function of the capture and the options)."""
-    html = response.text()
-    extracted = extraction.extract(html, url=response.final_url, options=options.extraction)
-    url = article_url(html=html, final_url=response.final_url, extracted_url=extracted.url)
-    tags = tagger.tag(
-        title=extracted.title,
-        body=extracted.body,
-        language=extracted.language or origin.language,
-        description=extracted.description,
-        # the outlet's country: politics at home is domestic, elsewhere it counts toward geopolitics
-        home_country=origin.country or None,
-    )
-    archive = (
-        {"warc_path": response.archive_ref.path, "record_id": response.archive_ref.record_id}
-        if response.archive_ref
-        else None
-    )
-    return build_article(
-        origin=origin,
-        extracted=extracted,
-        url=url,
-        fetched_at=response.fetched_at,
-        source_urls=[origin.entry_url, response.url, response.final_url],
-        tag_fields=tags.as_fields(),
-        archive=archive,
-    )
-
-
-# --- inside a worker process ------------------------------------------------------------------------------
-
-_WORKER: tuple[Tagger, PipelineOptions] | None = None
-
-
-def _init_worker(options: PipelineOptions) -> None:
-    global _WORKER
-    # One BLAS thread per worker: the workers already use every core, and OpenBLAS's own threads (numpy, in
-    # language identification) spinning beside them made every page take twice as long (measured: 438 pages
-    # in 20.2 s instead of 11.7 s on 2 cores).
-    threadpool_limits(limits=1)
-    _WORKER = (Tagger(options.tagging), options)
-
-
-def _noop() -> None:
-    """Scheduled once to start the workers."""
-
-
-def _derive_in_worker(response: Response, origin: Origin) -> dict[str, Any]:
-    """Runs in a worker: any exception is contained here, so only skips cross the process boundary."""
-    assert _WORKER is not None, "worker not initialised"
-    tagger, options = _WORKER
-    try:
-        return build_from_response(response, origin, tagger, options)
-    except Exception as exc:
-        raise contain(exc, url=origin.entry_url or response.final_url) from None
-
-
-# --- in the parent -----------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -131,58 +61,17 @@ class Derived(Generic[_T]):
     skipped: ItemSkipped | None
 
 
-_MAIN_LOCK = threading.Lock()
-
-
-class _WorkerProcess(multiprocessing.context.ForkServerProcess):
-    """A forkserver process that does not re-run the parent's ``__main__`` first.
-
-    multiprocessing re-executes the parent's main script in every new process (as ``__mp_main__``) so that
-    objects defined there can be unpickled. The workers need nothing from it (their functions live in this
-    module), and re-running it can be fatal: under an Airflow worker the main script is the ``airflow`` CLI,
-    whose import initialises Airflow's settings, and a task process is not allowed a metadata database, so
-    every worker died at start and every page of a run was skipped as ``BrokenProcessPool``. ``dag.test()``
-    hid this (its main module is pytest). While a process is launched, ``__main__`` is a bare stand-in.
-    """
-
-    @staticmethod
-    def _Popen(process_obj: Any) -> Any:
-        with _bare_main():
-            return multiprocessing.context.ForkServerProcess._Popen(process_obj)
-
-
-@contextlib.contextmanager
-def _bare_main() -> Iterator[None]:
-    """``__main__`` is a bare stand-in meanwhile (see :class:`_WorkerProcess`)."""
-    with _MAIN_LOCK:
-        real_main = sys.modules["__main__"]
-        sys.modules["__main__"] = types.ModuleType("__main__")
-        try:
-            yield
-        finally:
-            sys.modules["__main__"] = real_main
-
-
-class _WorkerContext(multiprocessing.context.ForkServerContext):
-    Process = _WorkerProcess  # type: ignore[assignment]
-
-
-def _context() -> multiprocessing.context.BaseContext:
-    ctx = _WorkerContext()
-    ctx.set_forkserver_preload(_PRELOAD)
-    return ctx
-
-
 def start_forkserver() -> None:
     """Start the workers' forkserver now, without waiting for it.
 
-    It is one per process (every :class:`DerivePool` forks its workers from it) and its start-up takes 2-4 s of
-    one core (importing trafilatura, building the tagger and its word lists, the language model: ``_PRELOAD``),
-    which the first pool otherwise waits for. Called before a capture that the same process derives next
-    (``news-ingest run``), that start-up runs on the core the capture leaves idle. A no-op when it runs already.
+    It is one per process (every :class:`DerivePool` forks its workers from it) and its start-up takes 1-2 s of
+    one core (importing trafilatura, building the tagger and its word lists, the language model:
+    :data:`ingest.worker.PRELOAD`), which the first pool otherwise waits for. Called before a capture that the
+    same process derives next (``news-ingest run``), that start-up runs on the core the capture leaves idle. A
+    no-op when it runs already.
     """
-    _context()
-    with _bare_main():
+    worker.context()
+    with worker.bare_main():
         multiprocessing.forkserver.ensure_running()
 
 
@@ -195,15 +84,15 @@ class DerivePool:
         self._pool = ProcessPool(
             max_workers=self.workers,
             max_tasks=max(0, options.process.max_pages_per_worker),
-            initializer=_init_worker,
+            initializer=worker.init_worker,
             initargs=(options,),
-            context=_context(),
+            context=worker.context(),
         )
 
     def start(self) -> None:
         """Start the workers now (pebble starts them with the first page), so their start-up overlaps the
         caller's own preparation."""
-        self._pool.schedule(_noop)
+        self._pool.schedule(worker.noop)
 
     def close(self) -> None:
         self._pool.close()  # type: ignore[no-untyped-call]
@@ -225,7 +114,7 @@ class DerivePool:
         timeout = self.options.extraction.timeout_seconds or None
         in_flight: deque[tuple[_T, Page, ProcessFuture[dict[str, Any]]]] = deque()
         for item, page in items:
-            future = self._pool.schedule(_derive_in_worker, args=(page.response, page.origin), timeout=timeout)
+            future = self._pool.schedule(worker.derive_in_worker, args=(page.response, page.origin), timeout=timeout)
             in_flight.append((item, page, future))
             if len(in_flight) >= window:
                 yield self._collect(*in_flight.popleft())

@@ -39,6 +39,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from ingest.cache import fingerprint
 from ingest.config import StoryEvidenceOptions, StoryWindowOptions
 from ingest.embeddings import Matrix
 from ingest.stories import features as _features
@@ -55,7 +56,7 @@ from ingest.stories.features import (
     tokens,
     zipf,
 )
-from ingest.stories.priors import cached_table, fingerprint
+from ingest.stories.priors import cached_table
 from ingest.stories.record import Side, Story
 
 #: Words per document assumed when turning a word frequency into a document probability.

@@ -12,20 +12,16 @@ and a run looks up a few thousand terms per language. A :class:`PriorTable` hold
 hashes, the values, and the terms' UTF-8 bytes (each hit is compared to the term itself, so a lookup gives
 exactly what the dict would, collisions included); each term is looked up once and remembered.
 
-Where: ``$NEWS_CACHE_DIR`` (``off`` disables the cache), by default ``var/cache`` in the checkout. Files are
-written atomically (a temporary file, then a rename); a file that cannot be read, or whose key differs, is
-rebuilt and replaced; a directory that cannot be written leaves the tables in memory (as without a cache).
+Where and how files are written, read and checked: :mod:`ingest.cache` (``$NEWS_CACHE_DIR``, ``off`` disables
+it); a file that cannot be read, or whose key differs, is rebuilt and replaced; a directory that cannot be
+written leaves the tables in memory (as without a cache).
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
-import inspect
 import json
 import logging
-import os
-import tempfile
 import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -34,7 +30,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from ingest.config import PROJECT_ROOT
+from ingest import cache
+from ingest.cache import ENV, cache_dir
 
 logger = logging.getLogger(__name__)
 
@@ -42,37 +39,11 @@ logger = logging.getLogger(__name__)
 FORMAT = 2
 #: Packages whose versions are part of every key (their data or their code shape the tables).
 PACKAGES = ("wordfreq", "PyStemmer", "langcodes", "msgpack")
-#: Environment variable naming the cache directory (``off``: no cache).
-ENV = "NEWS_CACHE_DIR"
 _ABSENT = -1.0  # the values are document frequencies, never negative
 
 
-def cache_dir() -> Path | None:
-    """The cache directory, or ``None`` when the cache is off."""
-    value = os.environ.get(ENV)
-    if value is None:
-        return PROJECT_ROOT / "var" / "cache"
-    if value.strip().lower() in ("", "off", "0", "no", "false"):
-        return None
-    return Path(value)
-
-
-def fingerprint(*functions: Callable[..., Any]) -> str:
-    """A digest of the functions' source code (for a key: a changed builder never reads an old table)."""
-    digest = hashlib.sha256()
-    for fn in functions:
-        digest.update(inspect.getsource(inspect.unwrap(fn)).encode("utf-8"))
-    return digest.hexdigest()[:16]
-
-
 def _versions() -> dict[str, str]:
-    out: dict[str, str] = {}
-    for name in PACKAGES:
-        try:
-            out[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            out[name] = "-"
-    return out
+    return cache.versions(PACKAGES)
 
 
 def term_hash(term: str) -> int:
@@ -153,37 +124,16 @@ class PriorTable(Mapping[str, float]):
             yield self._blob[int(self._offsets[i]) : int(self._offsets[i + 1])].decode("utf-8", "surrogatepass")
 
     def save(self, path: Path, key: str) -> None:
-        """Write atomically (a temporary file in the same directory, then a rename)."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            os.fchmod(fd, 0o644)  # mkstemp's 0600 would keep the cache from processes of other users
-            with os.fdopen(fd, "wb") as out:
-                np.savez(
-                    out,
-                    key=np.frombuffer(key.encode("utf-8"), dtype=np.uint8),
-                    hashes=self._hashes,
-                    values=self._values,
-                    offsets=self._offsets,
-                    blob=np.frombuffer(self._blob, dtype=np.uint8),
-                )
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        """Write atomically (see :func:`ingest.cache.save`)."""
+        arrays = {"hashes": self._hashes, "values": self._values, "offsets": self._offsets}
+        cache.save(path, key, {**arrays, "blob": np.frombuffer(self._blob, dtype=np.uint8)})
 
     @classmethod
     def load(cls, path: Path, key: str) -> PriorTable:
         """The table in ``path``; ``ValueError`` (or an ``OSError``) when it is not a complete table for ``key``."""
-        with path.open("rb") as raw:  # closed however np.load fails
-            data = np.load(raw, allow_pickle=False)
-            if not isinstance(data, np.lib.npyio.NpzFile):
-                raise ValueError("not a table file")
-            with data:
-                if bytes(data["key"].tobytes()).decode("utf-8") != key:
-                    raise ValueError("written for another key")
-                hashes, values, offsets = data["hashes"], data["values"], data["offsets"]
-                blob = bytes(data["blob"].tobytes())
+        data = cache.load(path, key)
+        hashes, values, offsets = data["hashes"], data["values"], data["offsets"]
+        blob = bytes(data["blob"].tobytes())
         n = len(hashes)
         if (
             hashes.dtype != np.uint64

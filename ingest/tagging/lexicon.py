@@ -8,7 +8,13 @@ from __future__ import annotations
 import functools
 import logging
 import math
+from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
+from ingest import cache
+from ingest.tagging import text as folding
 from ingest.tagging.text import fold
 
 logger = logging.getLogger(__name__)
@@ -99,12 +105,32 @@ def frequencies(lang: str) -> dict[str, int]:
     """``wordfreq``'s ``large`` list for ``lang`` as folded lower-case word → zipf×10 (words from zipf 2 up).
 
     Folded like the text it is compared with (``ü`` → ``u``); when two words fold alike the commoner counts.
-    Read from wordfreq's frequency bands (one zipf value per band, commonest first), stopping at the first band
-    under ``MIN_ZIPF``: most of the list is rarer than that, and building wordfreq's whole word → frequency
-    dict first cost 0.5 s for German, which every forkserver and tagging process paid (now about 0.1 s, same
-    table: ``tests/unit/test_tagging_lexicon.py``). Loaded once per process (20-30 MB per language).
+    Loaded once per process (20-30 MB per language), from the disk cache (:mod:`ingest.cache`) when it holds
+    the table: decoding wordfreq's list (and importing wordfreq) cost every forkserver and tagging process
+    0.1-0.3 s per language, reading the cached table about 0.02 s (``tests/unit/test_tagging_lexicon.py``).
     """
-    import wordfreq  # deferred: the list is only needed when names are extracted
+    arrays = cache.cached_arrays(
+        f"names-frequencies-{lang}",
+        {
+            "lang": lang,
+            "min_zipf": MIN_ZIPF,
+            "code": cache.fingerprint(_build_frequencies, folding),
+            "packages": cache.versions(("wordfreq",)),
+        },
+        lambda: _pack(_build_frequencies(lang)),
+        check=_check_packed,
+    )
+    words = bytes(arrays["words"].tobytes()).decode("utf-8").split("\n") if len(arrays["words"]) else []
+    out = dict(zip(words, arrays["values"].tolist(), strict=True))
+    logger.debug("loaded %s word frequencies for %s", len(out), lang)
+    return out
+
+
+def _build_frequencies(lang: str) -> dict[str, int]:
+    """Read from wordfreq's frequency bands (one zipf value per band, commonest first), stopping at the first
+    band under ``MIN_ZIPF``: most of the list is rarer than that (building wordfreq's whole word → frequency
+    dict first cost 0.5 s for German)."""
+    import wordfreq  # deferred: only a cache miss needs it
 
     out: dict[str, int] = {}
     for index, band in enumerate(wordfreq.get_frequency_list(lang, wordlist="large")):
@@ -118,5 +144,23 @@ def frequencies(lang: str) -> dict[str, int]:
             key = fold(word).lower() if not word.isascii() else word
             if out.get(key, 0) < value:
                 out[key] = value
-    logger.debug("loaded %s word frequencies for %s", len(out), lang)
     return out
+
+
+def _pack(table: dict[str, int]) -> dict[str, npt.NDArray[Any]]:
+    """The table as two arrays (words newline-joined as UTF-8, values one byte each: zipf×10 is at most 80)."""
+    if any("\n" in word for word in table):
+        raise ValueError("a word with a newline cannot be packed")
+    return {
+        "words": np.frombuffer("\n".join(table).encode("utf-8"), dtype=np.uint8),
+        "values": np.fromiter(table.values(), dtype=np.uint8, count=len(table)),
+    }
+
+
+def _check_packed(arrays: cache.Arrays) -> None:
+    words, values = arrays["words"], arrays["values"]
+    if words.dtype != np.uint8 or values.dtype != np.uint8:
+        raise ValueError("wrong array types")
+    count = bytes(words.tobytes()).count(b"\n") + 1 if len(words) else 0
+    if count != len(values):
+        raise ValueError(f"{count} words for {len(values)} values")

@@ -1,4 +1,5 @@
-"""The names' word-frequency table, read band by band, is exactly the table of the straightforward way.
+"""The names' word-frequency table, read band by band and through the disk cache, is exactly the table of the
+straightforward way.
 
 Names are scored against it (a rare capitalised word is a name, a common one is not), so a changed value could
 add or drop a name and with it a tag or a story key.
@@ -6,11 +7,16 @@ add or drop a name and with it a tag or a story key.
 
 from __future__ import annotations
 
+import logging
 import math
+from collections.abc import Iterator
+from pathlib import Path
 
+import numpy as np
 import pytest
 import wordfreq
 
+from ingest import cache
 from ingest.tagging import lexicon
 from ingest.tagging.lexicon import MIN_ZIPF
 from ingest.tagging.text import fold
@@ -32,8 +38,48 @@ def _reference(lang: str) -> dict[str, int]:
     return out
 
 
+@pytest.fixture
+def cache_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A fresh cache directory, and no table remembered in this process before or after."""
+    monkeypatch.setenv(cache.ENV, str(tmp_path))
+    lexicon.frequencies.cache_clear()
+    yield tmp_path
+    lexicon.frequencies.cache_clear()
+
+
 @pytest.mark.parametrize("lang", ["de", "en"])
-def test_band_by_band_table_equals_the_reference(lang: str) -> None:
+def test_band_by_band_table_equals_the_reference(lang: str, cache_in: Path) -> None:
     table = lexicon.frequencies(lang)
     assert table == _reference(lang)
     assert min(table.values()) == round(MIN_ZIPF * 10)  # the cut is where it was, not a band early or late
+
+
+def test_a_cached_table_is_read_back_whole_without_wordfreq(cache_in: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    built = lexicon.frequencies("de")
+    assert len(list(cache_in.glob("names-frequencies-de-*.npz"))) == 1
+    lexicon.frequencies.cache_clear()
+
+    def no_wordfreq(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a hit must not decode wordfreq's list")
+
+    monkeypatch.setattr(wordfreq, "get_frequency_list", no_wordfreq)
+    read = lexicon.frequencies("de")
+    assert read == built and list(read) == list(built)  # the same words, values and order
+
+
+@pytest.mark.parametrize("damage", ["truncate", "values"])
+def test_a_damaged_cache_file_is_rebuilt(cache_in: Path, damage: str, caplog: pytest.LogCaptureFixture) -> None:
+    built = lexicon.frequencies("en")
+    lexicon.frequencies.cache_clear()
+    (path,) = cache_in.glob("names-frequencies-en-*.npz")
+    if damage == "truncate":
+        path.write_bytes(path.read_bytes()[:1000])
+    else:  # a complete file for the right key whose arrays disagree
+        with np.load(path) as data:
+            arrays = {name: data[name] for name in data.files}
+        arrays["values"] = arrays["values"][:-1]
+        with path.open("wb") as out:
+            np.savez(out, **arrays)
+    with caplog.at_level(logging.WARNING, logger="ingest.cache"):
+        assert lexicon.frequencies("en") == built
+    assert "rebuilding" in caplog.text

@@ -17,7 +17,7 @@ if __name__ != "__main__":  # what the airflow CLI's import does in a task proce
     raise RuntimeError("the parent's main script was re-run in a worker")
 import os
 from pebble import ProcessPool
-from ingest.pipeline.workers import _context
+from ingest.worker import context as _context
 with ProcessPool(max_workers=2, context=_context()) as pool:
     pids = {pool.schedule(os.getpid).result(timeout=60) for _ in range(4)}
 print("ok", len(pids) >= 1 and os.getpid() not in pids)
@@ -32,3 +32,25 @@ def test_workers_do_not_rerun_the_parents_main_script(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().splitlines()[-1] == "ok True"
+
+
+#: evaluated inside a worker: which of the modules a worker must never import it holds
+_HEAVY = (
+    "sorted(m for m in __import__('sys').modules"
+    " if m.split('.')[0] == 'elasticsearch' or m.startswith('ingest.pipeline'))"
+)
+
+
+def test_workers_import_neither_elasticsearch_nor_the_pipeline_package() -> None:
+    """The forkserver and its workers load only :mod:`ingest.worker`'s side (what a page needs), not the pipeline
+    package, whose import brings the Elasticsearch client into every processing task's forkserver."""
+    from pebble import ProcessPool
+
+    from ingest import worker
+    from ingest.config import PipelineOptions
+
+    with ProcessPool(
+        max_workers=1, initializer=worker.init_worker, initargs=(PipelineOptions(),), context=worker.context()
+    ) as pool:
+        assert pool.schedule(eval, args=("'trafilatura' in __import__('sys').modules",)).result(timeout=120)
+        assert pool.schedule(eval, args=(_HEAVY,)).result(timeout=120) == []
