@@ -122,6 +122,22 @@ def index_options(es: Elasticsearch) -> Iterator[IndexOptions]:
 
 
 @pytest.fixture
+def fresh_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """An empty ``NEWS_CACHE_DIR``, and none of its tables remembered by this process before or after."""
+    from ingest import cache, extraction
+    from ingest.tagging import lexicon
+
+    def forget() -> None:
+        lexicon.frequencies.cache_clear()
+        extraction._identifier.cache_clear()
+
+    monkeypatch.setenv(cache.ENV, str(tmp_path))
+    forget()
+    yield tmp_path
+    forget()
+
+
+@pytest.fixture
 def sample_server() -> Iterator[SampleServer]:
     """The bundled sample corpus served on 127.0.0.1."""
     from evaluation.devserver import SampleServer

@@ -6,13 +6,12 @@ must classify every text exactly as the packaged one does, probabilities include
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
-from ingest import cache, extraction
+from ingest import extraction
 
 pytestmark = pytest.mark.unit
 
@@ -27,18 +26,10 @@ TEXTS = [
 ]
 
 
-@pytest.fixture
-def cache_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    monkeypatch.setenv(cache.ENV, str(tmp_path))
-    extraction._identifier.cache_clear()
-    yield tmp_path
-    extraction._identifier.cache_clear()
-
-
-def test_the_cached_model_classifies_as_the_packaged_one(cache_in: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_cached_model_classifies_as_the_packaged_one(fresh_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     packaged = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
     built = extraction._identifier()  # a miss: decompressed and written
-    assert len(list(cache_in.glob("langid-model-*.npz"))) == 1
+    assert len(list(fresh_cache.glob("langid-model-*.npz"))) == 1
     extraction._identifier.cache_clear()
 
     def no_decompression(*args: object) -> None:
@@ -52,10 +43,10 @@ def test_the_cached_model_classifies_as_the_packaged_one(cache_in: Path, monkeyp
         assert cached.rank(text) == packaged.rank(text)
 
 
-def test_a_damaged_model_file_is_rebuilt(cache_in: Path) -> None:
+def test_a_damaged_model_file_is_rebuilt(fresh_cache: Path) -> None:
     extraction._identifier()
     extraction._identifier.cache_clear()
-    (path,) = cache_in.glob("langid-model-*.npz")
+    (path,) = fresh_cache.glob("langid-model-*.npz")
     path.write_bytes(path.read_bytes()[:4096])
     assert extraction.detect_language("Die Bundesregierung traf am Montag Vertreter aus Paris.") == "de"
     assert path.stat().st_size > 1_000_000  # written again, whole

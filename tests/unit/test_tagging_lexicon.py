@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 import wordfreq
 
-from ingest import cache
 from ingest.tagging import lexicon
 from ingest.tagging.lexicon import MIN_ZIPF
 from ingest.tagging.text import fold
@@ -38,25 +36,16 @@ def _reference(lang: str) -> dict[str, int]:
     return out
 
 
-@pytest.fixture
-def cache_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A fresh cache directory, and no table remembered in this process before or after."""
-    monkeypatch.setenv(cache.ENV, str(tmp_path))
-    lexicon.frequencies.cache_clear()
-    yield tmp_path
-    lexicon.frequencies.cache_clear()
-
-
 @pytest.mark.parametrize("lang", ["de", "en"])
-def test_band_by_band_table_equals_the_reference(lang: str, cache_in: Path) -> None:
+def test_band_by_band_table_equals_the_reference(lang: str, fresh_cache: Path) -> None:
     table = lexicon.frequencies(lang)
     assert table == _reference(lang)
     assert min(table.values()) == round(MIN_ZIPF * 10)  # the cut is where it was, not a band early or late
 
 
-def test_a_cached_table_is_read_back_whole_without_wordfreq(cache_in: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_cached_table_is_read_back_whole_without_wordfreq(fresh_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     built = lexicon.frequencies("de")
-    assert len(list(cache_in.glob("names-frequencies-de-*.npz"))) == 1
+    assert len(list(fresh_cache.glob("names-frequencies-de-*.npz"))) == 1
     lexicon.frequencies.cache_clear()
 
     def no_wordfreq(*args: object, **kwargs: object) -> None:
@@ -68,10 +57,10 @@ def test_a_cached_table_is_read_back_whole_without_wordfreq(cache_in: Path, monk
 
 
 @pytest.mark.parametrize("damage", ["truncate", "values"])
-def test_a_damaged_cache_file_is_rebuilt(cache_in: Path, damage: str, caplog: pytest.LogCaptureFixture) -> None:
+def test_a_damaged_cache_file_is_rebuilt(fresh_cache: Path, damage: str, caplog: pytest.LogCaptureFixture) -> None:
     built = lexicon.frequencies("en")
     lexicon.frequencies.cache_clear()
-    (path,) = cache_in.glob("names-frequencies-en-*.npz")
+    (path,) = fresh_cache.glob("names-frequencies-en-*.npz")
     if damage == "truncate":
         path.write_bytes(path.read_bytes()[:1000])
     else:  # a complete file for the right key whose arrays disagree
