@@ -99,8 +99,19 @@ class Page:
             " if (!el) return null; el.scrollIntoView({block: 'center'}); const r = el.getBoundingClientRect();"
             " return [r.left + r.width / 2, r.top + r.height / 2]; })()"
         )
-        x, y = self.wait_for(expression, timeout=timeout, what=f"{selector} {text!r} to click")
-        self.click_at(float(x), float(y))
+        deadline = time.monotonic() + timeout
+        where = self.wait_for(expression, timeout=timeout, what=f"{selector} {text!r} to click")
+        # Only click an element that has stopped moving (a menu that is still opening, a page still laying out):
+        # a click at where it was a moment ago lands beside it, and nothing happens (seen in CI on menus and tabs).
+        while True:
+            time.sleep(0.15)
+            now = self.evaluate(expression)
+            if now is not None and now == where:
+                break
+            if time.monotonic() > deadline:
+                raise CDPError(f"{selector} {text!r} did not hold still to be clicked")
+            where = now if now is not None else where
+        self.click_at(float(where[0]), float(where[1]))
 
     def click_at(self, x: float, y: float) -> None:
         for kind in ("mouseMoved", "mousePressed", "mouseReleased"):
