@@ -4,16 +4,16 @@ Throughput (articles/s of :meth:`StoryGrouper.assign_pending`, wall clock: listi
 in-memory assignment, the batch writes and refreshes) and per-article latency (median, p95 of the in-memory
 assignment; and the batch write time) with 1k, 10k and 100k articles already grouped.
 
-Background: a replay of real text (CASIE + WikiRef220 from ``../shared/eval``; bodies capped at 1,500
-characters), copy ``c`` of article ``i`` gets id ``bg-c-i`` and a date drawn uniformly from 2016-01-01 ..
-2018-12-31 (fixed seed); in date order every 5 articles form a story, built by the real story record (so the
-stories index holds real ``grouping_state`` documents; ``--grouped-background`` groups them with the real
-evidence code instead, which takes long at 100k), and both are bulk-loaded. One index grows
-1k -> 10k -> 100k. At each level ``--probe`` fresh articles (perturbed copies dated within one week, as one
-run's new articles would be) are grouped for real, then deleted again with the stories they created, so every
-level measures the same probes against a larger index. Embeddings: off unless ``--embed`` (the model's cost is
-reported by ``make eval-stories``). Indices ``eval-bench-*`` are deleted at the end. Ends with one
-``key=value ...`` line.
+Background: a replay of real text (CASIE + WikiRef220 from ``../shared/eval``, with the tagger's entity ids and
+names as the pipeline indexes them; bodies capped at 1,500 characters), copy ``c`` of article ``i`` gets id
+``bg-c-i`` and a date drawn uniformly from 2016-01-01 .. 2018-12-31 (fixed seed); in date order every 5 articles
+form a story, built by the real story record (so the stories index holds real ``grouping_state`` documents;
+``--grouped-background`` groups them with the real evidence code instead, which takes long at 100k), and both are
+bulk-loaded. One index grows 1k -> 10k -> 100k. At each level ``--probe`` fresh articles (perturbed copies dated
+within one week, as one run's new articles would be) are grouped for real, then deleted again with the stories
+they created, so every level measures the same probes against a larger index. Embeddings: off unless ``--embed``
+(the model's cost is reported by ``make eval-stories``). Indices ``eval-bench-*`` are deleted at the end. Ends
+with one ``key=value ...`` line.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from typing import Any
 
 from elasticsearch import Elasticsearch, helpers
 
-from evaluation.stories import casie_streams, wikiref_streams
+from evaluation.stories import casie_streams, entity_function, wikiref_streams
 from ingest.config import IndexOptions, StoryOptions
 from ingest.embeddings import load_embedder
 from ingest.indexing import create_indices, drop_indices
@@ -50,15 +50,12 @@ SPAN_DAYS = 3 * 365
 Doc = dict[str, Any]
 
 
-def _no_entities(title: str, body: str, language: str) -> dict[str, list[str]]:
-    return {}
-
-
 def corpus() -> list[Doc]:
+    """The replayed texts with the tagger's entity ids and names, as the pipeline indexes them (without
+    ``names`` grouping falls back to finding names itself, a slower path that indexed articles do not take)."""
     docs: list[Doc] = []
-    for stream in casie_streams(_no_entities, german=0) + [
-        s for s in wikiref_streams(_no_entities) if s.name == "wikiref"
-    ]:
+    entities = entity_function()
+    for stream in casie_streams(entities, german=0) + [s for s in wikiref_streams(entities) if s.name == "wikiref"]:
         docs.extend(stream.docs)
     if not docs:
         raise SystemExit("bench needs ../shared/eval (CASIE, WikiRef220); set NEWS_SHARED_DIR")

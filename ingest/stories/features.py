@@ -418,9 +418,10 @@ def features(
         focus_names = {n for n in names if n.split(":", 1)[-1] in lowered}
         keys |= cve_keys(focus_text + "\n" + body)  # found_names' CVE ids (its names cost zipf look-ups)
     else:
-        in_text = found_names(lead, language, body) | found_names(body, language, lead)
+        in_lead = found_names(lead, language, body)
+        in_text = in_lead | found_names(body, language, lead)
         # titles are often Title Case: a title word is a name when the text names it too
-        focus_names = (found_names(headline_words, language, body) & in_text) | found_names(lead, language, body)
+        focus_names = (found_names(headline_words, language, body) & in_text) | in_lead
         keys |= in_text | focus_names
     text_lower = focus_text.lower()
     display = dict(zip(entities, displays, strict=False)) if len(displays) == len(entities) else {}
