@@ -6,11 +6,10 @@ again in each of them. None of these depends on what an index holds, only on pac
 kept on disk, one file per table, as NumPy ``.npz`` files (no pickle: a file is data, never code).
 
 A file is named by a digest of its key and holds the key itself, checked on every read. The key holds everything
-the table depends on: the packages' versions, the options and constants, the Python version where it matters,
-and :func:`fingerprint` of the builder's source code, so a changed formula is never read from a stale file.
-Files are written atomically (a temporary file, then a rename); a file that cannot be read, or whose key differs,
-is rebuilt and replaced; a directory that cannot be written leaves the tables in memory (as without a cache),
-said once per process and directory.
+the table depends on: the packages' versions, the options and constants, and :func:`fingerprint` of the builder's
+source code, so a changed formula is never read from a stale file. Files are written atomically (a temporary
+file, then a rename); a file that cannot be read, or whose key differs, is rebuilt and replaced; a directory that
+cannot be written leaves the tables in memory (as without a cache), said once per process and directory.
 
 Where: ``$NEWS_CACHE_DIR`` (``off`` disables the cache), by default ``var/cache`` in the checkout.
 """
@@ -132,24 +131,20 @@ def cached_arrays(
         except Exception as exc:  # any unreadable file is rebuilt, never trusted
             logger.warning("cache file %s unreadable (%s: %s): rebuilding it", path, type(exc).__name__, exc)
     arrays = build()
-    if where not in _unwritable:
-        try:
-            save(path, full, arrays)
-        except OSError as exc:
-            unwritable(where, path, exc)
+    write(where, path, lambda: save(path, full, arrays))
     return arrays
 
 
-def unwritable(where: Path, path: Path, exc: OSError) -> None:
-    """Note that ``where`` cannot be written (warned once per process and directory, not once per table)."""
-    if where not in _unwritable:
+def write(where: Path, path: Path, writer: Callable[[], None]) -> None:
+    """Run ``writer`` (which writes ``path`` in ``where``) unless ``where`` could not be written before in this
+    process; a failure is warned once per process and directory, not once per table, and tables stay in memory."""
+    if where in _unwritable:
+        return
+    try:
+        writer()
+    except OSError as exc:
         _unwritable.add(where)
         logger.warning("could not write the cache file %s (%s): tables stay in memory only (%s)", path, exc, ENV)
-
-
-def is_unwritable(where: Path) -> bool:
-    """Whether writing to ``where`` failed before in this process."""
-    return where in _unwritable
 
 
 _unwritable: set[Path] = set()

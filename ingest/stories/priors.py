@@ -19,8 +19,6 @@ written leaves the tables in memory (as without a cache).
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -31,7 +29,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ingest import cache
-from ingest.cache import ENV, cache_dir
+from ingest.cache import cache_dir
 
 logger = logging.getLogger(__name__)
 
@@ -160,22 +158,12 @@ def cached_table(
     where = directory if directory is not None else cache_dir()
     if where is None:
         return build()
-    full = json.dumps({"format": FORMAT, "name": name, **key, "packages": _versions()}, sort_keys=True, default=str)
-    path = where / f"{name}-{hashlib.sha256(full.encode('utf-8')).hexdigest()[:20]}.npz"
+    path, full = cache.entry(name, {"format": FORMAT, **key, "packages": _versions()}, where)
     if path.exists():
         try:
             return PriorTable.load(path, full)
         except Exception as exc:  # any unreadable file is rebuilt, never trusted
             logger.warning("cache file %s unreadable (%s: %s): rebuilding it", path, type(exc).__name__, exc)
     table = build()
-    if where in _unwritable:
-        return table
-    try:
-        PriorTable.build(table).save(path, full)
-    except OSError as exc:
-        _unwritable.add(where)  # said once per process and directory, not once per table
-        logger.warning("could not write the cache file %s (%s): tables stay in memory only (%s)", path, exc, ENV)
+    cache.write(where, path, lambda: PriorTable.build(table).save(path, full))
     return table
-
-
-_unwritable: set[Path] = set()

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ingest import cache
 from ingest.stories import evidence, priors
 from ingest.stories.priors import PriorTable, cached_table
 
@@ -85,16 +86,16 @@ def test_a_corrupt_or_foreign_file_is_rebuilt_and_replaced(
 def test_cache_off_or_unwritable_keeps_the_table_in_memory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setenv(priors.ENV, "off")
-    assert priors.cache_dir() is None
+    monkeypatch.setenv(cache.ENV, "off")
+    assert cache.cache_dir() is None
     build = Builder()
     assert cached_table("t", KEY, build) == TABLE and cached_table("t", KEY, build) == TABLE
     assert build.calls == 2
-    monkeypatch.setenv(priors.ENV, str(tmp_path / "here"))
-    assert priors.cache_dir() == tmp_path / "here"
+    monkeypatch.setenv(cache.ENV, str(tmp_path / "here"))
+    assert cache.cache_dir() == tmp_path / "here"
     blocker = tmp_path / "file"
     blocker.write_text("a file, not a directory")
-    monkeypatch.setattr(priors, "_unwritable", set())
+    monkeypatch.setattr(cache, "_unwritable", set())
     with caplog.at_level(logging.WARNING, logger="ingest.stories.priors"):
         for name in ("t", "u", "v"):  # cannot be written: still the tables, and one warning
             assert cached_table(name, KEY, build, directory=blocker / "sub") == TABLE
@@ -119,7 +120,7 @@ def test_the_bulk_hashes_are_the_lookup_hashes() -> None:
 
 
 def test_the_idf_priors_read_back_are_the_built_ones(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(priors.ENV, str(tmp_path))
+    monkeypatch.setenv(cache.ENV, str(tmp_path))
     evidence._prior_df.cache_clear()
     try:
         built = evidence._build_prior_df("de", 200.0)
