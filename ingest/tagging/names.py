@@ -21,7 +21,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import re
-from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -77,6 +76,10 @@ class _Tok:
     text: str
     initial: bool  # starts a sentence (or a quote, a bracket, the title)
     covered: bool  # inside a gazetteer match
+    sentence: int  # the document's sentence number
+    #: the word right before this one, of any case ("" = none), and where it ends
+    prev_text: str = ""
+    prev_end: int = -1
     genitive: bool = False  # a German genitive -s was cut off
 
 
@@ -99,6 +102,8 @@ class NameFinder:
         self.phrase_common_de = round(phrase_common_zipf_de * 10)
         self.part = round(compound_part_zipf * 10)
         self.connectors = lex.CONNECTORS.get(lang, frozenset())
+        #: lower-case words that may join capitalised ones (see ``_connects``)
+        self._kept_lower = self.connectors | {"of", "der", "den"}
 
     # -- word statistics --
 
@@ -174,39 +179,22 @@ class NameFinder:
     def find(self, doc: Doc, covered: Sequence[tuple[int, int]]) -> list[Name]:
         """Names of ``doc``; ``covered``: sorted, non-overlapping spans of gazetteer matches."""
         text = doc.cased
-        starts = [s for s, _ in covered]
-        tokens: list[_Tok] = []
-        prev_sentence = -1
-        title_end = doc.zone_starts[1]
-        for m in _TOKEN.finditer(text):
-            s, e = m.span()
-            sentence = doc.sentence(s)
-            before = text[s - 1] if s else "\n"
-            abbreviated = (
-                bool(tokens) and tokens[-1].text.lower() in lex.ABBREVIATIONS and _after_stop(text[tokens[-1].end : s])
-            )
-            initial = (sentence != prev_sentence and not abbreviated) or before in _OPENERS or s < title_end
-            prev_sentence = sentence
-            k = bisect_right(starts, s) - 1
-            tokens.append(_Tok(s, e, m.group(0), initial, k >= 0 and s < covered[k][1]))
-        lower_words = {t.text for t in tokens if t.text[0].islower()}
+        tokens, lower_words = self._tokens(doc, covered)
         found: dict[str, _Found] = {}
-        index = {t.start: i for i, t in enumerate(tokens)}
         for run in self._runs(tokens, text):
             for trimmed, before in self._segments(run):
                 segment, title = self._classified(trimmed, before)
                 name = self._name(segment, lower_words)
                 if name is None:
                     continue
-                start = segment[0].start
-                if not title:  # a lower-case title in front ("foreign minister Peter X", "president X")
-                    i = index[start]
-                    prev = tokens[i - 1] if i else None
-                    if prev is not None and text[prev.end : start] == " " and prev.text.lower() in lex.TITLES:
-                        title = prev.text.lower()
+                first = segment[0]
+                start = first.start
+                # a lower-case title in front ("foreign minister Peter X", "president X")
+                if not title and text[first.prev_end : start] == " " and first.prev_text.lower() in lex.TITLES:
+                    title = first.prev_text.lower()
                 entry = found.setdefault(name, _Found(" ".join(t.text for t in segment)))
                 entry.zones.append(doc.zone(start))
-                entry.sentences.append(doc.sentence(start))
+                entry.sentences.append(first.sentence)
                 entry.starts.append(start)
                 if title and not entry.title:
                     entry.title, entry.title_at = title, start
@@ -236,6 +224,55 @@ class NameFinder:
             )
             for key, v in found.items()
         ]
+
+    def _tokens(self, doc: Doc, covered: Sequence[tuple[int, int]]) -> tuple[list[_Tok], set[str]]:
+        """The words that can be part of a name (capitalised ones and connectors), in order, and every word
+        starting in lower case. The other words are skipped: between two kept words they make the gap more than
+        one space, which ends a run as the word itself would (``_runs``). One pass over the text, with running
+        sentence and gazetteer-span pointers, because this loop sees every word of every article."""
+        text = doc.cased
+        sentence_starts = doc.sentence_starts
+        n_sentences = len(sentence_starts)
+        n_covered = len(covered)
+        title_end = doc.zone_starts[1]
+        keep = self._kept_lower
+        tokens: list[_Tok] = []
+        lower_words: set[str] = set()
+        sentence = ci = 0
+        prev_sentence = prev_end = -1
+        prev_text = ""
+        for m in _TOKEN.finditer(text):
+            word = m.group()
+            s = m.start()
+            while sentence + 1 < n_sentences and sentence_starts[sentence + 1] <= s:
+                sentence += 1
+            first = word[0]
+            lower = first.islower()
+            if lower:
+                lower_words.add(word)
+            if (word in keep) if lower else first.isupper():
+                abbreviated = prev_end >= 0 and prev_text.lower() in lex.ABBREVIATIONS and _after_stop(text[prev_end:s])
+                initial = (
+                    (sentence != prev_sentence and not abbreviated)
+                    or (text[s - 1] if s else "\n") in _OPENERS
+                    or s < title_end
+                )
+                while ci < n_covered and covered[ci][1] <= s:
+                    ci += 1
+                tokens.append(
+                    _Tok(
+                        s,
+                        s + len(word),
+                        word,
+                        initial,
+                        ci < n_covered and covered[ci][0] <= s,
+                        sentence,
+                        prev_text,
+                        prev_end,
+                    )
+                )
+            prev_sentence, prev_end, prev_text = sentence, s + len(word), word
+        return tokens, lower_words
 
     def _runs(self, tokens: list[_Tok], text: str) -> Iterable[list[_Tok]]:
         """Maximal runs of capitalised words one space apart (connectors such as "of" or "von" inside)."""

@@ -122,3 +122,17 @@ def test_a_german_classifier_noun_in_front_is_no_part_of_the_name(tagger: Tagger
     # the same name in English text has the same id, so the two sides can meet
     english = names(tagger, "Soldiers reached Agadez in the north, where Vorox Ilam claimed the attack.", "en")
     assert {"name:agadez", "name:vorox ilam"} <= english
+
+
+def test_a_word_between_capitals_ends_a_name_and_a_connector_joins_one(tagger: Tagger) -> None:
+    """The finder skips ordinary lower-case words; one between two capitalised words must still end the run, a
+    connector ("of", "von der") must still join it, and a lower-case title in front must still be seen."""
+    got = tagger.tag(
+        title="",
+        body="Analysts at Quorvant Bank of Zelmira met Quorvant and Tessaly officials. Later, foreign minister "
+        "Peter Ostrovan spoke to Ulrike von der Brenk.",
+        language="en",
+    )
+    assert {"name:quorvant bank of zelmira", "name:ulrike von der brenk", "name:peter ostrovan"} <= set(got.names)
+    assert "name:quorvant and tessaly" not in got.names
+    assert got.evidence["names"]["name:peter ostrovan"]["title"] == "minister"
