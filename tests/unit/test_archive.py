@@ -12,7 +12,7 @@ import fsspec
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
-from ingest.archive import Archive
+from ingest.archive import Archive, redact_userinfo
 from ingest.config import ArchiveOptions
 from ingest.errors import ArchiveError
 
@@ -195,3 +195,20 @@ def test_metadata_utf8_cannot_encode_is_cleaned_not_an_archive_error(tmp_path: P
         ((_, meta),) = list(archive.replay(T0 - timedelta(minutes=1), T0 + timedelta(minutes=1)))
     assert ref.record_id
     assert meta["entry-title"] == "bad \ufffd title"
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (b'<a href="http://user:pass@h.example/x">', b'<a href="http://h.example/x">'),
+        (b'{"u": "HTTPS:\\/\\/bob:s3cret@h.example\\/feed"}', b'{"u": "HTTPS:\\/\\/h.example\\/feed"}'),
+        (b"see https://a@x.example and http://b:c@y.example/", b"see https://x.example and http://y.example/"),
+        # an "@" that ends no userinfo: addresses, handles, a path, a query
+        (b"mailto:desk@news.example", b"mailto:desk@news.example"),
+        (b"https://social.example/@reporter", b"https://social.example/@reporter"),
+        (b"http://h.example/?to=a@b.example", b"http://h.example/?to=a@b.example"),
+        (b"ftp://u:p@h.example/ and ://x@y", b"ftp://u:p@h.example/ and ://x@y"),
+    ],
+)
+def test_userinfo_inside_a_body_is_removed_and_nothing_else(body: bytes, expected: bytes) -> None:
+    assert redact_userinfo(body) == expected
