@@ -318,15 +318,14 @@ class Archive:
                 for record in ArchiveIterator(handle):
                     if record.rec_type != "response":
                         continue
-                    item = _to_response(record, path)
-                    if item is None:
+                    # the time and kind come from the record's headers: a record left out is never read
+                    # (a feed replay skips every page's body)
+                    fetched_at = _fetched_at(record)
+                    if fetched_at is None or not (start <= fetched_at < end):
                         continue
-                    response, metadata = item
-                    if not (start <= response.fetched_at < end):
+                    if kind is not None and _kind(record) != kind:
                         continue
-                    if kind is not None and response.kind != kind:
-                        continue
-                    out.append((response, metadata))
+                    out.append(_to_response(record, path, fetched_at))
         except (ArchiveLoadFailed, EOFError, zlib.error) as exc:
             # a file still being written by another process, or cut short by a crash: keep what was read
             logger.warning("archive: %s is truncated or unreadable after %d records: %s", path, len(out), exc)
@@ -335,19 +334,25 @@ class Archive:
         return out
 
 
-def _to_response(record: Any, path: str) -> tuple[Response, dict[str, str]] | None:
+def _fetched_at(record: Any) -> datetime | None:
+    """When a response record was fetched (our header, else WARC-Date; None: neither)."""
     headers = record.rec_headers
     fetched_raw = headers.get_header(H_FETCHED_AT)
     if fetched_raw:
-        fetched_at = _utc(datetime.fromisoformat(fetched_raw))
-    else:
-        date_raw = str(headers.get_header("WARC-Date") or "").replace("Z", "+00:00")
-        if not date_raw:
-            return None
-        fetched_at = _utc(datetime.fromisoformat(date_raw))
+        return _utc(datetime.fromisoformat(fetched_raw))
+    date_raw = str(headers.get_header("WARC-Date") or "").replace("Z", "+00:00")
+    return _utc(datetime.fromisoformat(date_raw)) if date_raw else None
+
+
+def _kind(record: Any) -> str:
+    return str(record.rec_headers.get_header(H_KIND) or "page")
+
+
+def _to_response(record: Any, path: str, fetched_at: datetime) -> tuple[Response, dict[str, str]]:
+    headers = record.rec_headers
     final_url = str(headers.get_header("WARC-Target-URI") or "")
     url = str(headers.get_header(H_REQUESTED) or final_url)
-    kind = str(headers.get_header(H_KIND) or "page")
+    kind = _kind(record)
     metadata = {
         name[len(META_PREFIX) :]: value
         for name, value in headers.headers
