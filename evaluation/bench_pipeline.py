@@ -134,7 +134,7 @@ def run_pipeline(
         es_cpu = _es_cpu_ms(es)
         try:
             stage: dict[str, float] = {}
-            cpu, self_cpu = _own_cpu(), _self_cpu()
+            cpu, self_cpu = _own_cpu(server.pid), _self_cpu()
             started = time.perf_counter()
             if rounds > 1:
                 reports, grouped, stage = _staged(pages, server, options, es_url, rounds=rounds, stories=stories)
@@ -156,7 +156,7 @@ def run_pipeline(
             if rounds > 1:
                 stage["cpu_s"] = stage.pop("children_cpu_s")
             else:
-                stage["cpu_s"] = _own_cpu() - cpu
+                stage["cpu_s"] = _own_cpu(server.pid) - cpu
                 # the forkserver (it imports trafilatura and builds the tagger) and the extraction workers
                 stage["workers_cpu_s"] = stage["cpu_s"] - (_self_cpu() - self_cpu)
             stage["es_cpu_s"] = (_es_cpu_ms(es) - es_cpu) / 1000
@@ -365,12 +365,14 @@ def _self_cpu() -> float:
     return float(sum(psutil.Process().cpu_times()[:2]))
 
 
-def _own_cpu() -> float:
+def _own_cpu(exclude: int | None = None) -> float:
     """CPU seconds of this process, its reaped children and its live descendants (with what they reaped: the
-    forkserver reaps the extraction workers)."""
+    forkserver reaps the extraction workers), less the live process ``exclude`` (the page server)."""
     me = psutil.Process()
     total = float(sum(me.cpu_times()[:4]))
     for child in me.children(recursive=True):
+        if child.pid == exclude:
+            continue
         try:
             total += sum(child.cpu_times()[:4])
         except psutil.Error:

@@ -339,6 +339,10 @@ _REFRESH_RE = re.compile(
 )
 
 
+#: An attribute name is never entity-encoded, so a page without it has no meta refresh.
+_HTTP_EQUIV = re.compile(r"http-equiv", re.IGNORECASE)
+
+
 @dataclass(frozen=True)
 class Refresh:
     """A ``<meta http-equiv=refresh>`` that sends the reader on: after ``delay`` seconds, to ``url``."""
@@ -350,7 +354,10 @@ class Refresh:
 def meta_refresh(html: str, page_url: str) -> Refresh | None:
     """The target of the page's meta refresh (absolute, cleaned), or None when there is none or it reloads
     the page itself (``content="300"``) or names a bad URL. Only the page's first 64 KB are read."""
-    raw = _head_parser(html, page_url, limit=65_536).refresh
+    head = html[:65_536]
+    if _HTTP_EQUIV.search(head) is None:  # no refresh without the attribute: the parser is not run (every page)
+        return None
+    raw = _head_parser(head, page_url, limit=65_536).refresh
     if not raw:
         return None
     match = _REFRESH_RE.match(raw)
