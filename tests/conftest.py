@@ -125,11 +125,13 @@ def index_options(es: Elasticsearch) -> Iterator[IndexOptions]:
 def fresh_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """An empty ``NEWS_CACHE_DIR``, and none of its tables remembered by this process before or after."""
     from ingest import cache, extraction
+    from ingest.stories import features
     from ingest.tagging import lexicon
 
     def forget() -> None:
         lexicon.frequencies.cache_clear()
         extraction._identifier.cache_clear()
+        features._frequencies.cache_clear()
 
     monkeypatch.setenv(cache.ENV, str(tmp_path))
     forget()

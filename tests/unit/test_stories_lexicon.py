@@ -6,6 +6,8 @@ frequency) could move an article to another story.
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -69,3 +71,50 @@ def test_documents_with_names_keep_their_cve_keys() -> None:
         "names": ["name:hancock health"],
     }
     assert features(doc).keys == {"name:hancock health", "cve:cve-2017-0144"}
+
+
+@pytest.mark.parametrize(
+    ("word", "text"),
+    [
+        ("sony", "the sony hack"),
+        ("sony", "sony pictures"),
+        ("sony", "playstation-sony"),  # a hyphen starts a word
+        ("sony", "notsony at all"),
+        ("sony", "_sony"),  # the underscore is a word character
+        ("pyongyang", "über pyongyangs"),
+        ("ß", "straße ßtraße"),
+        ("1914", "x1914 and 1914"),
+        ("kim", ""),
+        ("kim", "kimkim kim"),
+    ],
+)
+def test_starts_a_word_says_what_the_word_start_pattern_says(word: str, text: str) -> None:
+    import re
+
+    assert F.starts_a_word(word, text) == bool(re.search(rf"\b{re.escape(word)}", text))
+
+
+def test_grouping_word_frequencies_are_wordfreqs_and_cached(
+    fresh_cache: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``zipf`` reads wordfreq's table through the disk cache: every word with wordfreq's own frequency, and a
+    second process reads it back without decoding wordfreq's list; a damaged file is rebuilt."""
+    reference = wordfreq.get_frequency_dict("de", wordlist="best")
+    built = F._frequencies("de")
+    assert len(built) == len(reference)
+    assert all(built.get(word, -1.0) == freq for word, freq in reference.items())
+    assert built.get("zzqx-no-such-word") == 0.0
+    (path,) = fresh_cache.glob("stories-frequencies-de-*.npz")
+
+    F._frequencies.cache_clear()
+    with monkeypatch.context() as patched:
+        patched.setattr(wordfreq, "get_frequency_dict", lambda *a, **k: pytest.fail("a hit must not decode wordfreq"))
+        read = F._frequencies("de")
+    assert read.get("regierung") == reference["regierung"] and len(read) == len(reference)
+
+    F._frequencies.cache_clear()
+    path.write_bytes(path.read_bytes()[:1000])
+    with caplog.at_level(logging.WARNING, logger="ingest.cache"):
+        assert F._frequencies("de").get("regierung") == reference["regierung"]
+    assert "rebuilding" in caplog.text
+    assert F._frequencies("xx-unknown").get("regierung") == 0.0  # a language wordfreq does not know
