@@ -74,6 +74,8 @@ class TermStats:
         self.key_df: Counter[str] = Counter()
         self.stories = 0
         self._key_cache: dict[str, tuple[int, int, float]] = {}
+        #: per language, each term's prior document frequency once looked up (the priors are fixed tables)
+        self._priors: dict[str, dict[str, float]] = {}
 
     def add(self, story: Story) -> None:
         self.df.update(story.df)
@@ -97,12 +99,16 @@ class TermStats:
     def idf_function(self, language: str) -> Callable[[str], float]:
         """``idf`` for one language as a fast local function (scoring calls it for every term of every candidate)."""
         prior_df = _prior_df(language, self.options.idf_prior_docs)
+        seen = self._priors.setdefault(language, {})
         df = self.df
         top = math.log(1.0 + self.docs + self.options.idf_prior_docs) + 1.0
         log = math.log
 
         def idf(term: str) -> float:
-            return top - log(1.0 + df.get(term, 0) + prior_df.get(term, 0.0))
+            prior = seen.get(term)
+            if prior is None:
+                prior = seen[term] = prior_df.get(term, 0.0)
+            return top - log(1.0 + df.get(term, 0) + prior)
 
         return idf
 
