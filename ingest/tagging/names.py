@@ -33,6 +33,8 @@ __all__ = ["Name", "NameFinder"]
 
 _TOKEN = re.compile(r"[^\W\d_][\w]*(?:['-][^\W_][\w]*)*")
 _ACRONYM = re.compile(r"[A-Z][A-Z0-9&]{1,5}")
+#: endings of the English adjectives that adverbs in -ly are made from ("amusing", "helpful", "inadequate")
+_ADJECTIVE_ENDINGS = ("ing", "ful", "al", "ate", "ous", "ive", "ic", "ent", "ant", "less", "ed", "ish", "est")
 #: characters that, right before a word, make it start a (quoted or bracketed) sentence-like unit
 _OPENERS = frozenset("\"'«»“”„([:-")
 
@@ -405,8 +407,25 @@ class NameFinder:
                 z < self.rare_de and not low.endswith(lex.NOUN_SUFFIXES) and not self.is_compound(low.removesuffix("s"))
             )
         # English: a capitalised word inside a sentence that is not a very common word; at a sentence start only a
-        # rare one ("Szijjarto and ...")
-        return z < (self.common if not tok.initial else self.rare_de)
+        # rare one ("Szijjarto and ..."), and not a rare adverb of a known word ("Temperamentally, he ...")
+        if tok.initial:
+            return z < self.rare_de and not self._adverb(word)
+        return z < self.common
+
+    def _adverb(self, word: str) -> bool:
+        """An English adverb made from a known, commoner adjective ("temperamental-ly", "tell-ing-ly", "hast-i-ly"
+        from "hasty"): what starts a sentence as a capital without being a name. Names ending in -ly have no such
+        base ("Kelly", "Donnelly") or one that is no adjective ("Blakely")."""
+        low = word.lower()
+        if not low.endswith("ly") or len(low) < 7:
+            return False
+        base = low[:-2]
+        if base.endswith("i"):
+            base = base[:-1] + "y"
+        elif not base.endswith(_ADJECTIVE_ENDINGS):
+            return False
+        z = self.zipf(base)
+        return z >= self.part and z > self.zipf(low)
 
     def _phrase(self, words: list[_Tok], lower_words: set[str]) -> bool:
         zipfs = [self.zipf(t.text.removesuffix("'s")) for t in words]

@@ -136,3 +136,13 @@ def test_a_word_between_capitals_ends_a_name_and_a_connector_joins_one(tagger: T
     assert {"name:quorvant bank of zelmira", "name:ulrike von der brenk", "name:peter ostrovan"} <= set(got.names)
     assert "name:quorvant and tessaly" not in got.names
     assert got.evidence["names"]["name:peter ostrovan"]["title"] == "minister"
+
+
+def test_a_rare_adverb_opening_a_sentence_is_no_name(tagger: Tagger) -> None:
+    got = names(
+        tagger,
+        "The envoy left early. Temperamentally, Ostrovan is a cautious man. Quorvelly said the talks would go on.",
+        "en",
+    )
+    assert "name:temperamentally" not in got
+    assert {"name:ostrovan", "name:quorvelly"} <= got  # a name ending in -ly has no known word inside
