@@ -1,6 +1,6 @@
 """Near-duplicate bodies (syndicated wire copy, lightly edited reprints).
 
-Each body gets a MinHash signature (datasketch, 128 permutations over word 3-gram shingles) cut into 16 bands
+Each body gets a MinHash signature (:func:`signature`, 128 permutations over word 3-gram shingles) cut into 16 bands
 of 8 rows. Each band becomes one keyword token stored in the ``lsh_bands`` field, so "which stored articles
 might be near-duplicates of this one" is a plain ``terms`` query. Two bodies whose shingle Jaccard is 0.8
 share at least one band with probability ~0.99 (0.5: ~0.06). Every candidate pair is then verified with the
@@ -14,6 +14,7 @@ articles the earliest published one (ties: the smallest id) is the original; eve
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import re
@@ -23,6 +24,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 from elasticsearch import Elasticsearch
 
 from ingest.elastic import call
@@ -52,14 +55,43 @@ def shingles(text: str) -> set[str]:
     return {" ".join(words[i : i + SHINGLE_WORDS]) for i in range(len(words) - SHINGLE_WORDS + 1)}
 
 
+@functools.lru_cache(maxsize=1)
+def _permutations() -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint32]]:
+    gen = np.random.RandomState(_SEED)
+    a = gen.randint(0, 1 << 31, NUM_PERM, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
+    b = gen.randint(0, 1 << 32, NUM_PERM, dtype=np.uint32)
+    return a, b
+
+
+def signature(shingles_sorted: Sequence[str]) -> npt.NDArray[np.uint32]:
+    """The MinHash signature of a (non-empty) set of shingles: ``NUM_PERM`` minima of ``a_k * h + b_k`` over
+    uint32, ``h`` the first 4 bytes of each shingle's SHA-1 (little-endian) after MurmurHash3's 32-bit finalizer,
+    ``a_k`` odd and ``b_k`` drawn by NumPy's ``RandomState(1)``.
+
+    That is datasketch's ``MinHash(num_perm=128, seed=1)`` of its 2.0 default scheme ("affine32"), bit for bit
+    (``tests/unit/test_dedup.py`` compares them), written out here for two reasons: the bands are stored in the
+    index, so they must not move when a library changes its default (datasketch 2.0 changed it from "legacy",
+    which every band of 1.x used), and importing datasketch imports scipy, 0.5 s of CPU in every processing task.
+    """
+    hv = np.fromiter(
+        (int.from_bytes(hashlib.sha1(s.encode("utf-8")).digest()[:4], "little") for s in shingles_sorted),
+        dtype=np.uint32,
+        count=len(shingles_sorted),
+    )
+    hv ^= hv >> np.uint32(16)  # MurmurHash3's finalizer: a bijection that spreads the input hash
+    hv *= np.uint32(0x85EBCA6B)
+    hv ^= hv >> np.uint32(13)
+    hv *= np.uint32(0xC2B2AE35)
+    hv ^= hv >> np.uint32(16)
+    a, b = _permutations()
+    minima: npt.NDArray[np.uint32] = (hv[:, None] * a + b).min(axis=0)
+    return minima
+
+
 def _bands_of(shingle_set: set[str]) -> list[str]:
     if not shingle_set:
         return []
-    from datasketch import MinHash  # here: its import (scipy's among them) costs every task process 0.4 s
-
-    minhash = MinHash(num_perm=NUM_PERM, seed=_SEED)
-    minhash.update_batch([s.encode("utf-8") for s in sorted(shingle_set)])
-    values = [int(v) for v in minhash.hashvalues]
+    values = signature(sorted(shingle_set)).tolist()
     tokens = []
     for band in range(BANDS):
         chunk = values[band * ROWS : (band + 1) * ROWS]
