@@ -104,6 +104,23 @@ def load(path: Path, full_key: str) -> dict[str, npt.NDArray[Any]]:
             return {name: data[name] for name in data.files if name != "key"}
 
 
+def pack_words(words: Sequence[str]) -> npt.NDArray[np.uint8]:
+    """Words as one array for a cache file (newline-joined UTF-8); ``ValueError`` for a word holding a newline."""
+    if any("\n" in word for word in words):
+        raise ValueError("a word with a newline cannot be packed")
+    return np.frombuffer("\n".join(words).encode("utf-8"), dtype=np.uint8)
+
+
+def unpack_words(packed: npt.NDArray[Any]) -> list[str]:
+    """The words :func:`pack_words` packed, in their order."""
+    return bytes(packed.tobytes()).decode("utf-8").split("\n") if packed.size else []
+
+
+def packed_word_count(packed: npt.NDArray[Any]) -> int:
+    """How many words ``packed`` holds (for a ``check``: without decoding them)."""
+    return bytes(packed.tobytes()).count(b"\n") + 1 if packed.size else 0
+
+
 def cached_arrays(
     name: str,
     key: Mapping[str, Any],

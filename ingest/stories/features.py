@@ -181,8 +181,7 @@ def _frequencies(language: str) -> WordFrequencies:
         lambda: _pack_frequencies(_build_frequencies(language)),
         check=_check_frequencies,
     )
-    text = bytes(arrays["words"].tobytes()).decode("utf-8")
-    return WordFrequencies(text.split("\n") if text else [], arrays["values"])
+    return WordFrequencies(cache.unpack_words(arrays["words"]), arrays["values"])
 
 
 def _build_frequencies(language: str) -> dict[str, float]:
@@ -197,7 +196,7 @@ def _build_frequencies(language: str) -> dict[str, float]:
 def _pack_frequencies(table: Mapping[str, float]) -> dict[str, Any]:
     words = sorted(table)
     return {
-        "words": np.frombuffer("\n".join(words).encode("utf-8"), dtype=np.uint8),
+        "words": cache.pack_words(words),
         "values": np.fromiter((table[w] for w in words), dtype=np.float64, count=len(words)),
     }
 
@@ -206,7 +205,7 @@ def _check_frequencies(arrays: cache.Arrays) -> None:
     words, values = arrays["words"], arrays["values"]
     if words.dtype != np.uint8 or values.dtype != np.float64:
         raise ValueError("unexpected array types")
-    count = bytes(words.tobytes()).count(b"\n") + 1 if words.size else 0
+    count = cache.packed_word_count(words)
     if count != values.size:
         raise ValueError(f"{count} words for {values.size} frequencies")
 

@@ -120,8 +120,7 @@ def frequencies(lang: str) -> dict[str, int]:
         lambda: _pack(_build_frequencies(lang)),
         check=_check_packed,
     )
-    words = bytes(arrays["words"].tobytes()).decode("utf-8").split("\n") if len(arrays["words"]) else []
-    out = dict(zip(words, arrays["values"].tolist(), strict=True))
+    out = dict(zip(cache.unpack_words(arrays["words"]), arrays["values"].tolist(), strict=True))
     logger.debug("loaded %s word frequencies for %s", len(out), lang)
     return out
 
@@ -148,11 +147,10 @@ def _build_frequencies(lang: str) -> dict[str, int]:
 
 
 def _pack(table: dict[str, int]) -> dict[str, npt.NDArray[Any]]:
-    """The table as two arrays (words newline-joined as UTF-8, values one byte each: zipf×10 is at most 80)."""
-    if any("\n" in word for word in table):
-        raise ValueError("a word with a newline cannot be packed")
+    """The table as two arrays (words packed by :func:`ingest.cache.pack_words`, values one byte each: zipf×10 is
+    at most 80)."""
     return {
-        "words": np.frombuffer("\n".join(table).encode("utf-8"), dtype=np.uint8),
+        "words": cache.pack_words(list(table)),
         "values": np.fromiter(table.values(), dtype=np.uint8, count=len(table)),
     }
 
@@ -161,6 +159,6 @@ def _check_packed(arrays: cache.Arrays) -> None:
     words, values = arrays["words"], arrays["values"]
     if words.dtype != np.uint8 or values.dtype != np.uint8:
         raise ValueError("wrong array types")
-    count = bytes(words.tobytes()).count(b"\n") + 1 if len(words) else 0
+    count = cache.packed_word_count(words)
     if count != len(values):
         raise ValueError(f"{count} words for {len(values)} values")

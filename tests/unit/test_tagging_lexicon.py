@@ -72,3 +72,14 @@ def test_a_damaged_cache_file_is_rebuilt(fresh_cache: Path, damage: str, caplog:
     with caplog.at_level(logging.WARNING, logger="ingest.cache"):
         assert lexicon.frequencies("en") == built
     assert "rebuilding" in caplog.text
+
+
+def test_packed_words_come_back_in_order_and_a_newline_is_refused() -> None:
+    from ingest import cache
+
+    words = ["grenzzaun", "szijjarto", "über", "x"]
+    packed = cache.pack_words(words)
+    assert cache.unpack_words(packed) == words and cache.packed_word_count(packed) == 4
+    assert cache.unpack_words(cache.pack_words([])) == [] and cache.packed_word_count(cache.pack_words([])) == 0
+    with pytest.raises(ValueError, match="newline"):
+        cache.pack_words(["two\nwords"])
