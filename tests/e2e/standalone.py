@@ -131,6 +131,11 @@ class Standalone:
         return json.loads(value) if isinstance(value, str) else value
 
     def asset_events(self, name: str) -> list[dict[str, Any]]:
+        """The asset's events, read once no run is queued or running. Airflow 3.3's event listing answers 500
+        while a run that an event created has not started yet (its ``created_dagruns[].start_date`` is None,
+        which the response model refuses: seen in CI, 2026-12-03, after a backfill's event had queued a
+        ``news_stories`` run)."""
+        wait(self.idle, RUN_TIMEOUT, lambda: f"runs still active before reading {name} events\n{self.diagnostics()}")
         assets = self.call("GET", "/api/v2/assets", params={"name_pattern": name})["assets"]
         (asset,) = [a for a in assets if a["name"] == name]
         events: list[dict[str, Any]] = self.call(
