@@ -18,6 +18,7 @@ from dateutil import parser as dateparser
 from ingest.config import ExtractionOptions
 from ingest.errors import ExtractionError
 from ingest.markup import cap_attributes, drop_forbidden_references, flattened
+from ingest.titles import strip_site
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +72,9 @@ def extract(html: str, *, url: str, options: ExtractionOptions | None = None) ->
 
     declared = _declared_language(html)
     raw_date = getattr(doc, "date", None)
+    site_name = _clean(getattr(doc, "sitename", None)) or None
+    if options.strip_site_from_title:
+        title = strip_site(title, site_name, url)
     return Extracted(
         title=title,
         body=body,
@@ -81,7 +85,7 @@ def extract(html: str, *, url: str, options: ExtractionOptions | None = None) ->
         published_has_time=_has_time(raw_date),
         # a thousand characters identify the language as well as the whole text, at half the cost
         language=detect_language(f"{title}\n{body[:1000]}", declared=declared),
-        site_name=_clean(getattr(doc, "sitename", None)) or None,
+        site_name=site_name,
         url=_clean(getattr(doc, "url", None)) or None,
     )
 
