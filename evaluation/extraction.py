@@ -5,8 +5,9 @@
   published table: trafilatura 2.0.0 F1 0.958).
 * fundus parser test data (German-heavy, 40 countries): title agreement, publish-date agreement (same day) and
   body token F1 against the reviewed gold. Title agreement is also printed per half of a fixed hash split
-  (:data:`TITLE_SPLIT_SALT`): the title cleaning of :mod:`ingest.titles` was built on the tuning half's errors
-  only; the untouched half is read as a figure.
+  (:data:`TITLE_SPLIT_SALT`), and so is byline agreement (the same names as the gold's): the title and byline
+  cleaning of :mod:`ingest.metadata` was built on the tuning half's errors only; the untouched half is read as a
+  figure.
 
 ``python -m evaluation.extraction`` ends with one ``key=value`` line.
 """
@@ -21,6 +22,7 @@ import re
 import statistics
 import time
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +30,7 @@ from evaluation import shared_dir
 from ingest.config import ExtractionOptions
 from ingest.errors import ExtractionError
 from ingest.extraction import Extracted, extract, parse_datetime
+from ingest.metadata import fold
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)
 #: Salt of the fundus title split (by page file): "tuning" pages are those whose salted hash is even.
@@ -101,11 +104,17 @@ def _gold_body(gold: dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
+def _same_names(got: Sequence[str], gold: Sequence[str]) -> bool:
+    """Whether the bylines name the same authors, without regard to case, accents, spacing and order."""
+    return {fold(a) for a in got if fold(a)} == {fold(a) for a in gold if fold(a)}
+
+
 def fundus(base: Path, options: ExtractionOptions) -> dict[str, float]:
     rows = [json.loads(line) for line in (base / "manifest.jsonl").read_text("utf-8").splitlines() if line]
     gold_files: dict[str, dict[str, Any]] = {}
     titles = dates = dated = failed = 0
     by_split: dict[str, list[bool]] = {"tuning": [], "untouched": []}
+    authors_by_split: dict[str, list[bool]] = {"tuning": [], "untouched": []}
     body_f1: list[float] = []
     by_lang: dict[str, list[float]] = {}
     for row in rows:
@@ -118,10 +127,12 @@ def fundus(base: Path, options: ExtractionOptions) -> dict[str, float]:
             failed += 1
             body_f1.append(0.0)
             by_split[title_split(row["html"])].append(False)
+            authors_by_split[title_split(row["html"])].append(not gold.get("authors"))
             continue
         agrees = _token_f1(result.title, str(gold.get("title") or "")) >= 0.9
         titles += agrees
         by_split[title_split(row["html"])].append(agrees)
+        authors_by_split[title_split(row["html"])].append(_same_names(result.authors, gold.get("authors") or []))
         gold_date = parse_datetime(gold.get("publishing_date"))
         if gold_date is not None:
             dated += 1
@@ -136,6 +147,8 @@ def fundus(base: Path, options: ExtractionOptions) -> dict[str, float]:
         "title_acc": titles / n,
         **{f"title_acc_{k}": sum(v) / len(v) if v else 0.0 for k, v in by_split.items()},
         **{f"title_pages_{k}": float(len(v)) for k, v in by_split.items()},
+        "authors_acc": sum(sum(v) for v in authors_by_split.values()) / n,
+        **{f"authors_acc_{k}": sum(v) / len(v) if v else 0.0 for k, v in authors_by_split.items()},
         "date_acc": dates / dated if dated else 0.0,
         "body_f1_mean": statistics.mean(body_f1),
         "body_f1_median": statistics.median(body_f1),
@@ -148,10 +161,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--precision", action="store_true", help="favor_precision=True, for comparison")
     parser.add_argument("--fallbacks", action="store_true", help="fast=False (readability/jusText), for comparison")
-    parser.add_argument("--keep-site-in-title", action="store_true", help="strip_site_from_title=False, for comparison")
+    parser.add_argument(
+        "--raw-metadata",
+        action="store_true",
+        help="clean_metadata=False (titles and bylines as trafilatura gives them)",
+    )
     args = parser.parse_args(argv)
     options = ExtractionOptions(
-        favor_precision=args.precision, fast=not args.fallbacks, strip_site_from_title=not args.keep_site_in_title
+        favor_precision=args.precision, fast=not args.fallbacks, clean_metadata=not args.raw_metadata
     )
     root = shared_dir()
     if not (root / "eval").is_dir():
@@ -175,13 +192,17 @@ def main(argv: list[str] | None = None) -> int:
         f"  title_acc by split: untouched {fu['title_acc_untouched']:.3f} ({fu['title_pages_untouched']:.0f} pages),"
         f" tuning {fu['title_acc_tuning']:.3f} ({fu['title_pages_tuning']:.0f} pages; title rules were chosen here)"
     )
+    print(
+        f"  authors (same names as the gold byline) {fu['authors_acc']:.3f}; by split: untouched"
+        f" {fu['authors_acc_untouched']:.3f}, tuning {fu['authors_acc_tuning']:.3f} (byline rules were chosen here)"
+    )
     pages = sh["pages"] + fu["pages"]
     print(f"{pages} pages in {seconds:.1f}s ({pages / seconds:.0f} pages/s incl. decompression and scoring)")
     print(
         f"scrapinghub_f1={sh['f1']:.3f} scrapinghub_precision={sh['precision']:.3f} "
         f"scrapinghub_recall={sh['recall']:.3f} fundus_title_acc={fu['title_acc']:.3f} "
         f"fundus_date_acc={fu['date_acc']:.3f} fundus_body_f1={fu['body_f1_mean']:.3f} "
-        f"fundus_title_acc_untouched={fu['title_acc_untouched']:.3f}"
+        f"fundus_title_acc_untouched={fu['title_acc_untouched']:.3f} fundus_authors_acc={fu['authors_acc']:.3f}"
     )
     return 0
 

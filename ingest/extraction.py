@@ -18,7 +18,7 @@ from dateutil import parser as dateparser
 from ingest.config import ExtractionOptions
 from ingest.errors import ExtractionError
 from ingest.markup import cap_attributes, drop_forbidden_references, flattened
-from ingest.titles import strip_site
+from ingest.metadata import clean_authors, strip_site
 
 logger = logging.getLogger(__name__)
 
@@ -73,14 +73,16 @@ def extract(html: str, *, url: str, options: ExtractionOptions | None = None) ->
     declared = _declared_language(html)
     raw_date = getattr(doc, "date", None)
     site_name = _clean(getattr(doc, "sitename", None)) or None
-    if options.strip_site_from_title:
+    authors = _authors(getattr(doc, "author", None))
+    if options.clean_metadata:
         title = strip_site(title, site_name, url)
+        authors = clean_authors(authors, site_name, url)
     return Extracted(
         title=title,
         body=body,
         lead=lead_of(body),
         description=_clean(getattr(doc, "description", None)),
-        authors=_authors(getattr(doc, "author", None)),
+        authors=authors,
         published=parse_datetime(raw_date),
         published_has_time=_has_time(raw_date),
         # a thousand characters identify the language as well as the whole text, at half the cost

@@ -1,4 +1,4 @@
-"""Titles without the outlet's name (:mod:`ingest.titles`), and the extraction stage that applies it."""
+"""Titles and bylines without the outlet's name (:mod:`ingest.metadata`), and the extraction stage that applies it."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 
 from ingest.config import ExtractionOptions
 from ingest.extraction import extract
-from ingest.titles import fold, site_keys, strip_site
+from ingest.metadata import clean_authors, fold, site_keys, strip_site
 
 pytestmark = pytest.mark.unit
 
@@ -126,5 +126,42 @@ last week. Engineers repaired the landing stage over the weekend and inspectors 
 def test_extraction_cuts_the_site_unless_told_not_to() -> None:
     url = "https://www.harbourtimes.example/ferry"
     assert extract(PAGE, url=url).title == "Ferry service resumes after the storm"
-    kept = extract(PAGE, url=url, options=ExtractionOptions(strip_site_from_title=False))
+    kept = extract(PAGE, url=url, options=ExtractionOptions(clean_metadata=False))
     assert kept.title == "Ferry service resumes after the storm - Harbour Times"
+
+
+@pytest.mark.parametrize(
+    ("authors", "expected"),
+    [
+        # the outlet and its company beside a person: the person
+        (("Harbour Times", "Jana Muster"), ("Jana Muster",)),
+        (("Harbour Times Verlag GmbH", "Jana Muster"), ("Jana Muster",)),
+        (("Jana Muster", "Harbour Media Inc"), ("Jana Muster",)),
+        # the outlet alone is the byline
+        (("Harbour Times",), ("Harbour Times",)),
+        # words around names, and roles that are no one
+        (("Autorin Jana Muster", "Journalist", "Red"), ("Jana Muster",)),
+        (("Von Jana Muster",), ("Jana Muster",)),
+        # "and" in Danish/Norwegian and Swedish
+        (("Jana Muster og Ole Beispiel",), ("Jana Muster", "Ole Beispiel")),
+        (("Jana Muster och Ole Beispiel",), ("Jana Muster", "Ole Beispiel")),
+        # names that merely contain such words stay
+        (("Agathe Redford", "Tim Bystrom"), ("Agathe Redford", "Tim Bystrom")),
+        ((), ()),
+    ],
+)
+def test_bylines_name_people(authors: tuple[str, ...], expected: tuple[str, ...]) -> None:
+    assert clean_authors(authors, "Harbour Times", "https://www.harbourtimes.example/a") == expected
+
+
+BYLINE_PAGE = PAGE.replace(
+    '<meta property="og:site_name" content="Harbour Times">',
+    '<meta property="og:site_name" content="Harbour Times"><meta name="author" content="Harbour Times; Jana Muster">',
+)
+
+
+def test_extraction_cleans_the_byline_unless_told_not_to() -> None:
+    url = "https://www.harbourtimes.example/ferry"
+    assert extract(BYLINE_PAGE, url=url).authors == ("Jana Muster",)
+    raw = extract(BYLINE_PAGE, url=url, options=ExtractionOptions(clean_metadata=False))
+    assert raw.authors == ("Harbour Times", "Jana Muster")

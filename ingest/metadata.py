@@ -1,10 +1,12 @@
-"""Titles without the outlet's name: "LTE-Patent: Samsung soll Smartphones zerstören - Golem.de" → "LTE-Patent: …".
+"""What outlets write about themselves into a page's metadata, taken out after trafilatura: their name in titles
+("LTE-Patent: Samsung soll Smartphones zerstören - Golem.de" → "LTE-Patent: …") and in bylines.
 
 Publishers put their name into ``og:title`` and ``<title>`` ("… | CBC News", "…：朝日新聞デジタル", "… - Israel
 Nachrichten - Chadashoth Israel"), and trafilatura keeps it. Analysts then read the outlet in every headline in
 Kibana, and two pieces of one outlet share their strongest title words. A segment is cut only when it names the
 site: the page's own site name or its host's name, compared without case, accents, spaces and punctuation.
-Shortening by length alone would also cut real headline segments ("… - und viele offene Fragen").
+Shortening by length alone would also cut real headline segments ("… - und viele offene Fragen"). Bylines lose the
+same names, the publishing company ("… GmbH") and the words around names ("Autor", "Journalist").
 """
 
 from __future__ import annotations
@@ -110,3 +112,33 @@ def strip_site(title: str, site_name: str | None, url: str | None) -> str:
 def _is_unspaced(text: str) -> bool:
     """Chinese and Japanese headlines have no spaces between words: count them as long enough when they are."""
     return len(text) >= 6 and " " not in text.strip()
+
+
+#: A byline entry that is a company (the publisher), not a person: "… GmbH", "Nikkei Inc", "… S.L.".
+_COMPANY = re.compile(r"(?:^|\s)(?:(?i:gmbh|inc|ltd|llc|plc|corp)\.?|AG|KG|A/S|S\.A\.|S\.L\.|SA|SL)$")
+#: Words written before a name in bylines ("Autor Monika Beispiel", "Von Jana Muster").
+_BYLINE_PREFIX = re.compile(r"^(?:autor(?:in)?|autoren|text|von|by)\s+(?=\S)", re.IGNORECASE)
+#: Byline entries that are a role or a desk, not a person.
+_ROLES = frozenset(
+    {"red", "redaktion", "journalist", "journalistin", "reporter", "reporterin", "staff", "agenturen", "agentur"}
+)
+#: "and" between two names where trafilatura splits on English and German only (Danish/Norwegian, Swedish).
+_AND = re.compile(r"\s+(?:og|och)\s+")
+
+
+def clean_authors(authors: tuple[str, ...], site_name: str | None, url: str | None) -> tuple[str, ...]:
+    """``authors`` without role words, prefixes and the publishing company, and without the outlet's name beside a
+    person's (alone, it is the byline: "DER SPIEGEL"); "A og B" split."""
+    keys = site_keys(site_name, url)
+    people: list[str] = []
+    outlet: list[str] = []
+    for entry in authors:
+        for part in _AND.split(entry):
+            name = _BYLINE_PREFIX.sub("", part.strip())
+            if not name or fold(name) in _ROLES or _COMPANY.search(name):
+                continue
+            named = outlet if keys and _names_site(name, keys, partial=True) else people
+            if name not in named:
+                named.append(name)
+    # the outlet as the only author is the byline ("DER SPIEGEL", "dpa"); beside a person it is the site again
+    return tuple(people or outlet)
