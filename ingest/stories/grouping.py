@@ -14,8 +14,9 @@ Per call of :meth:`StoryGrouper.assign_pending`:
    compared as wholes, score ``merge_pair_threshold`` (the larger survives; the other redirects through
    ``merged_into``);
 3. write the batch once: changed stories (optimistic concurrency), then the articles (``story_id``,
-   ``story_title``, ``story_score``, ``story_assigned_at``, and the ``embedding`` of every article whose vector
-   was computed in this batch), then one refresh.
+   ``story_title``, ``story_score``, ``story_assigned_at``, and the ``embedding`` and ``embedding_key`` of every
+   article whose vector was computed in this batch), then one refresh. A stored vector is used only while its
+   key matches the article's current text.
 
 Deterministic for a given order: the in-memory window at an article is exactly the stories active at its time,
 whether they were loaded (a restart) or kept (one long run), and every statistic is computed from them. An
@@ -36,7 +37,7 @@ import numpy as np
 from elasticsearch import Elasticsearch
 
 from ingest.config import IndexOptions, StoryOptions
-from ingest.embeddings import Embedder, Matrix
+from ingest.embeddings import Embedder, Matrix, embedding_key
 from ingest.errors import GroupingConflict
 from ingest.stories.evidence import Score, TermStats, score, story_as_article, tfidf, time_factor
 from ingest.stories.features import ArticleFeatures, features
@@ -321,8 +322,10 @@ class StoryGrouper:
             self.stats.articles += 1
             self.stats.latencies.append(time.perf_counter() - t0)
         # vectors computed now are stored on their articles (also a story's earlier first member): never again
-        for doc_id, vec in cache.computed():
-            updates.setdefault(doc_id, {})["embedding"] = [float(x) for x in vec]
+        for doc_id, vec, key in cache.computed():
+            update = updates.setdefault(doc_id, {})
+            update["embedding"] = [float(x) for x in vec]
+            update["embedding_key"] = key
         # story_title on every member whose story's headline changed (and on every article assigned now)
         for story in dirty.values():
             if story.status != STATUS_ACTIVE:
@@ -548,7 +551,7 @@ class StoryGrouper:
 
         ``ahead``: compute the missing ones but keep them aside (see :meth:`_embed_ahead`); a later call takes
         them from there instead of computing them again."""
-        missing = [doc_id for doc_id, _ in texts if cache.get(doc_id) is None and doc_id not in cache.read]
+        missing = {doc_id: text for doc_id, text in texts if cache.get(doc_id) is None and doc_id not in cache.read}
         if missing:
             for doc_id, vec in self.store.vectors(missing).items():
                 cache.put(doc_id, np.asarray(vec, dtype=np.float32), fresh=False)
@@ -562,11 +565,11 @@ class StoryGrouper:
         if todo:
             assert self.embedder is not None
             matrix = self.embedder.embed([text for _, text in todo])
-            for (doc_id, _), vec in zip(todo, matrix, strict=True):
+            for (doc_id, text), vec in zip(todo, matrix, strict=True):
                 if ahead:
-                    cache.put_aside(doc_id, vec)
+                    cache.put_aside(doc_id, vec, embedding_key(text))
                 else:
-                    cache.put(doc_id, vec, fresh=True)
+                    cache.put(doc_id, vec, fresh=True, key=embedding_key(text))
             if not ahead:
                 self.stats.embedded += len(todo)
         return [v for v in (cache.get(doc_id) for doc_id, _ in texts) if v is not None]
@@ -593,41 +596,41 @@ class StoryGrouper:
 
 class _VectorCache:
     """Vectors of one batch by doc id: stored on the articles (read back) or computed in this batch (fresh: to be
-    written onto their articles)."""
+    written onto their articles, with the :func:`~ingest.embeddings.embedding_key` of their text)."""
 
     def __init__(self, stored: Mapping[str, Matrix | None], *, read: Iterable[str] = ()) -> None:
         self._vectors: dict[str, Matrix] = {k: v for k, v in stored.items() if v is not None}
-        self._fresh: set[str] = set()
-        self._aside: dict[str, Matrix] = {}
+        self._fresh: dict[str, str] = {}
+        self._aside: dict[str, tuple[Matrix, str]] = {}
         #: doc ids whose stored vector (or its absence) is known: not asked for again
         self.read: set[str] = set(read)
 
     def get(self, doc_id: str) -> Matrix | None:
         return self._vectors.get(doc_id)
 
-    def put(self, doc_id: str, vector: Matrix, *, fresh: bool) -> None:
+    def put(self, doc_id: str, vector: Matrix, *, fresh: bool, key: str = "") -> None:
         self._vectors[doc_id] = vector
         if fresh:
-            self._fresh.add(doc_id)
+            self._fresh[doc_id] = key
 
-    def put_aside(self, doc_id: str, vector: Matrix) -> None:
+    def put_aside(self, doc_id: str, vector: Matrix, key: str) -> None:
         """A vector computed ahead of need: not seen by :meth:`get` until :meth:`claim` takes it."""
-        self._aside[doc_id] = vector
+        self._aside[doc_id] = (vector, key)
 
     def has_aside(self, doc_id: str) -> bool:
         return doc_id in self._aside
 
     def claim(self, doc_id: str) -> bool:
         """Take the vector computed ahead for ``doc_id`` as computed now (fresh); whether there was one."""
-        vector = self._aside.pop(doc_id, None)
-        if vector is None:
+        aside = self._aside.pop(doc_id, None)
+        if aside is None:
             return False
-        self.put(doc_id, vector, fresh=True)
+        self.put(doc_id, aside[0], fresh=True, key=aside[1])
         return True
 
-    def computed(self) -> list[tuple[str, Matrix]]:
-        """The vectors computed in this batch, by doc id."""
-        return [(doc_id, self._vectors[doc_id]) for doc_id in sorted(self._fresh)]
+    def computed(self) -> list[tuple[str, Matrix, str]]:
+        """The vectors computed in this batch: doc id, vector, key of the text."""
+        return [(doc_id, self._vectors[doc_id], self._fresh[doc_id]) for doc_id in sorted(self._fresh)]
 
 
 def _with_vector(article: ArticleFeatures, vector: Matrix | None) -> ArticleFeatures:

@@ -24,6 +24,7 @@ from elasticsearch import Elasticsearch
 
 from ingest.config import IndexOptions
 from ingest.elastic import call, mapped
+from ingest.embeddings import embedding_key
 from ingest.errors import GroupingConflict, RequestRejected
 from ingest.stories.features import article_time, iso, parse_time
 from ingest.stories.record import STATUS_ACTIVE, Story, StoryDocument
@@ -47,6 +48,7 @@ ARTICLE_FIELDS = [
     "tags",
     "subtopics",
     "embedding",
+    "embedding_key",
     "story_id",
 ]
 _PAGE = 1000
@@ -62,6 +64,8 @@ class ArticleUpdate(TypedDict, total=False):
     story_score: float
     story_assigned_at: str
     embedding: list[float]
+    #: :func:`ingest.embeddings.embedding_key` of the text the embedding was computed from
+    embedding_key: str
 
 
 @dataclass(frozen=True)
@@ -130,13 +134,15 @@ class StoryStore:
         """The sources of these articles (with their embeddings), by doc id."""
         return dict(self._by_ids("reading articles to group", ids, ARTICLE_FIELDS))
 
-    def vectors(self, ids: Sequence[str]) -> dict[str, list[float]]:
-        """The stored embeddings of these articles (those that have one), by doc id: a story's first member
-        embedded in an earlier run is read back instead of embedded again."""
+    def vectors(self, texts: Mapping[str, str]) -> dict[str, list[float]]:
+        """The stored embeddings of these articles, by doc id, where they were computed from the text given for the
+        article now (``doc id -> text``; :func:`~ingest.embeddings.embedding_key`): a story's first member embedded
+        in an earlier run is read back instead of embedded again, unless its title or lead changed since."""
         out: dict[str, list[float]] = {}
-        for doc_id, source in self._by_ids("reading stored embeddings", ids, ["embedding"], having="embedding"):
+        fields = ["embedding", "embedding_key"]
+        for doc_id, source in self._by_ids("reading stored embeddings", list(texts), fields, having="embedding"):
             vec = source.get("embedding")
-            if isinstance(vec, list) and vec:
+            if isinstance(vec, list) and vec and source.get("embedding_key") == embedding_key(texts[doc_id]):
                 out[doc_id] = [float(x) for x in vec]
         return out
 

@@ -34,7 +34,7 @@ def test_templates_and_aliases_are_created_once(es: Elasticsearch, index_options
     second = indexing.ensure_indices(es, index_options)
     indices = {spec.alias: spec.index for spec in indexing.specs(index_options)}
     assert sorted(first) == sorted(indices.values())
-    assert indices[index_options.articles_alias].endswith("-v2")  # the `names` field came with version 2
+    assert indices[index_options.articles_alias].endswith("-v3")  # `embedding_key` came with version 3
     assert second == []
     aliases = es.indices.get_alias(name=index_options.articles_alias)
     assert list(aliases) == [indices[index_options.articles_alias]]

@@ -297,6 +297,24 @@ def test_regrouping_reuses_stored_vectors_and_gives_the_same_stories(
     assert [(a.doc_id, a.story_id, a.path) for a in again] == [(a.doc_id, a.story_id, a.path) for a in first]
 
 
+def test_a_re_derived_article_with_a_new_title_is_embedded_again(es: Elasticsearch, indices: IndexOptions) -> None:
+    """A stored vector is the vector of the text it was computed from: after a re-derivation changed an article's
+    title (a new extraction, a backfill), regrouping embeds that article's new text, and only that."""
+    docs = [*ARTICLES, SPORT_DE, COUNTRIES_DE]
+    _index(es, indices, docs)
+    StoryGrouper(es, StoryOptions(), indices, CountingEmbedder()).assign_pending()
+    before = es.get(index=indices.articles_alias, id="a1", source_exclude_vectors=False)["_source"]
+    assert before["embedding_key"] and len(before["embedding"]) == 384
+    new_title = "Sony Pictures network hacked, studio computers frozen"
+    es.update(index=indices.articles_alias, id="a1", doc={"title": new_title}, refresh=True)  # as ingest upserts
+    _reset_stories(es, indices)
+    embedder = CountingEmbedder()
+    StoryGrouper(es, StoryOptions(), indices, embedder).assign_pending()
+    assert [t.split(".")[0] for t in embedder.texts] == [new_title]
+    after = es.get(index=indices.articles_alias, id="a1", source_exclude_vectors=False)["_source"]
+    assert after["embedding_key"] != before["embedding_key"]
+
+
 def test_embedding_gate_does_not_depend_on_batches(es: Elasticsearch, indices: IndexOptions) -> None:
     """The prediction is only a cache: cut into batches of 2, the same articles use vectors, the same stories."""
     docs = [*ARTICLES, SPORT_DE, COUNTRIES_DE]

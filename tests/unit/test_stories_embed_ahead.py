@@ -3,7 +3,7 @@ counted and written onto its article when grouping asks for it, never before, an
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pytest
@@ -33,8 +33,8 @@ class NoStoredVectors:
     def __init__(self) -> None:
         self.asked: list[str] = []
 
-    def vectors(self, doc_ids: Sequence[str]) -> dict[str, list[float]]:
-        self.asked.extend(doc_ids)
+    def vectors(self, texts: Mapping[str, str]) -> dict[str, list[float]]:
+        self.asked.extend(texts)
         return {}
 
 
@@ -59,7 +59,7 @@ def test_vectors_computed_ahead_wait_until_asked_for() -> None:
     assert embedder.calls[1:] == [["delta"]] and len(both) == 2  # only the one not computed ahead
     assert grouper.stats.embedded == 3
     # what was asked for is written onto its articles; "c", computed ahead but never used, is not
-    assert [doc_id for doc_id, _ in cache.computed()] == ["a", "b", "d"]
+    assert [doc_id for doc_id, _, _ in cache.computed()] == ["a", "b", "d"]
     assert store.asked == ["a", "b", "c", "d"]  # each stored vector looked for once
 
 
