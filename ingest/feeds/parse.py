@@ -160,6 +160,10 @@ def _entry_from_feedparser(raw: Mapping[str, Any], source: FeedSource, base_url:
     # plain dict look-ups: FeedParserDict's key aliases emit DeprecationWarnings
     item: dict[str, Any] = dict(raw)
     link = item.get("link") if isinstance(item.get("link"), str) else ""
+    original = item.get("feedburner_origlink")
+    if isinstance(original, str) and original.strip() and _locator(_absolute(original.strip(), base_url)):
+        # FeedBurner's <feedburner:origLink>: the publisher's own URL behind a feedproxy redirect link
+        link = original.strip()
     if link and not _locator(_absolute(link, base_url)):
         link = ""  # feedparser copies an Atom id such as urn:uuid:... into link; that is not fetchable
     if not link:

@@ -503,3 +503,20 @@ def test_copies_of_one_link_do_not_crowd_the_others_out_of_max_entries() -> None
     parsed = parse_feed(doc.encode(), source=SOURCE, base_url="https://example.org/", max_entries=300)
     assert [e.title for e in parsed.entries] == ["copy 0", "other"]
     assert parsed.dropped == {"duplicate_link": 399}
+
+
+FEEDBURNER = """<?xml version="1.0"?>
+<rss version="2.0" xmlns:feedburner="http://rssnamespace.org/feedburner/ext/1.0"><channel><title>T</title>
+<item><title>Proxied</title><link>http://feedproxy.example/~r/t/~3/abc/</link>
+<feedburner:origLink>https://example.org/2014/12/proxied.html</feedburner:origLink></item>
+<item><title>Proxied, no usable original</title><link>https://example.org/2014/12/plain.html</link>
+<feedburner:origLink>javascript:alert(1)</feedburner:origLink></item>
+</channel></rss>"""
+
+
+def test_feedburner_original_links_are_the_publishers_urls() -> None:
+    parsed = parse_feed(FEEDBURNER.encode(), source=SOURCE, base_url="https://example.org/feed.xml")
+    assert [e.url for e in parsed.entries] == [
+        "https://example.org/2014/12/proxied.html",
+        "https://example.org/2014/12/plain.html",
+    ]
