@@ -10,14 +10,16 @@ import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from ingest.config import VERSION
 from ingest.extraction import Extracted, parse_datetime
-from ingest.feeds import FeedEntry, FeedSource
 from ingest.text import clean, clean_value, clip_utf8
 from ingest.urls import canonical_url, document_id, normalize_url
+
+if TYPE_CHECKING:  # annotations only: the extraction workers build documents and never parse feeds (feedparser)
+    from ingest.feeds import FeedEntry, FeedSource
 
 #: Fields that the ingest stage owns. Story grouping and dedup own other fields of the same document,
 #: and partial updates (``doc_as_upsert``) keep their values when an article is re-ingested.

@@ -24,7 +24,7 @@ from ingest import extraction
 from ingest.config import PipelineOptions
 from ingest.documents import Origin, article_url, build_article
 from ingest.errors import contain
-from ingest.fetching import Response
+from ingest.response import Response
 from ingest.tagging import Tagger
 
 #: Modules the forkserver imports once, so that every (re)started worker has them already (``warmup`` also
