@@ -916,3 +916,60 @@ def test_brexit_is_a_matter_between_the_uk_and_the_eu(tagger: Tagger) -> None:
     geo = _geo(tagger, title="", body=poll, language="de")
     assert geo["groups"]["relation_lead"]["hits"].keys() >= {"United Kingdom", "European Union"}
     assert geo["tagged"]
+
+
+@pytest.mark.parametrize(
+    ("title", "body", "language"),
+    [
+        (
+            "Nordkorea weist Vorwürfe im Sony-Hack zurück",
+            "Nordkorea hat jede Beteiligung an dem Hackerangriff auf Sony Pictures zurückgewiesen. Das FBI hatte "
+            "Pjöngjang für die Attacke verantwortlich gemacht. US-Präsident Obama kündigte eine Antwort an.",
+            "de",
+        ),
+        (
+            "Ukraine: Stromausfall nach Cyberangriff",
+            "Nach einem Cyberangriff auf Umspannwerke ist in der Westukraine stundenlang der Strom ausgefallen. "
+            "Kiew macht russische Hacker verantwortlich. Die Schadsoftware habe die Steuerungssysteme lahmgelegt.",
+            "de",
+        ),
+        (
+            "Investigators blame North Korea for hack of state broadcaster",
+            "Government investigators on Tuesday blamed North Korea for a cyberattack that wiped the computers of a "
+            "state broadcaster last month. Officials said the malware matched tools used in earlier attacks.",
+            "en",
+        ),
+    ],
+)
+def test_a_cyberattack_attributed_to_a_state_is_geopolitics(
+    tagger: Tagger, title: str, body: str, language: str
+) -> None:
+    """The definition's includes: "a cyberattack attributed to a state, or a state's response to one"."""
+    result = tagger.tag(title=title, body=body, language=language)
+    assert {"cyberattack", "geopolitics"} <= set(result.tags)
+
+
+@pytest.mark.parametrize(
+    ("title", "body", "language"),
+    [
+        # a hacker's nationality and criminal charges are not a state's act
+        (
+            "Russischer Hacker in den USA angeklagt",
+            "Ein 29-jähriger Russe ist in New York angeklagt worden, weil er mit Schadsoftware Bankdaten von "
+            "Tausenden Kunden gestohlen haben soll. Ihm drohen bis zu 20 Jahre Haft.",
+            "de",
+        ),
+        # blame without a state
+        (
+            "Polizei macht Hackerbande für Angriff auf Stadtwerke verantwortlich",
+            "Die Polizei macht eine Hackerbande für den Angriff auf die Stadtwerke verantwortlich. Die Täter hatten "
+            "Server verschlüsselt und Lösegeld gefordert.",
+            "de",
+        ),
+    ],
+)
+def test_a_cyberattack_without_a_blamed_state_is_not_geopolitics(
+    tagger: Tagger, title: str, body: str, language: str
+) -> None:
+    result = tagger.tag(title=title, body=body, language=language)
+    assert "cyberattack" in result.tags and "geopolitics" not in result.tags
