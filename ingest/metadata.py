@@ -27,6 +27,14 @@ _MAX_SITE_CHARS = 40
 _MIN_PARTIAL_KEY = 3
 #: A partial match ("CBC News" for the site "CBC") is at most this many words: longer segments are headline text.
 _MAX_PARTIAL_WORDS = 4
+#: A site name this long is no everyday word: it may start or end a longer segment without more checks.
+_LONG_KEY = 8
+#: Words that follow or precede an outlet's name in its own segment ("CBC News", "NTV Haber", "Golem.de").
+_PUBLISHER_WORDS = frozenset(
+    {"news", "online", "nachrichten", "haber", "digital", "tv", "live", "aktuell", "daily", "today", "times", "post",
+     "zeitung", "magazin", "magazine", "media", "com", "net", "org", "info", "plus", "the", "die", "der", "das"}
+)  # fmt: skip
+_WORD = re.compile(r"\w+")
 #: What separates a site name written in front of the headline from it.
 _LEADING_PUNCTUATION = re.compile(r"^\s*[:|–—-]\s*")
 #: What must stay of a headline after a cut.
@@ -67,11 +75,22 @@ def _names_site(segment: str, keys: frozenset[str], *, partial: bool) -> bool:
         return True
     if not partial or len(segment.split()) > _MAX_PARTIAL_WORDS:
         return False
-    return any(
-        (len(key) >= _MIN_PARTIAL_KEY and (folded.startswith(key) or folded.endswith(key)))
-        or (len(folded) >= _MIN_PARTIAL_KEY and (key.startswith(folded) or key.endswith(folded)))
-        for key in keys
-    )
+    words = [fold(w) for w in _WORD.findall(segment)]
+    return any(_holds_key(folded, words, key) for key in keys)
+
+
+def _holds_key(folded: str, words: list[str], key: str) -> bool:
+    """Whether a segment is the site's name with more around it ("CBC News", "Golem.de", "Die Neue Südtiroler
+    Tageszeitung") or a part of it ("WELT" of "DIE WELT"). A short name is often a word too ("Zeit", "Kicker"): the
+    rest of the segment must then be publisher's words ("News", ".de"), or "Zeit für Reformen" would be the site."""
+    if len(folded) >= _MIN_PARTIAL_KEY + 1 and (key.startswith(folded) or key.endswith(folded)):
+        return True
+    if len(key) < _MIN_PARTIAL_KEY or not (folded.startswith(key) or folded.endswith(key)):
+        return False
+    if len(key) >= _LONG_KEY:
+        return True
+    rest = [w for w in words if w and w not in key]
+    return all(w in _PUBLISHER_WORDS or len(w) <= 2 for w in rest)
 
 
 def strip_site(title: str, site_name: str | None, url: str | None) -> str:

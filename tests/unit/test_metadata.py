@@ -89,6 +89,9 @@ def test_the_outlets_name_goes(title: str, site: str, url: str, expected: str) -
         ("Die Eisheiligen: Wann sie sind - und wie das Wetter wird", "Ruhrbote", "https://ruhrbote.example/"),
         # a headline segment that starts with the site's name, but not as the last one or longer than a name
         ("Pokal - Kicker kritisiert den Schiedsrichter scharf", "Kicker", "https://www.kicker.example/a"),
+        # a short site name that is an everyday word, at the start or end of a headline segment
+        ("Die Regierung legt vor - Zeit für Reformen", "ZEIT ONLINE", "https://www.zeit.example/a"),
+        ("Die Kanzlerin zögert - Eine Frage der Zeit", "ZEIT ONLINE", "https://www.zeit.example/a"),
         # less than two words of headline would stay
         ("Trump - Harbour News", "Harbour News", "https://harbournews.example/"),
         # no separator at all
