@@ -143,13 +143,22 @@ class Standalone:
         )["asset_events"]
         return events
 
+    def _backfills(self, dag_id: str) -> list[dict[str, Any]]:
+        backfills: list[dict[str, Any]] = self.call(
+            "GET", "/api/v2/backfills", params={"dag_id": dag_id, "limit": 100}
+        )["backfills"]
+        return backfills
+
     def backfill(self, body: Mapping[str, Any], *, timeout: float = RUN_TIMEOUT) -> tuple[dict[str, Any], float]:
         """Start a backfill (waiting out a previous one of the DAG: one at a time, 409) and wait until it is
         complete; returns it and its wall time (creation to the last run's end).
 
         On SQLite, Airflow refuses a backfill with 503 "Database is locked" while the scheduler holds the database
-        (seen once in CI, 2026-12-03); as ops would, the request is sent again. PostgreSQL (the compose file's
-        database) has no such refusal."""
+        (seen once in CI, 2026-12-03); as ops would, the request is sent again. Its audit-log insert can fail the
+        same way and answer a bare 500 "Database error" (seen once in CI, 2026-12-03 afternoon): then a backfill
+        the request did create is taken, and otherwise the request is sent again. PostgreSQL (the compose file's
+        database) has neither."""
+        known = {b["id"] for b in self._backfills(str(body["dag_id"]))}
 
         def create() -> dict[str, Any] | None:
             response = self.client.post("/api/v2/backfills", json=dict(body))
@@ -157,6 +166,9 @@ class Standalone:
                 return None
             if response.status_code == 503 and "database is locked" in response.text.lower():
                 return None  # wait() asks again a second later
+            if response.status_code == 500 and "database error" in response.text.lower():
+                made = [b for b in self._backfills(str(body["dag_id"])) if b["id"] not in known]
+                return made[0] if made else None
             assert response.status_code == 200, f"POST /api/v2/backfills -> {response.status_code}: {response.text}"
             created: dict[str, Any] = response.json()
             return created
