@@ -454,6 +454,15 @@ def _strings(value: Any) -> list[str]:
     return []
 
 
+def stored_vector(source: Mapping[str, Any], text: str) -> list[Any] | None:
+    """The article's stored embedding if it was computed from ``text`` (its ``embedding_key``): a vector of another
+    text (the article was re-derived since, with a new title or lead) is no vector of this one."""
+    vector = source.get("embedding")
+    if isinstance(vector, list) and vector and source.get("embedding_key") == embedding_key(text):
+        return vector
+    return None
+
+
 def features(
     source: Mapping[str, Any],
     *,
@@ -509,10 +518,8 @@ def features(
         )
     }
     embed_text = embedding_text(title, lead, body, embed_chars)
-    vector = source.get("embedding")
-    # a stored vector of another text (the article was re-derived since: new title or lead) is no vector of this one
-    current = isinstance(vector, list) and vector and source.get("embedding_key") == embedding_key(embed_text)
-    vec = np.asarray(vector, dtype=np.float32) if current else None
+    vector = stored_vector(source, embed_text)
+    vec = np.asarray(vector, dtype=np.float32) if vector is not None else None
     return ArticleFeatures(
         doc_id=str(doc_id or source.get("doc_id") or ""),
         language=language,

@@ -24,9 +24,8 @@ from elasticsearch import Elasticsearch
 
 from ingest.config import IndexOptions
 from ingest.elastic import call, mapped
-from ingest.embeddings import embedding_key
 from ingest.errors import GroupingConflict, RequestRejected
-from ingest.stories.features import article_time, iso, parse_time
+from ingest.stories.features import article_time, iso, parse_time, stored_vector
 from ingest.stories.record import STATUS_ACTIVE, Story, StoryDocument
 
 logger = logging.getLogger(__name__)
@@ -141,8 +140,8 @@ class StoryStore:
         out: dict[str, list[float]] = {}
         fields = ["embedding", "embedding_key"]
         for doc_id, source in self._by_ids("reading stored embeddings", list(texts), fields, having="embedding"):
-            vec = source.get("embedding")
-            if isinstance(vec, list) and vec and source.get("embedding_key") == embedding_key(texts[doc_id]):
+            vec = stored_vector(source, texts[doc_id])
+            if vec is not None:
                 out[doc_id] = [float(x) for x in vec]
         return out
 
