@@ -22,12 +22,16 @@ threshold; **tuning** streams were; both are printed, apart):
 * German distractors: 120 articles of 10kGNAD (DER STANDARD; no dates: spread over CASIE's span by a seeded
   generator), split by hash, added to each CASIE stream as distractors (a German piece must not join an English
   story it does not belong to).
+* **paris-crosslingual** (untouched until its first run; its two misses were read after it, see
+  ``docs/measurements.md``): real articles across languages, WikiRef's English Paris-attacks coverage with German
+  DER STANDARD follow-ups and distractors (:func:`paris_stream`).
 
 Metrics: B-cubed precision/recall/F1 (Bagga & Baldwin) over the story items (distractors are in the stream but
 not scored), and over all items with each distractor as its own gold singleton; pairwise F1. The closing line:
 ``sample_sony_b3_f1 wikiref_event_b3_f1 wikiref_b3_precision`` (the whole of WikiRef220, for continuity),
 ``casie_untouched_b3_f1 casie_untouched_b3_f1_distractors wikiref_untouched_b3_f1 baseline_* grouping_docs_s``
-(articles per second of the grouper over the CASIE streams, embeddings included).
+(articles per second of the grouper over the CASIE streams, embeddings included), ``paris_b3_f1`` and
+``paris_german_joined`` (German Paris pieces in the English story, of 4).
 """
 
 from __future__ import annotations
@@ -293,6 +297,78 @@ def wikiref_streams(entities: EntityFn, seed: int = 220) -> list[Stream]:
     return out
 
 
+#: German DER STANDARD pieces of 10kGNAD (``test.csv`` row, the row's first words, gold story, date) on the Paris
+#: attacks of 13 November 2015 and on the Brussels attacks of 22 March 2016, judged by hand from their text and dated
+#: by the events they report (10kGNAD has no dates). The Paris ones are follow-ups of the English WikiRef coverage:
+#: the attackers identified (two days after), France banning three Islamist associations (January), a Belgian with
+#: direct links to the attackers arrested in Morocco (January), the Bataclan to reopen (February). The Brussels
+#: pair names the Paris attacks and their cell too, and is another event.
+PARIS_GERMAN: tuple[tuple[int, str, str, str], ...] = (
+    (936, "Mehrere der getöteten Attentäter identifiziert", "paris-attacks-2015", "2015-11-15T12:00:00+00:00"),
+    (361, "Konsequenz aus Anschlägen Mitte November", "paris-attacks-2015", "2016-01-13T15:00:00+00:00"),
+    (554, "Der Festgenommene soll sich der Jidhadistenmiliz", "paris-attacks-2015", "2016-01-18T14:00:00+00:00"),
+    (290, "Bei Anschlag während Konzerts starben 90 Menschen", "paris-attacks-2015", "2016-02-10T16:00:00+00:00"),
+    (551, "Nach der Festnahme des dritten Attentäters", "brussels-attacks-2016", "2016-03-27T11:00:00+00:00"),
+    (983, "Der am Donnerstag festgenommene Fayçal C.", "brussels-attacks-2016", "2016-03-28T17:00:00+00:00"),
+)
+#: Rows that name the Paris attacks in passing (a satire on beards, Austria's own anti-terror laws, Iran arresting
+#: IS sympathisers): always among the stream's distractors, as they must stay out of the Paris story.
+PARIS_PASSING = (248, 287, 454, 980)
+
+
+def paris_stream(entities: EntityFn, distractors: int = 150, seed: int = 13) -> Stream | None:
+    """The one cross-language stream of real articles: WikiRef220's English Paris-attacks coverage with German
+    follow-ups of DER STANDARD (:data:`PARIS_GERMAN`) and German distractors.
+
+    Nothing was chosen on it: ``ParisAttacks2015`` is in WikiRef's untouched half, and no 10kGNAD article of it is in
+    another stream (the CASIE streams take 10kGNAD's first 120 rows). The English pieces (no dates in WikiRef; they
+    report the days after 13 November) are spread over the week after the attacks; the distractors (other rows of
+    10kGNAD, beside :data:`PARIS_PASSING`) over November 2015 to March 2016. Scored: the German pieces that join the
+    story holding most of the English pieces, the Brussels pair and the distractors kept apart, and B-cubed over
+    the Paris and Brussels pieces.
+    """
+    folder = shared_dir() / "eval" / "wikiref-news-topic-clusters" / "WikiRef220"
+    csv_path = shared_dir() / "eval" / "10kGNAD-german-news-topics" / "test.csv"
+    if not folder.exists() or not csv_path.exists():
+        return None
+    rng = random.Random(seed)
+    files = sorted(p.name for p in folder.glob("ParisAttacks2015*.txt"))
+    rng.shuffle(files)
+    start = datetime(2015, 11, 14, 6, tzinfo=UTC)
+    docs: list[Doc] = []
+    gold: dict[str, str] = {}
+    for i, name in enumerate(files):
+        title, _, body = (folder / name).read_text("utf-8", errors="replace").strip().partition("\n")
+        doc_id = f"paris-en-{i:02d}"
+        published = (start + timedelta(hours=4 * i)).isoformat()
+        docs.append(article(doc_id, title.strip(), body.strip() or title, "en", published, "wikiref", entities))
+        gold[doc_id] = "paris-attacks-2015"
+    with csv_path.open(encoding="utf-8") as fh:
+        rows = [r for r in csv.reader(fh, delimiter=";", quotechar="'") if len(r) == 2]
+
+    def german(row: int, label: str, published: str) -> None:
+        desk, text = rows[row]
+        title, _, body = text.partition(". ")
+        doc_id = f"paris-de-{row:04d}"
+        docs.append(article(doc_id, title, body or title, "de", published, f"derstandard-{desk}", entities))
+        gold[doc_id] = label
+
+    for row, opening, label, published in PARIS_GERMAN:
+        if not rows[row][1].startswith(opening):
+            raise ValueError(f"10kGNAD row {row} is not the labelled article (it starts {rows[row][1][:40]!r})")
+        german(row, label, published)
+    labelled = {row for row, *_ in PARIS_GERMAN}
+    pool = [i for i in range(120, len(rows)) if i not in labelled and i not in PARIS_PASSING]
+    span = (datetime(2016, 3, 31, tzinfo=UTC) - datetime(2015, 11, 10, tzinfo=UTC)).total_seconds()
+    distractor: set[str] = set()
+    for row in list(PARIS_PASSING) + rng.sample(pool, distractors):
+        when = datetime(2015, 11, 10, tzinfo=UTC) + timedelta(seconds=rng.uniform(0, span))
+        german(row, f"single:paris-de-{row:04d}", when.isoformat())
+        distractor.add(f"paris-de-{row:04d}")
+    docs.sort(key=lambda d: (d["published_at"], d["doc_id"]))
+    return Stream("paris-crosslingual", "untouched", docs, gold, distractor)
+
+
 _GENERIC_VICTIMS = frozenset(
     [
         "it",
@@ -556,6 +632,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         streams.append(sample)
     streams += wikiref_streams(entities)
     streams += casie_streams(entities)
+    paris = paris_stream(entities)
+    if paris is not None:
+        streams.append(paris)
     if args.only:
         wanted = {s.strip() for s in args.only.split(",")}
         streams = [s for s in streams if s.name in wanted]
@@ -598,6 +677,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
                 figures["sample_sony_b3_f1"] = scores.f1
                 _german_report(stream, run.pred)
+            if stream.name == "paris-crosslingual":
+                figures.update(_paris_report(stream, run.pred))
             if stream.name == "wikiref":
                 events = [d for d, g in stream.gold.items() if g in EVENT_LABELS]
                 figures["wikiref_event_b3_f1"] = bcubed(stream.gold, run.pred, events).f1
@@ -661,6 +742,30 @@ def _german_report(stream: Stream, pred: Mapping[str, str]) -> None:
     for label, ids in (("missed", missed), ("German-only joined elsewhere", wrong)):
         for d in ids:
             print(f"    {label}: [{stream.gold[d]}] {title[d]}")
+
+
+def _paris_report(stream: Stream, pred: Mapping[str, str]) -> dict[str, float]:
+    """German Paris pieces joined to the English story, what else landed in it, and B-cubed over the labelled
+    pieces (the closing line's ``paris_*`` figures)."""
+    joined, missed, alone, wrong = german_joins(stream, pred)
+    title = {d["doc_id"]: d["title"][:70] for d in stream.docs}
+    english = [d for d, g in stream.gold.items() if g == "paris-attacks-2015" and d.startswith("paris-en-")]
+    target = Counter(pred[d] for d in english).most_common(1)[0][0]
+    in_target = [d for d, s in pred.items() if s == target]
+    intruders = [d for d in in_target if stream.gold[d] != "paris-attacks-2015"]
+    print(
+        f"  English Paris pieces in the main story: {sum(pred[d] == target for d in english)}/{len(english)}; "
+        f"German Paris pieces joined: {len(joined)}/{len(joined) + len(missed)}; Brussels pieces and German "
+        f"distractors kept out of other stories: {len(alone)}/{len(alone) + len(wrong)}; others in the Paris "
+        f"story: {len(intruders)}"
+    )
+    for label, ids in (("missed", missed), ("joined another story", wrong), ("in the Paris story", intruders)):
+        for d in ids:
+            print(f"    {label}: [{stream.gold[d]}] {title[d]}")
+    return {
+        "paris_german_joined": float(len(joined)),
+        "paris_b3_f1": bcubed(stream.gold, pred, stream.items()).f1,
+    }
 
 
 def _details(stream: Stream, pred: Mapping[str, str]) -> None:

@@ -21,7 +21,7 @@
 * **Story pairs**: :func:`story_as_article` sees a story as one article (its centroid, the keys a share of its
   members name), so two stories can be scored against each other before they are merged.
 * **Time**: a mild decay inside ``window_days``; established stories take follow-ups up to ``followup_days``
-  only with a score of at least ``followup_threshold``.
+  only with a score of at least ``followup_threshold``, and with that score at any gap (:func:`time_factor`).
 
 Term weights: ``idf = ln((1 + N + P) / (1 + df + P * p)) + 1`` where N and df count the articles of the stories in
 the window (their stored document frequencies) and P pseudo-documents have the term with probability ``p`` from
@@ -367,15 +367,22 @@ def time_gap_days(when: datetime, story: Story) -> float:
     return 0.0
 
 
-def time_factor(gap: float, story: Story, options: StoryWindowOptions, *, before: bool = False) -> tuple[float, float]:
-    """(factor, minimum score): 0 outside the window; follow-ups of established stories (articles after them,
-    not before) need a higher score."""
+def time_factor(
+    gap: float, story: Story, options: StoryWindowOptions, *, join_threshold: float, before: bool = False
+) -> tuple[float, float]:
+    """(factor, minimum score): 0 outside the window. An established story (``followup_min_articles``) takes
+    articles after it up to ``followup_days``, and its factor never falls below ``join_threshold /
+    followup_threshold``: evidence of ``followup_threshold`` joins it however late the follow-up comes (past
+    ``window_days`` nothing weaker does). Without that floor the decay's own (``1 - decay_weight``) made the bar
+    ``join_threshold / (1 - decay_weight)`` two weeks on, whatever ``followup_threshold`` said."""
     w = options.decay_weight
     factor = (1.0 - w) + w * math.exp(-gap / max(options.decay_days, 1e-9))
+    if not before and story.size >= options.followup_min_articles and gap <= options.followup_days:
+        if options.followup_threshold > 0:
+            factor = max(factor, min(1.0, join_threshold / options.followup_threshold))
+        return factor, (options.followup_threshold if gap > options.window_days else 0.0)
     if gap <= options.window_days:
         return factor, 0.0
-    if not before and story.size >= options.followup_min_articles and gap <= options.followup_days:
-        return factor, options.followup_threshold
     return 0.0, 1.0
 
 
@@ -410,7 +417,9 @@ def score(
     """The article's score against ``story`` (see the module docstring). ``side_vectors``: the story's unit
     embedding centroid per language, for the cross-language path (when the article has a vector)."""
     gap = time_gap_days(article.published, story)
-    factor, minimum = time_factor(gap, story, window, before=article.published < story.first_seen)
+    factor, minimum = time_factor(
+        gap, story, window, join_threshold=evidence.join_threshold, before=article.published < story.first_seen
+    )
     if factor <= 0.0:
         return Score(story.story_id, 0.0, "none", gap_days=gap)
     keys = key_evidence(

@@ -482,7 +482,11 @@ class StoryGrouper:
             if not any(lang != article.language and side.count for lang, side in story.sides.items()):
                 continue
             factor, minimum = time_factor(
-                s.gap_days, story, self.options.window, before=article.published < story.first_seen
+                s.gap_days,
+                story,
+                self.options.window,
+                join_threshold=ev.join_threshold,
+                before=article.published < story.first_seen,
             )
             best = (ev.weight_cross_embedding + ev.weight_cross_keys * keys) / (
                 ev.weight_cross_embedding + ev.weight_cross_keys

@@ -379,13 +379,27 @@ def test_keys_alone_across_languages_need_what_both_sides_are_about() -> None:
 
 
 def test_time_window_and_follow_ups() -> None:
+    join = EV.join_threshold
     small = _story(SONY_1)
-    assert time_factor(0.0, small, WIN) == (pytest.approx(1.0), 0.0)
-    assert time_factor(WIN.window_days + 1, small, WIN)[0] == 0.0  # a one-article story does not last
+    assert time_factor(0.0, small, WIN, join_threshold=join) == (pytest.approx(1.0), 0.0)
+    # a one-article story does not last
+    assert time_factor(WIN.window_days + 1, small, WIN, join_threshold=join)[0] == 0.0
     big = _story(SONY_1, SONY_2, replace(SONY_2, doc_id="s3"))
-    factor, minimum = time_factor(WIN.window_days + 10, big, WIN)
+    factor, minimum = time_factor(WIN.window_days + 10, big, WIN, join_threshold=join)
     assert factor > 0 and minimum == WIN.followup_threshold  # follow-ups of an established story need more
-    assert time_factor(WIN.followup_days + 1, big, WIN)[0] == 0.0
+    assert time_factor(WIN.followup_days + 1, big, WIN, join_threshold=join)[0] == 0.0
+    # ... and evidence of followup_threshold is enough, however late (within followup_days): the decay's floor
+    # does not raise the bar past it
+    for win in (WIN, replace(WIN, followup_threshold=0.5)):
+        for gap in (3.0, 20.0, win.window_days + 10, win.followup_days - 1):
+            factor, minimum = time_factor(gap, big, win, join_threshold=join)
+            assert win.followup_threshold * factor >= join - 1e-9 and minimum <= win.followup_threshold
+            assert factor <= 1.0
+    lenient = replace(WIN, followup_threshold=0.5)
+    # a story's earlier articles (found later) and small stories keep the plain decay
+    assert time_factor(20.0, big, lenient, join_threshold=join, before=True)[0] < join / 0.5
+    assert time_factor(20.0, small, lenient, join_threshold=join)[0] < join / 0.5
+    assert time_factor(20.0, big, lenient, join_threshold=join)[0] == pytest.approx(join / 0.5)
 
 
 def test_cross_language_is_judged_per_language_pair() -> None:

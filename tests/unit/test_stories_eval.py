@@ -1,0 +1,42 @@
+"""The cross-language evaluation stream is built from the rows it labels, and keeps its labels apart from the
+distractors (read from the real shared data)."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from evaluation import stories as evaluation
+from tests.conftest import shared_path
+
+pytestmark = pytest.mark.unit
+
+
+def test_paris_stream_holds_the_labelled_pieces_and_apart_from_its_distractors(monkeypatch: pytest.MonkeyPatch) -> None:
+    root = shared_path("eval", "10kGNAD-german-news-topics").parent.parent
+    shared_path("eval", "wikiref-news-topic-clusters", "WikiRef220")
+    monkeypatch.setattr(evaluation, "shared_dir", lambda: root)
+    stream = evaluation.paris_stream(lambda title, body, lang: {}, distractors=20)
+    assert stream is not None and stream.split == "untouched"
+    labels = Counter(stream.gold[d] for d in stream.items())
+    assert labels == {"paris-attacks-2015": 36 + 4, "brussels-attacks-2016": 2}
+    by_id = {d["doc_id"]: d for d in stream.docs}
+    assert {by_id[d]["language"] for d in stream.items() if d.startswith("paris-de-")} == {"de"}
+    assert len(stream.distractors) == 20 + len(evaluation.PARIS_PASSING)
+    assert not stream.distractors & set(stream.items())
+    assert [d["published_at"] for d in stream.docs] == sorted(d["published_at"] for d in stream.docs)
+    # the pieces that name Paris only in passing are distractors, never labelled members
+    assert {f"paris-de-{row:04d}" for row in evaluation.PARIS_PASSING} <= stream.distractors
+    # the CASIE streams use 10kGNAD's first 120 rows: none of them is in this stream
+    assert all(int(d.rsplit("-", 1)[1]) >= 120 for d in by_id if d.startswith("paris-de-"))
+
+
+def test_paris_stream_refuses_a_row_that_is_not_the_labelled_article(monkeypatch: pytest.MonkeyPatch) -> None:
+    root = shared_path("eval", "10kGNAD-german-news-topics").parent.parent
+    shared_path("eval", "wikiref-news-topic-clusters", "WikiRef220")
+    monkeypatch.setattr(evaluation, "shared_dir", lambda: root)
+    row, _, label, published = evaluation.PARIS_GERMAN[0]
+    monkeypatch.setattr(evaluation, "PARIS_GERMAN", ((row + 1, "Mehrere der getöteten", label, published),))
+    with pytest.raises(ValueError, match="not the labelled article"):
+        evaluation.paris_stream(lambda title, body, lang: {}, distractors=1)
