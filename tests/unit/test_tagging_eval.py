@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 from pathlib import Path
@@ -58,6 +59,30 @@ def write_dataset(root: Path) -> None:
         "Web;'Neues Smartphone vorgestellt. Das Gerät hat eine gute Kamera.'\n",
         encoding="utf-8",
     )
+    bench = root / "scrapinghub-article-extraction-benchmark"
+    (bench / "html").mkdir(parents=True)
+    pages = {
+        "a1": ("Ministers agree sanctions on Russia", SANCTIONS_EN),
+        "b2": ("Local bakery wins a prize", BAKERY_EN),
+    }
+    truth = {}
+    for key, (title, body) in pages.items():
+        html = f"<html><head><title>{title}</title></head><body><article><h1>{title}</h1>"
+        html += "".join(f"<p>{p}</p>" for p in body.split("\n")) + "</article></body></html>"
+        (bench / "html" / f"{key}.html.gz").write_bytes(gzip.compress(html.encode("utf-8")))
+        truth[key] = {"articleBody": body, "url": f"https://example.org/{key}"}
+    (bench / "ground-truth.json").write_text(json.dumps(truth), encoding="utf-8")
+
+
+SANCTIONS_EN = (
+    "The foreign ministers of the European Union agreed on Monday to extend sanctions against Russia over the war in "
+    "Ukraine, after talks with the United States and Britain in Brussels.\nThe sanctions target banks and energy "
+    "companies, diplomats said. Moscow called the decision hostile and threatened to retaliate against the EU."
+)
+BAKERY_EN = (
+    "A family bakery in the old town won the regional bread prize on Saturday for its rye loaf.\nThe owners said the "
+    "recipe has not changed in forty years, and customers queued around the block to buy the winning bread."
+)
 
 
 CLOSING = re.compile(
@@ -74,6 +99,8 @@ def test_report_on_a_tiny_dataset(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert CLOSING.fullmatch(lines[-1]), lines[-1]
     assert "documents: {'10kgnad': 3, 'casie': 3, 'wikiref': 2}" in out
     assert "docs/s per core" in out
+    # the fresh source is reported apart, and not in the documents the closing line counts
+    assert "== fresh source, never tuned on, not in the closing line: scrapinghub pages (2 en/de)" in out
     # every figure is printed for both halves, the untouched one first
     assert "untouched  P=" in out and "tuning     P=" in out
     # the closing line is computed on the untouched half only
@@ -106,6 +133,15 @@ def test_loaders_read_the_real_layout(tmp_path: Path) -> None:
     assert gnad[0].body.startswith("Außenminister")
     topics = {d.label: d.geo_gold for d in evaluation.load_wikiref(tmp_path)}
     assert topics == {"premier.league": False, "debt.crisis.greece": True}
+
+
+def test_the_fresh_source_is_read_through_the_pipelines_extraction(tmp_path: Path) -> None:
+    write_dataset(tmp_path)
+    docs = {d.ident: d for d in evaluation.load_scrapinghub(tmp_path)}
+    assert set(docs) == {"a1", "b2"}
+    assert docs["a1"].title == "Ministers agree sanctions on Russia" and docs["a1"].language == "en"
+    assert docs["a1"].body == SANCTIONS_EN  # the benchmark's gold body, not the extracted one
+    assert docs["a1"].source == "scrapinghub" and docs["a1"].geo_gold is None  # unlabelled until labels apply
 
 
 def test_prf() -> None:
