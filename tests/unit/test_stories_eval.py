@@ -18,7 +18,7 @@ def test_paris_stream_holds_the_labelled_pieces_and_apart_from_its_distractors(m
     shared_path("eval", "wikiref-news-topic-clusters", "WikiRef220")
     monkeypatch.setattr(evaluation, "shared_dir", lambda: root)
     stream = evaluation.paris_stream(lambda title, body, lang: {}, distractors=20)
-    assert stream is not None and stream.split == "untouched"
+    assert stream is not None and stream.split == "studied"
     labels = Counter(stream.gold[d] for d in stream.items())
     assert labels == {"paris-attacks-2015": 36 + 4, "brussels-attacks-2016": 2}
     by_id = {d["doc_id"]: d for d in stream.docs}
