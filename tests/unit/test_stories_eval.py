@@ -40,3 +40,25 @@ def test_paris_stream_refuses_a_row_that_is_not_the_labelled_article(monkeypatch
     monkeypatch.setattr(evaluation, "PARIS_GERMAN", ((row + 1, "Mehrere der getöteten", label, published),))
     with pytest.raises(ValueError, match="not the labelled article"):
         evaluation.paris_stream(lambda title, body, lang: {}, distractors=1)
+
+
+def test_scrapinghub_streams_hold_every_labelled_story_and_split_by_story(monkeypatch: pytest.MonkeyPatch) -> None:
+    root = shared_path("eval", "scrapinghub-article-extraction-benchmark").parent.parent
+    monkeypatch.setattr(evaluation, "shared_dir", lambda: root)
+    whole, tuning, untouched = evaluation.scrapinghub_streams(lambda title, body, lang: {})
+    assert (whole.split, tuning.split, untouched.split) == ("all", "tuning", "untouched")
+    labels = Counter(whole.gold[d] for d in whole.items())
+    assert labels == {story: len(pages) for story, pages in evaluation.SCRAPINGHUB_STORIES.items()}
+    # the halves partition the stream, and a story never spans both
+    assert {d["doc_id"] for d in tuning.docs} | {d["doc_id"] for d in untouched.docs} == set(whole.gold)
+    assert not {d["doc_id"] for d in tuning.docs} & {d["doc_id"] for d in untouched.docs}
+    assert not {tuning.gold[d] for d in tuning.items()} & {untouched.gold[d] for d in untouched.items()}
+    assert all(d["published_at"] and d["title"] for d in whole.docs)
+
+
+def test_a_scrapinghub_prefix_must_name_one_page(monkeypatch: pytest.MonkeyPatch) -> None:
+    root = shared_path("eval", "scrapinghub-article-extraction-benchmark").parent.parent
+    monkeypatch.setattr(evaluation, "shared_dir", lambda: root)
+    monkeypatch.setattr(evaluation, "SCRAPINGHUB_STORIES", {"too-wide": ("0",)})
+    with pytest.raises(ValueError, match="names"):
+        evaluation.scrapinghub_streams(lambda title, body, lang: {})
