@@ -38,7 +38,7 @@ from typing import Any
 import psutil
 from elasticsearch import Elasticsearch
 
-from evaluation import shared_dir
+from evaluation import scrapinghub_pages, shared_dir
 from evaluation.extraction import benchmark_metrics, shingle_scores
 from evaluation.pageserver import PageServer, Resource, rss
 from ingest import indexing
@@ -63,11 +63,8 @@ class BenchPage:
 def load_pages(root: Path) -> list[BenchPage]:
     """The scrapinghub and fundus pages, decompressed in memory."""
     pages: list[BenchPage] = []
-    sh = root / "scrapinghub-article-extraction-benchmark"
-    truth: dict[str, dict[str, Any]] = json.loads((sh / "ground-truth.json").read_text("utf-8"))
-    for key, gold in sorted(truth.items()):
-        html = gzip.decompress((sh / "html" / f"{key}.html.gz").read_bytes())
-        pages.append(BenchPage(f"/sh/{key}.html", html, str(gold.get("articleBody") or "")))
+    for page in scrapinghub_pages(root / "scrapinghub-article-extraction-benchmark"):
+        pages.append(BenchPage(f"/sh/{page.key}.html", page.html, page.gold_body))
     fu = root / "fundus-parser-testdata"
     for n, line in enumerate((fu / "manifest.jsonl").read_text("utf-8").splitlines()):
         if line.strip():

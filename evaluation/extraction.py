@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from evaluation import shared_dir
+from evaluation import scrapinghub_pages, shared_dir
 from ingest.config import ExtractionOptions
 from ingest.errors import ExtractionError
 from ingest.extraction import Extracted, extract, parse_datetime
@@ -77,14 +77,12 @@ def _try_extract(html: str, url: str, options: ExtractionOptions) -> Extracted |
 
 
 def scrapinghub(base: Path, options: ExtractionOptions) -> dict[str, float]:
-    truth: dict[str, dict[str, Any]] = json.loads((base / "ground-truth.json").read_text("utf-8"))
     scores, failed = [], 0
-    for key, gold in sorted(truth.items()):
-        html = gzip.decompress((base / "html" / f"{key}.html.gz").read_bytes()).decode("utf-8", "replace")
-        result = _try_extract(html, gold.get("url", ""), options)
+    for page in scrapinghub_pages(base):
+        result = _try_extract(page.text(), page.url, options)
         failed += result is None
-        scores.append(shingle_scores(gold.get("articleBody", ""), result.body if result else ""))
-    return {**benchmark_metrics(scores), "pages": len(truth), "no_article": failed}
+        scores.append(shingle_scores(page.gold_body, result.body if result else ""))
+    return {**benchmark_metrics(scores), "pages": len(scores), "no_article": failed}
 
 
 def _token_f1(pred: str, gold: str) -> float:

@@ -60,7 +60,7 @@ from typing import Any
 
 from elasticsearch import Elasticsearch
 
-from evaluation import shared_dir
+from evaluation import scrapinghub_pages, shared_dir
 from ingest.config import PROJECT_ROOT, IndexOptions, StoryOptions, options_from_env
 from ingest.embeddings import Embedder, load_embedder
 from ingest.indexing import create_indices, drop_indices
@@ -410,19 +410,17 @@ def scrapinghub_streams(entities: EntityFn) -> list[Stream]:
     a date is placed on 2019-11-19, the benchmark's week. The whole stream (``all``) was first run before any choice
     (2026-12-03); its two halves split by a fixed hash of the story (distractors: of the page) as the CASIE streams
     are, the tuning half's errors the only ones read."""
-    import gzip
-
     from ingest.errors import ExtractionError
     from ingest.extraction import extract
 
     folder = shared_dir() / "eval" / "scrapinghub-article-extraction-benchmark"
     if not (folder / "ground-truth.json").exists():
         return []
-    truth: dict[str, dict[str, Any]] = json.loads((folder / "ground-truth.json").read_text("utf-8"))
+    pages = list(scrapinghub_pages(folder))
     story_of: dict[str, str] = {}
     for label, prefixes in SCRAPINGHUB_STORIES.items():
         for prefix in prefixes:
-            keys = [k for k in truth if k.startswith(prefix)]
+            keys = [p.key for p in pages if p.key.startswith(prefix)]
             if len(keys) != 1:
                 raise ValueError(f"scrapinghub id prefix {prefix!r} names {len(keys)} pages, not one")
             story_of[keys[0]] = label
@@ -430,16 +428,16 @@ def scrapinghub_streams(entities: EntityFn) -> list[Stream]:
     gold: dict[str, str] = {}
     distractor: set[str] = set()
     fallback = datetime(2019, 11, 19, 12, tzinfo=UTC)
-    for key, page in sorted(truth.items()):
-        html = gzip.decompress((folder / "html" / f"{key}.html.gz").read_bytes()).decode("utf-8", "replace")
-        url = str(page.get("url") or f"https://eval.invalid/{key}")
+    for page in pages:
+        key = page.key
+        url = page.url or f"https://eval.invalid/{key}"
         try:
-            ex = extract(html, url=url)
+            ex = extract(page.text(), url=url)
         except ExtractionError:
             if key in story_of:
                 raise
             continue
-        body = str(page.get("articleBody") or ex.body)
+        body = page.gold_body or ex.body
         published = (ex.published or fallback).isoformat()
         outlet = re.sub(r"^https?://(www\.)?", "", url).split("/")[0]
         doc_id = f"sh-{key[:12]}"

@@ -50,7 +50,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from evaluation import shared_dir
+from evaluation import scrapinghub_pages, shared_dir
 from ingest.config import TaggingOptions
 from ingest.tagging import Tagger, TagResult
 
@@ -235,32 +235,26 @@ def load_scrapinghub(root: Path) -> Iterator[Doc]:
     through the pipeline's own extraction: title and description extracted, the benchmark's gold body. Reported
     apart (:func:`report_fresh`): no rule, weight or threshold was ever chosen on them, and they are not in the
     headline figures, so those stay comparable with earlier rounds."""
-    import gzip
-
     import py3langid
 
     from ingest.errors import ExtractionError
     from ingest.extraction import extract
 
-    folder = root / "scrapinghub-article-extraction-benchmark"
-    truth = json.loads((folder / "ground-truth.json").read_text(encoding="utf-8"))
-    for key, gold in sorted(truth.items()):
-        html = gzip.decompress((folder / "html" / f"{key}.html.gz").read_bytes()).decode("utf-8", "replace")
+    for page in scrapinghub_pages(root / "scrapinghub-article-extraction-benchmark"):
         try:
-            page = extract(html, url=str(gold.get("url") or ""))
+            extracted = extract(page.text(), url=page.url)
         except ExtractionError:
             continue
-        body = str(gold.get("articleBody") or "")
-        language = str(py3langid.classify(f"{page.title} {body[:1000]}")[0])
+        language = str(py3langid.classify(f"{extracted.title} {page.gold_body[:1000]}")[0])
         if language not in ("en", "de"):
             continue
         yield Doc(
             source="scrapinghub",
-            ident=key,
+            ident=page.key,
             language=language,
-            title=page.title,
-            body=body,
-            description=page.description or "",
+            title=extracted.title,
+            body=page.gold_body,
+            description=extracted.description or "",
         )
 
 
@@ -409,7 +403,8 @@ def run(tagger: Tagger, root: Path, errors: int, tuning_only: bool = False) -> i
     if not docs:
         print(f"no evaluation data under {root} (set NEWS_SHARED_DIR)")
         return 2
-    labelled = apply_labels(docs, load_labels())
+    labels = load_labels()
+    labelled = apply_labels(docs, labels)
     mark_splits(docs)
     fresh: list[Doc] = []
     if not tuning_only:  # a source no rule was ever chosen on: never part of a tuning round
@@ -417,7 +412,7 @@ def run(tagger: Tagger, root: Path, errors: int, tuning_only: bool = False) -> i
             fresh = list(load_scrapinghub(root))
         except FileNotFoundError as exc:
             print(f"missing data, skipped: {exc}")
-        apply_labels(fresh, load_labels())
+        apply_labels(fresh, labels)
         mark_splits(fresh)
     if tuning_only:  # between the two full runs of a round: the untouched half is not even tagged
         docs = [d for d in docs if d.split == "tuning"]

@@ -311,8 +311,8 @@ class StoryWindowOptions:
     #: after their last article, but only with a score of at least followup_threshold (strong evidence), which
     #: always suffices there (the time factor of such a story never falls below join_threshold /
     #: followup_threshold). 0.8, the bar the decay's floor had set (0.5 was written here, but 0.4 / 0.5 two weeks
-    #: on made it 0.8); on the tuning streams 0.7 gave CASIE 0.814 / 0.911 and 0.6 or 0.5 0.795 / 0.906 (same-looking
-    #: incidents weeks apart chained), against 0.814 / 0.912.
+    #: on made it 0.8); on the tuning streams 0.7 gave CASIE 0.814 / 0.911, 0.6 0.795 / 0.906 and 0.5 0.795 / 0.905
+    #: (same-looking incidents weeks apart chained), against 0.814 / 0.912.
     followup_days: float = 120.0
     followup_min_articles: int = 3
     followup_threshold: float = 0.8
