@@ -300,19 +300,20 @@ def wikiref_streams(entities: EntityFn, seed: int = 220) -> list[Stream]:
     return out
 
 
-#: German DER STANDARD pieces of 10kGNAD (``test.csv`` row, the row's first words, gold story, date) on the Paris
+#: German DER STANDARD pieces of 10kGNAD (``test.csv`` row, the first 16 hex digits of the row text's SHA-256, so no
+#: text of theirs is stored here; gold story; date) on the Paris
 #: attacks of 13 November 2015 and on the Brussels attacks of 22 March 2016, judged by hand from their text and dated
 #: by the events they report (10kGNAD has no dates). The Paris ones are follow-ups of the English WikiRef coverage:
 #: the attackers identified (two days after), France banning three Islamist associations (January), a Belgian with
 #: direct links to the attackers arrested in Morocco (January), the Bataclan to reopen (February). The Brussels
 #: pair names the Paris attacks and their cell too, and is another event.
 PARIS_GERMAN: tuple[tuple[int, str, str, str], ...] = (
-    (936, "Mehrere der getöteten Attentäter identifiziert", "paris-attacks-2015", "2015-11-15T12:00:00+00:00"),
-    (361, "Konsequenz aus Anschlägen Mitte November", "paris-attacks-2015", "2016-01-13T15:00:00+00:00"),
-    (554, "Der Festgenommene soll sich der Jidhadistenmiliz", "paris-attacks-2015", "2016-01-18T14:00:00+00:00"),
-    (290, "Bei Anschlag während Konzerts starben 90 Menschen", "paris-attacks-2015", "2016-02-10T16:00:00+00:00"),
-    (551, "Nach der Festnahme des dritten Attentäters", "brussels-attacks-2016", "2016-03-27T11:00:00+00:00"),
-    (983, "Der am Donnerstag festgenommene Fayçal C.", "brussels-attacks-2016", "2016-03-28T17:00:00+00:00"),
+    (936, "843f606929b401f2", "paris-attacks-2015", "2015-11-15T12:00:00+00:00"),
+    (361, "bde1913f536a30f9", "paris-attacks-2015", "2016-01-13T15:00:00+00:00"),
+    (554, "c893631e8caa6f6f", "paris-attacks-2015", "2016-01-18T14:00:00+00:00"),
+    (290, "623e00c2d474582b", "paris-attacks-2015", "2016-02-10T16:00:00+00:00"),
+    (551, "1dfc1deaa837f619", "brussels-attacks-2016", "2016-03-27T11:00:00+00:00"),
+    (983, "0cc311721ea8c393", "brussels-attacks-2016", "2016-03-28T17:00:00+00:00"),
 )
 #: Rows that name the Paris attacks in passing (a satire on beards, Austria's own anti-terror laws, Iran arresting
 #: IS sympathisers): always among the stream's distractors, as they must stay out of the Paris story.
@@ -357,8 +358,8 @@ def paris_stream(entities: EntityFn, distractors: int = 150, seed: int = 13) -> 
         docs.append(article(doc_id, title, body or title, "de", published, f"derstandard-{desk}", entities))
         gold[doc_id] = label
 
-    for row, opening, label, published in PARIS_GERMAN:
-        if not rows[row][1].startswith(opening):
+    for row, digest, label, published in PARIS_GERMAN:
+        if hashlib.sha256(rows[row][1].encode()).hexdigest()[:16] != digest:
             raise ValueError(f"10kGNAD row {row} is not the labelled article (it starts {rows[row][1][:40]!r})")
         german(row, label, published)
     labelled = {row for row, *_ in PARIS_GERMAN}

@@ -37,7 +37,8 @@ def test_paris_stream_refuses_a_row_that_is_not_the_labelled_article(monkeypatch
     shared_path("eval", "wikiref-news-topic-clusters", "WikiRef220")
     monkeypatch.setattr(evaluation, "shared_dir", lambda: root)
     row, _, label, published = evaluation.PARIS_GERMAN[0]
-    monkeypatch.setattr(evaluation, "PARIS_GERMAN", ((row + 1, "Mehrere der getöteten", label, published),))
+    digest = evaluation.PARIS_GERMAN[0][1]
+    monkeypatch.setattr(evaluation, "PARIS_GERMAN", ((row + 1, digest, label, published),))
     with pytest.raises(ValueError, match="not the labelled article"):
         evaluation.paris_stream(lambda title, body, lang: {}, distractors=1)
 
