@@ -25,7 +25,9 @@
 budget and server handlers the client did not hang up on within its wall clock; ``leaks`` = occurrences of a
 secret (userinfo password, its Basic-auth form, a session cookie, a local file's content, the bystander's
 page) in any request to the servers, the WARC archive, the index, the state store, the reports or the logs;
-``ssrf`` = requests that reached the bystander. Ends with ``served=N faults=N indexed=N lost=N duplicates=N
+``ssrf`` = requests that reached the bystander, plus connects outside 127.0.0.0/8 that :mod:`evaluation.netguard`
+refused (installed first: the hostile feeds name private and metadata addresses, and no packet may leave the
+machine even if the pipeline's own guard lets one through). Ends with ``served=N faults=N indexed=N lost=N duplicates=N
 crashes=N hangs=N leaks=N ssrf=N unretried=N``; exit status 1 when any check fails.
 """
 
@@ -52,7 +54,7 @@ from typing import Any
 
 from elasticsearch import Elasticsearch
 
-from evaluation import hostile
+from evaluation import hostile, netguard
 from evaluation.faultserver import SSRF_TARGETS, Bystander, FaultServer
 from ingest import indexing
 from ingest.archive import Archive
@@ -423,6 +425,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
+    netguard.install()
     console_level = logging.INFO if args.verbose else logging.ERROR
     logging.basicConfig(level=console_level, format="%(levelname)s %(message)s")
 
@@ -469,7 +472,8 @@ def main(argv: list[str] | None = None) -> int:
             )
             koi8_title = archived_entry_title(options, plan.koi8_url, started_at)
             feed_charset_ok = koi8_title == hostile.KOI8_TITLE
-            ssrf = len(bystander.hits)
+            outside = netguard.attempts()
+            ssrf = len(bystander.hits) + len(outside)
             with server.settings.lock:
                 durations = list(server.settings.durations)
             slow_handlers = [(p, d) for p, d in durations if d > options.fetch.total_timeout * 2 + 2]
@@ -497,7 +501,10 @@ def main(argv: list[str] | None = None) -> int:
             )
             leak_places = find_leaks(server, workdir, hits, runs, logs.text(), tally.lines)
             leaks = sum(leak_places.values())
-            print(f"leaks by place: {leak_places}; bystander requests: {bystander.hits}")
+            print(
+                f"leaks by place: {leak_places}; bystander requests: {bystander.hits}; "
+                f"refused outside loopback: {outside}"
+            )
             if args.verbose:
                 for line in logs.text().splitlines():
                     if count_secrets(line):

@@ -46,31 +46,40 @@ if str(ROOT / "plugins") not in sys.path:
 ES_URL = os.environ.get("NEWS_INDEX_ES_URL", "http://127.0.0.1:9200")
 
 
-def _loopback_only_resolver() -> None:
-    """Nothing a test does may reach an address outside 127.0.0.0/8, not even a DNS query: resolving a name
-    such as ``example.invalid`` asks the system's (remote) resolver. In this process every name other than the
-    loopback ones and this machine's own fails as an unknown name would (``socket.gaierror``), without a query;
-    tests that need a name resolved use a stub. Subprocesses (Airflow, the browser) only talk to 127.0.0.1."""
-    import ipaddress
-    import socket
+def _loopback_only() -> Path:
+    """Nothing a test does may reach an address outside 127.0.0.0/8, not even a DNS query (resolving a name such
+    as ``example.invalid`` asks the system's remote resolver). :mod:`evaluation.netguard` refuses such connects
+    and lookups below every library, in this process and, through ``PYTHONPATH``, in every Python process a test
+    starts (Airflow, the CLI); tests that need a name resolved use a stub. Returns the file where every process
+    records what it refused, which :func:`_no_traffic_outside_loopback` turns into a failure."""
+    from evaluation import netguard
 
-    real = socket.getaddrinfo
-    local = {"localhost", "localhost.localdomain", "ip6-localhost", socket.gethostname().lower(), ""}
-
-    def loopback_getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
-        name = host.decode("ascii", "replace") if isinstance(host, bytes) else host
-        if name is None or str(name).lower().rstrip(".") in local:
-            return real(host, *args, **kwargs)
-        try:
-            ipaddress.ip_address(str(name).strip("[]").split("%")[0])  # a literal address needs no query
-        except ValueError:
-            raise socket.gaierror(socket.EAI_NONAME, f"tests resolve no external name ({name!r})") from None
-        return real(host, *args, **kwargs)
-
-    socket.getaddrinfo = loopback_getaddrinfo
+    netguard.install()
+    log = _AIRFLOW_HOME.parent / f"news-ingest-netguard-{os.getpid()}.log"
+    log.touch()
+    atexit.register(log.unlink, missing_ok=True)
+    os.environ[netguard.LOG_ENV] = str(log)
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (netguard.SITE_DIR, os.environ.get("PYTHONPATH")) if p)
+    return log
 
 
-_loopback_only_resolver()
+NETGUARD_LOG = _loopback_only()
+
+
+@pytest.fixture(autouse=True)
+def _no_traffic_outside_loopback() -> Iterator[None]:
+    """Fail the test during which anything (the pipeline, a library, a child process) tried to leave loopback:
+    the refusal alone would look like a dead host, which the pipeline records as a skip and goes on."""
+    from evaluation import netguard
+
+    before, offset = len(netguard.attempts()), NETGUARD_LOG.stat().st_size
+    yield
+    tried = [f"{a.operation} {a.target}" for a in netguard.attempts()[before:]]
+    with NETGUARD_LOG.open(encoding="utf-8") as fh:
+        fh.seek(offset)
+        tried += [line.strip() for line in fh if line.strip() and not line.startswith(f"{os.getpid()} ")]
+    if tried:
+        pytest.fail(f"traffic outside 127.0.0.0/8 was attempted (and refused): {tried}", pytrace=False)
 
 
 #: CI sets this: a test that needs ../shared then fails instead of skipping when the data is missing.

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from elasticsearch import Elasticsearch
 
+from evaluation import netguard
 from ingest.cli import ExitCode
 from ingest.state import StateStore
 from tests.conftest import SampleIndex
@@ -30,6 +31,9 @@ def _env(sample: SampleIndex, **extra: str) -> dict[str, str]:
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": os.environ.get("HOME", "/tmp"),
+        # the loopback-only net of tests/conftest.py, in the CLI's process too
+        "PYTHONPATH": os.environ["PYTHONPATH"],
+        netguard.LOG_ENV: os.environ[netguard.LOG_ENV],
         "NEWS_INDEX_ES_URL": o.index.es_url,
         "NEWS_INDEX_ARTICLES_ALIAS": o.index.articles_alias,
         "NEWS_INDEX_STORIES_ALIAS": o.index.stories_alias,
