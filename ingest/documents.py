@@ -93,7 +93,7 @@ def build_article(
 ) -> dict[str, Any]:
     """Assemble the document; ``doc_id`` is derived from the normalised canonical URL."""
     normalized = normalize_url(url)
-    published = best_published(extracted, parse_datetime(origin.entry_published))
+    published = best_published(extracted, parse_datetime(origin.entry_published), fetched_at)
     body = clean(extracted.body)  # hashed below: what UTF-8 cannot encode must be gone first
     doc: dict[str, Any] = {
         "doc_id": document_id(url),
@@ -142,13 +142,47 @@ def storable(doc: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def best_published(extracted: Extracted, from_feed: datetime | None) -> datetime | None:
-    """The page's date, unless it names only the day and the feed has a time on (about) that day."""
-    page = extracted.published
+#: No news page is dated before this; a feed's or a page's date outside [EARLIEST, fetch time + LATEST_AHEAD] is
+#: no date (a feed dated 2099 or year 1, a template's placeholder), not a real one.
+EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
+LATEST_AHEAD = timedelta(days=1)
+
+
+def plausible(value: datetime | None, fetched_at: datetime) -> datetime | None:
+    """``value`` when it can be a publication date of a page fetched at ``fetched_at``, else None."""
+    if value is None:
+        return None
+    try:
+        return value if EARLIEST <= value <= fetched_at + LATEST_AHEAD else None
+    except (OverflowError, ValueError, TypeError):  # an offset of 24 h or more raises when it is used
+        return None
+
+
+def best_published(extracted: Extracted, from_feed: datetime | None, fetched_at: datetime) -> datetime | None:
+    """The page's date, with three exceptions where the feed's date wins.
+
+    * The page names only the day and the feed has a time on (about) that day.
+    * The page's day is a 1st and the feed's date is in that month: htmldate gives a bare month ("2026-12", or a
+      full date it rejected, cut to that) the day 1.
+    * The date was only guessed from the text (htmldate's extensive search). Without a feed date such a guess
+      is kept, but not a 1st of the month: htmldate makes those up (a copyright year as 1 January), and no date
+      is better than a made-up one.
+
+    Dates outside :func:`plausible`'s range are no dates.
+    """
+    feed = plausible(from_feed, fetched_at)
+    page = plausible(extracted.published, fetched_at)
     if page is None:
-        return from_feed
-    if from_feed is not None and not extracted.published_has_time and abs(from_feed - page) <= timedelta(hours=36):
-        return from_feed
+        return feed
+    if extracted.published_guessed:
+        if feed is not None:
+            return feed
+        return None if page.day == 1 else page
+    if feed is not None and not extracted.published_has_time:
+        if abs(feed - page) <= timedelta(hours=36):
+            return feed
+        if page.day == 1 and (feed.year, feed.month) == (page.year, page.month):
+            return feed  # a month htmldate gave a day (a date it rejected, cut to "2026-12"): the feed knows the day
     return page
 
 

@@ -10,7 +10,7 @@ import functools
 import logging
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from dateutil import parser as dateparser
@@ -23,10 +23,14 @@ from ingest.metadata import clean_authors, strip_site
 logger = logging.getLogger(__name__)
 
 _DATE_PARAMS: dict[str, Any] = {
-    "extensive_search": True,
+    "extensive_search": False,
     "original_date": True,
     "outputformat": "%Y-%m-%dT%H:%M:%S%z",
 }
+#: A page may be dated up to this far past its fetch time (its time zone's "today" is ahead of UTC's).
+_DATE_AHEAD = timedelta(days=1)
+#: What :func:`parse_datetime` fills a field with that the string lacks (dateutil's default is today).
+_NO_DATE = datetime(1, 1, 1)
 _LANG_ATTR = re.compile(rb"<html[^>]*?\blang\s*=\s*[\"']?([A-Za-z]{2,3})", re.IGNORECASE)
 _START_TAG = re.compile(r"<[A-Za-z]")
 #: Below this probability the text-based language guess yields to the page's declared language.
@@ -45,26 +49,35 @@ class Extracted:
     published: datetime | None
     #: False when the page gave only a day (``published`` is then midnight UTC of that day).
     published_has_time: bool
+    #: True when no markup names the date and htmldate's extensive search read it from the text, where it also
+    #: makes dates up (a copyright year as 1 January, a year-month as its 1st): then a feed's date wins.
+    published_guessed: bool
     language: str | None
     site_name: str | None
     url: str | None
 
 
-def extract(html: str, *, url: str, options: ExtractionOptions | None = None) -> Extracted:
-    """Extract one article; raise :class:`ExtractionError` when the page holds no article text."""
+def extract(
+    html: str, *, url: str, options: ExtractionOptions | None = None, fetched_at: datetime | None = None
+) -> Extracted:
+    """Extract one article; raise :class:`ExtractionError` when the page holds no article text.
+
+    ``fetched_at`` bounds the page's date (a day ahead at most): the capture's time, not the worker's clock, so
+    that a replay months later derives the same date. Without it, now."""
     options = options or ExtractionOptions()
     check_budget(html, url=url, options=options)
     html = cap_attributes(drop_forbidden_references(html))
-    doc = _bare_extraction(html, url, options)
+    latest = (fetched_at or datetime.now(UTC)) + _DATE_AHEAD
+    doc, guessed = _bare_extraction(html, url, options, latest) or (None, False)
     title = _clean(getattr(doc, "title", None))
     body = _strip_title(getattr(doc, "text", None) or "", title)
     if len(body) < options.min_body_chars and (deep := flattened(html)) is not None:
         # nested past libxml2's limit, the rest of the page was dropped: once more on a flattened tree
-        again = _bare_extraction(deep, url, options)
+        again, again_guessed = _bare_extraction(deep, url, options, latest) or (None, False)
         again_title = _clean(getattr(again, "title", None))
         again_body = _strip_title(getattr(again, "text", None) or "", again_title)
         if len(again_body) > len(body):
-            doc, title, body = again, again_title, again_body
+            doc, guessed, title, body = again, again_guessed, again_title, again_body
     if doc is None:
         raise ExtractionError("no article content found", reason="no_content", url=url)
     if len(body) < options.min_body_chars:
@@ -85,6 +98,7 @@ def extract(html: str, *, url: str, options: ExtractionOptions | None = None) ->
         authors=authors,
         published=parse_datetime(raw_date),
         published_has_time=_has_time(raw_date),
+        published_guessed=guessed,
         # a thousand characters identify the language as well as the whole text, at half the cost
         language=detect_language(f"{title}\n{body[:1000]}", declared=declared),
         site_name=site_name,
@@ -92,8 +106,9 @@ def extract(html: str, *, url: str, options: ExtractionOptions | None = None) ->
     )
 
 
-def _bare_extraction(html: Any, url: str, options: ExtractionOptions) -> Any:
-    """trafilatura's document for ``html`` (a string or an lxml tree we own), or None when it finds no content.
+def _bare_extraction(html: Any, url: str, options: ExtractionOptions, latest: datetime) -> tuple[Any, bool] | None:
+    """trafilatura's document for ``html`` (a string or an lxml tree we own) and whether its date is a guess
+    (:func:`_find_date`), or None when it finds no content.
 
     What ``trafilatura.bare_extraction(..., with_metadata=True)`` returns for the fields we read, with the same
     single parse and the same cascade, less two of its metadata passes whose output nothing here reads
@@ -119,22 +134,22 @@ def _bare_extraction(html: Any, url: str, options: ExtractionOptions) -> Any:
         tree = load_html(html, extractor.max_file_size)
         if tree is None:
             return None
-        document = _metadata(tree, url)
+        document, guessed = _metadata(tree, url, latest)
         body, text, _, comments = trafilatura_sequence(tree, extractor, extractor.url or document.url)
         if len(text) < extractor.min_output_size and len(comments) < extractor.min_output_comm_size:
             return None
         document.text = xmltotxt(body, extractor.formatting)
-        return document
+        return document, guessed
     except (TypeError, ValueError):  # what trafilatura itself turns into "no document"
         return None
     except Exception as exc:  # trafilatura raises assorted lxml/ValueError types on broken markup
         raise ExtractionError(f"trafilatura failed: {exc!r}", reason="extraction_failed", url=url) from exc
 
 
-def _metadata(tree: Any, url: str) -> Any:
-    """``trafilatura.metadata.extract_metadata`` step by step, without categories, tags and licence."""
+def _metadata(tree: Any, url: str, latest: datetime) -> tuple[Any, bool]:
+    """``trafilatura.metadata.extract_metadata`` step by step, without categories, tags and licence; and whether
+    the date was only guessed from the text (:func:`_find_date`)."""
     from courlan import extract_domain
-    from htmldate import find_date
     from trafilatura import metadata as tm
 
     document = tm.examine_meta(tree)
@@ -152,7 +167,7 @@ def _metadata(tree: Any, url: str) -> Any:
         document.url = tm.extract_url(tree, url)
     if document.url:
         document.hostname = extract_domain(document.url, fast=True)
-    document.date = find_date(tree, **{**_DATE_PARAMS, "url": document.url})
+    document.date, guessed = _find_date(tree, document.url, latest)
     if not document.sitename:
         document.sitename = tm.extract_sitename(tree)
     if document.sitename:
@@ -162,7 +177,28 @@ def _metadata(tree: Any, url: str) -> Any:
     elif document.url and (match := tm.META_URL.match(document.url)):
         document.sitename = match[1]
     document.clean_and_trim()
-    return document
+    return document, guessed
+
+
+def _find_date(tree: Any, url: str | None, latest: datetime) -> tuple[str | None, bool]:
+    """htmldate's date for the page, and whether it is a guess.
+
+    First from the markup and the URL (meta tags, JSON-LD, ``<time>``, the path); only when they name none, by
+    htmldate's extensive search through the text, whose result may be made up and is marked so. A date htmldate
+    fails on (an offset of +25:00 raises in its range check) is no date: it never costs the article.
+    """
+    from htmldate import find_date
+
+    params = {**_DATE_PARAMS, "url": url, "max_date": latest.astimezone(UTC).replace(tzinfo=None)}
+    for extensive in (False, True):
+        try:
+            found = find_date(tree, **{**params, "extensive_search": extensive})
+        except (ValueError, OverflowError, TypeError) as exc:
+            logger.debug("page date not read: %r", exc)
+            return None, False
+        if found:
+            return found, extensive
+    return None, False
 
 
 def check_budget(html: str, *, url: str, options: ExtractionOptions) -> None:
@@ -198,7 +234,9 @@ def lead_of(body: str, limit: int = 600) -> str:
 
 
 def parse_datetime(value: Any) -> datetime | None:
-    """Parse an ISO-like date string; naive results are taken as UTC."""
+    """Parse an ISO-like date string; naive results are taken as UTC. Fields the string lacks are never filled
+    in from today ("Monday" or "14:05" alone is year 1, which no caller takes as a date), and an offset that
+    cannot exist (+25:00) is no date."""
     if not value:
         return None
     if isinstance(value, datetime):
@@ -208,12 +246,17 @@ def parse_datetime(value: Any) -> datetime | None:
             parsed = dateparser.isoparse(str(value))
         except (ValueError, OverflowError):
             try:
-                parsed = dateparser.parse(str(value))
+                parsed = dateparser.parse(str(value), default=_NO_DATE)
             except (ValueError, OverflowError):
                 logger.debug("unparseable date %r", value)
                 return None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
+    try:
+        parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
+        logger.debug("date with an impossible offset %r", value)
+        return None
     return parsed
 
 

@@ -35,7 +35,9 @@ PRELOAD = ["ingest.worker", "trafilatura", "ingest.worker.warmup"]
 def build_from_response(response: Response, origin: Origin, tagger: Tagger, options: PipelineOptions) -> dict[str, Any]:
     """One archived page → one tagged article document (a pure function of the capture and the options)."""
     html = response.text()
-    extracted = extraction.extract(html, url=response.final_url, options=options.extraction)
+    extracted = extraction.extract(
+        html, url=response.final_url, options=options.extraction, fetched_at=response.fetched_at
+    )
     url = article_url(html=html, final_url=response.final_url, extracted_url=extracted.url)
     tags = tagger.tag(
         title=extracted.title,

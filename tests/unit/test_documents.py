@@ -34,6 +34,7 @@ EXTRACTED = Extracted(
     authors=("Dana Whitfield",),
     published=None,
     published_has_time=False,
+    published_guessed=False,
     language="en",
     site_name="Northbridge Courier",
     url=None,
@@ -133,3 +134,25 @@ def test_a_date_past_the_calendar_in_utc_is_no_date_not_a_lost_article() -> None
     assert doc["published_at"] is None
     early = replace(EXTRACTED, published=datetime(1, 1, 1, 0, 30, tzinfo=timezone(timedelta(hours=5))))
     assert _build(extracted=early, origin=replace(ORIGIN, entry_published=""))["published_at"] is None
+
+
+@pytest.mark.parametrize("entry_published", ["2099-01-01T00:00:00+00:00", "0001-01-01T00:00:00+00:00", "1971-05-01"])
+def test_an_impossible_feed_date_is_no_date(entry_published: str) -> None:
+    doc = _build(origin=replace(ORIGIN, entry_published=entry_published))
+    assert doc["published_at"] is None
+
+
+def test_a_guessed_page_date_yields_to_any_feed_date_and_a_made_up_first_is_dropped() -> None:
+    guessed = replace(EXTRACTED, published=datetime(2014, 1, 1, tzinfo=UTC), published_guessed=True)
+    assert _build(extracted=guessed)["published_at"] == "2014-12-19T18:00:00+00:00"  # the feed's, 11 months on
+    alone = replace(ORIGIN, entry_published="")
+    assert _build(extracted=guessed, origin=alone)["published_at"] is None  # htmldate's "© 2014" as 1 January
+    read = replace(guessed, published=datetime(2014, 12, 17, tzinfo=UTC))
+    assert _build(extracted=read, origin=alone)["published_at"] == "2014-12-17T00:00:00+00:00"
+
+
+def test_a_day_only_first_of_the_month_yields_to_a_feed_time_in_that_month() -> None:
+    first = replace(EXTRACTED, published=datetime(2014, 12, 1, tzinfo=UTC))  # htmldate's "2014-12" as a day
+    assert _build(extracted=first)["published_at"] == "2014-12-19T18:00:00+00:00"
+    november = replace(first, published=datetime(2014, 11, 1, tzinfo=UTC))
+    assert _build(extracted=november)["published_at"] == "2014-11-01T00:00:00+00:00"

@@ -201,3 +201,52 @@ def test_the_size_budget_counts_utf8_bytes() -> None:
     check_budget("<p>" + "a" * 990 + "</p>", url=ARTICLE_URL, options=options)
     with pytest.raises(ExtractionError, match="2007 bytes"):
         check_budget("<p>" + "ü" * 1000 + "</p>", url=ARTICLE_URL, options=options)
+
+
+# --- dates: a bad date costs the date, never the article; nothing made up; bounded by the fetch time ----------
+
+EN_BODY = (
+    "The harbour authority said on Tuesday that the new ferry terminal would open next spring, after two years "
+    "of delays caused by flooding and a dispute with the builders over the cost of the foundations. "
+)
+
+
+def _dated_page(head: str = "", footer: str = "") -> str:
+    return (
+        f"<!doctype html><html lang='en'><head><title>Ferry terminal to open in spring</title>{head}</head><body>"
+        f"<article><h1>Ferry terminal to open in spring</h1><p>{EN_BODY * 2}</p><p>{EN_BODY}</p></article>"
+        f"<footer>{footer}</footer></body></html>"
+    )
+
+
+@pytest.mark.parametrize("offset", ["+25:00", "+24:00", "+23:60"])
+def test_an_impossible_offset_costs_the_date_not_the_article(offset: str) -> None:
+    page = _dated_page(f'<meta property="article:published_time" content="2024-03-10T08:00:00{offset}">')
+    result = extract(page, url="https://port.example/news/ferry")
+    assert result.body.startswith("The harbour authority") and result.published is None
+
+
+def test_a_date_read_only_from_the_text_is_marked_as_guessed() -> None:
+    marked = extract(
+        _dated_page('<meta property="article:published_time" content="2024-03-10T08:00:00+00:00">', "© 2025 Port"),
+        url="https://port.example/news/ferry",
+    )
+    assert marked.published == datetime(2024, 3, 10, 8, tzinfo=UTC) and not marked.published_guessed
+    guessed = extract(_dated_page(footer="© 2025 Port Gazette"), url="https://port.example/news/ferry")
+    assert guessed.published_guessed  # htmldate's copyright fallback: 1 January 2025, made up
+
+
+def test_the_fetch_time_bounds_the_page_date_not_the_workers_clock() -> None:
+    page = _dated_page('<meta property="article:published_time" content="2020-06-02T10:00:00+00:00">')
+    fetched = datetime(2020, 6, 1, 22, 0, tzinfo=UTC)
+    assert extract(page, url="https://port.example/a", fetched_at=fetched).published == datetime(
+        2020, 6, 2, 10, tzinfo=UTC
+    )  # half a day ahead (a time zone east of UTC): kept, today or on a replay years later alike
+    early = extract(page, url="https://port.example/a", fetched_at=datetime(2020, 5, 20, tzinfo=UTC))
+    assert early.published != datetime(2020, 6, 2, 10, tzinfo=UTC)  # dated past its own capture: not that date
+
+
+@pytest.mark.parametrize("text", ["Monday", "14:05", "+25:00", "2024-03-10T08:00:00+25:00"])
+def test_parse_datetime_fills_nothing_from_today(text: str) -> None:
+    parsed = parse_datetime(text)
+    assert parsed is None or parsed.year == 1
