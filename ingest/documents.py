@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 from ingest.config import VERSION
 from ingest.extraction import Extracted, parse_datetime
 from ingest.text import clean, clean_value, clip_utf8
-from ingest.urls import canonical_url, document_id, normalize_url
+from ingest.urls import canonical_url, credible_canonical, document_id, normalize_url
 
 if TYPE_CHECKING:  # annotations only: the extraction workers build documents and never parse feeds (feedparser)
     from ingest.feeds import FeedEntry, FeedSource
@@ -78,7 +78,8 @@ class Origin:
 
 def article_url(*, html: str, final_url: str, extracted_url: str | None) -> str:
     """The URL an article is known by: its canonical URL when the page names a credible one."""
-    return canonical_url(html, final_url) or extracted_url or final_url
+    # trafilatura's own reading of the canonical (og:url, JSON-LD) passes the same checks as ours
+    return canonical_url(html, final_url) or credible_canonical(extracted_url, final_url) or final_url
 
 
 def build_article(

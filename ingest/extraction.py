@@ -31,7 +31,11 @@ _DATE_PARAMS: dict[str, Any] = {
 _DATE_AHEAD = timedelta(days=1)
 #: What :func:`parse_datetime` fills a field with that the string lacks (dateutil's default is today).
 _NO_DATE = datetime(1, 1, 1)
-_LANG_ATTR = re.compile(rb"<html[^>]*?\blang\s*=\s*[\"']?([A-Za-z]{2,3})", re.IGNORECASE)
+#: ``lang`` (or ``xml:lang``) on ``<html>``, not ``data-lang`` or ``data-i18n-lang``; the primary subtag only.
+_LANG_ATTR = re.compile(rb"<html\b[^>]*?[\s\"'](?:xml:)?lang\s*=\s*[\"']?([A-Za-z]{2,3})(?![A-Za-z])", re.IGNORECASE)
+#: Three-letter (ISO 639-2) codes pages use for the languages the tagger knows. Other three-letter codes are no
+#: declaration: their first two letters may be another language's code ("ger" cut to "ge").
+_LANG_639_2 = {"eng": "en", "deu": "de", "ger": "de"}
 _START_TAG = re.compile(r"<[A-Za-z]")
 #: Below this probability the text-based language guess yields to the page's declared language.
 _MIN_LANG_CONFIDENCE = 0.9
@@ -337,7 +341,10 @@ def _as_array(values: Any) -> array.array[int]:
 
 def _declared_language(html: str) -> str | None:
     match = _LANG_ATTR.search(html[:5000].encode("utf-8", "ignore"))
-    return match.group(1).decode().lower()[:2] if match else None
+    if match is None:
+        return None
+    code = match.group(1).decode().lower()
+    return code if len(code) == 2 else _LANG_639_2.get(code)
 
 
 def _clean(value: Any) -> str:

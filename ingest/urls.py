@@ -277,15 +277,33 @@ class _CanonicalParser(HTMLParser):
 
 
 def _acceptable(candidate: str, page_url: str) -> bool:
-    cand = urlsplit(candidate)
-    page = urlsplit(page_url)
-    if cand.scheme not in ("http", "https") or not cand.hostname:
+    """Whether a page's canonical URL may name it: on the page's own site, and not a home page for an article.
+
+    Another site's canonical is refused. It is what a syndicated copy names (the original), but it is also what
+    any page can claim, and the document id comes from it: a page on one site would overwrite another site's
+    article in the index. Syndicated copies keep their own id and are marked as near-duplicates instead.
+    """
+    try:
+        cand = urlsplit(candidate)
+        page = urlsplit(page_url)
+        cand_host, page_host = cand.hostname, page.hostname
+    except ValueError:
         return False
-    same_site = _registrable(cand.hostname) == _registrable(page.hostname or "")
+    if cand.scheme not in ("http", "https") or not cand_host or not page_host:
+        return False
     if (cand.path in ("", "/")) and not cand.query and (page.path not in ("", "/")):
         # an article page whose "canonical" is a home page: a broken template, not the article
         return False
-    return same_site or cand.path not in ("", "/")
+    return same_site(candidate, page_url)
+
+
+def credible_canonical(candidate: str | None, page_url: str) -> str | None:
+    """``candidate`` (a canonical URL read elsewhere, e.g. by trafilatura from JSON-LD), cleaned, when
+    :func:`canonical_url` would accept it for ``page_url``; else None."""
+    if not candidate:
+        return None
+    url = _resolve(page_url, candidate)
+    return url if url is not None and _acceptable(url, page_url) else None
 
 
 def _registrable(host: str) -> str:
@@ -319,8 +337,8 @@ def _resolve(base: str, raw: str) -> str | None:
 def canonical_url(html: str, page_url: str) -> str | None:
     """Absolute canonical URL from ``<link rel=canonical>`` (else ``og:url``), or None.
 
-    None when absent, malformed, not http(s), or pointing at a home page while the page itself is an article.
-    Userinfo is stripped.
+    None when absent, malformed, not http(s), on another site (:func:`_acceptable`), or pointing at a home page
+    while the page itself is an article. Userinfo is stripped.
     """
     parser = _head_parser(html, page_url)
     base = (_resolve(page_url, parser.base_href) if parser.base_href else None) or page_url

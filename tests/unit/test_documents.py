@@ -101,6 +101,19 @@ def test_canonical_link_wins_over_the_fetched_url() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    "extracted_url",
+    ["https://courier.example/", "https://other.example/world/scoop", "http://127.0.0.1/a", "javascript:x"],
+)
+def test_trafilaturas_reading_of_the_canonical_passes_the_same_checks(extracted_url: str) -> None:
+    """A home page or another site's URL (og:url, JSON-LD) never becomes the document's id: every article of a
+    broken template would collapse onto one id, or a page would overwrite another outlet's article."""
+    page = "https://courier.example/world/2014/12/19/fbi-blames-pyongyang"
+    assert article_url(html="<html></html>", final_url=page, extracted_url=extracted_url) == page
+    same = "https://www.courier.example/world/fbi-blames-pyongyang"
+    assert article_url(html="<html></html>", final_url=page, extracted_url=same) == same
+
+
 def test_origin_survives_a_round_trip_through_archive_metadata() -> None:
     assert Origin.from_metadata(ORIGIN.as_metadata()) == ORIGIN
 

@@ -250,3 +250,23 @@ def test_the_fetch_time_bounds_the_page_date_not_the_workers_clock() -> None:
 def test_parse_datetime_fills_nothing_from_today(text: str) -> None:
     parsed = parse_datetime(text)
     assert parsed is None or parsed.year == 1
+
+
+@pytest.mark.parametrize(
+    ("tag", "declared"),
+    [
+        ('<html lang="de">', "de"),
+        ("<html lang=en-US>", "en"),
+        ('<html data-lang="fr" lang="de">', "de"),
+        ('<html class="no-js" data-i18n-lang="es" lang="de">', "de"),
+        ('<html xmlns="http://www.w3.org/1999/xhtml" xml:lang="de">', "de"),
+        ('<html lang="ger">', "de"),
+        ('<html lang="fil">', None),  # Filipino, not "fi" (Finnish)
+        ('<html data-lang="fr">', None),
+        ("<html>", None),
+    ],
+)
+def test_declared_language_is_the_html_elements_lang(tag: str, declared: str | None) -> None:
+    from ingest.extraction import _declared_language
+
+    assert _declared_language(f"<!doctype html>{tag}<head><title>x</title></head></html>") == declared

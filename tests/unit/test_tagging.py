@@ -664,6 +664,23 @@ def test_fold() -> None:
     assert fold("Pjöngjang, Weiße Haus, Außenministerium") == "Pjongjang, Weisse Haus, Aussenministerium"
 
 
+@pytest.mark.parametrize("invisible", ["\u00ad", "\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u180e"])
+def test_invisible_characters_inside_words_change_no_tag(tagger: Tagger, invisible: str) -> None:
+    title = "Cyberangriff auf Sony: Nordkorea weist Vorwürfe zurück"
+    body = (
+        "Die USA machen Nordkorea für den Cyberangriff auf das Filmstudio Sony Pictures verantwortlich. "
+        "Pjöngjang weist die Vorwürfe zurück und droht Washington mit Vergeltung. " * 3
+    )
+    plain = tagger.tag(title=title, body=body, language="de")
+    hidden = tagger.tag(
+        title=title.replace("Cyber", f"Cyber{invisible}"),
+        body=body.replace("Nordkorea", f"Nord{invisible}korea").replace("Cyber", f"Cy{invisible}ber"),
+        language="de",
+    )
+    assert hidden.tags == plain.tags and "cyberattack" in plain.tags
+    assert fold(f"Nord{invisible}korea") == "Nordkorea"
+
+
 def test_fast_enough(tagger: Tagger) -> None:
     body = (
         "Die USA hatten Nordkorea offiziell für den Cyberangriff auf Sony verantwortlich gemacht. "

@@ -87,6 +87,11 @@ def test_canonical_prefers_link_over_og() -> None:
         "<html><head><title>none</title></head></html>",
         '<head><link rel="canonical" href="https://example.com/"></head>',  # home page of an article
         '<head><link rel="canonical" href="https://other.org/"></head>',
+        # another site's article: any page could claim it, and the document id comes from it
+        '<head><link rel="canonical" href="https://other.org/news/1"></head>',
+        '<head><meta property="og:url" content="https://victim.example.co.uk/world/scoop"></head>',
+        '<head><base href="https://other.org/"><link rel="canonical" href="news/1"></head>',
+        '<head><link rel="canonical" href="http://10.0.0.1/news/1"></head>',
         '<head><link rel="canonical" href="javascript:alert(1)"></head>',
         '<head><link rel="canonical" href=""></head>',
     ],
