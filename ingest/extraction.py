@@ -18,7 +18,7 @@ from dateutil import parser as dateparser
 from ingest.config import ExtractionOptions
 from ingest.errors import ExtractionError
 from ingest.markup import cap_attributes, drop_forbidden_references, flattened
-from ingest.metadata import clean_authors, strip_site
+from ingest.metadata import clean_authors, placeholder_title, strip_site
 
 logger = logging.getLogger(__name__)
 
@@ -180,6 +180,8 @@ def _metadata(tree: Any, url: str, latest: datetime) -> tuple[Any, bool]:
             document.sitename = document.sitename.title()
     elif document.url and (match := tm.META_URL.match(document.url)):
         document.sitename = match[1]
+    if placeholder_title(document.title, document.sitename, url):
+        document.title = _headline(tree, document.sitename, url) or document.title
     document.clean_and_trim()
     return document, guessed
 
@@ -203,6 +205,18 @@ def _find_date(tree: Any, url: str | None, latest: datetime) -> tuple[str | None
         if found:
             return found, extensive
     return None, False
+
+
+def _headline(tree: Any, site_name: str | None, url: str) -> str | None:
+    """The page's headline when its title names only the site or a template word ("Home | Site"): the first
+    ``<h1>`` of its article or main element, else the first ``<h1>`` that is no placeholder (a logo's ``<h1>``
+    holds the site's name). Read before trafilatura's extraction, which prunes the tree."""
+    for path in ("//article//h1", "//main//h1", "//h1"):
+        for element in tree.xpath(path)[:20]:
+            text = " ".join(element.text_content().split())
+            if len(text.split()) >= 2 and len(text) <= 300 and not placeholder_title(text, site_name, url):
+                return text
+    return None
 
 
 def check_budget(html: str, *, url: str, options: ExtractionOptions) -> None:

@@ -128,6 +128,24 @@ def strip_site(title: str, site_name: str | None, url: str | None) -> str:
     return out if len(out.split()) >= _MIN_HEADLINE_WORDS or _is_unspaced(out) else title
 
 
+#: Titles that name no article: what a template writes on every page ("Home | Site", "Startseite - Site").
+_PLACEHOLDER_WORDS = frozenset(
+    {"home", "homepage", "start", "startseite", "index", "untitled", "welcome", "willkommen", "news", "nachrichten",
+     "aktuelles", "article", "artikel"}
+)  # fmt: skip
+
+
+def placeholder_title(title: str | None, site_name: str | None, url: str | None) -> bool:
+    """Whether ``title`` names no article: empty, or every segment of it is the site's name or a template word
+    ("Home", "Startseite"). A page's real headline is then elsewhere (its ``<h1>``)."""
+    segments = [fold(part) for part in _SEPARATOR.split(title or "")]
+    segments = [s for s in segments if s]
+    if not segments:
+        return True
+    keys = site_keys(site_name, url)
+    return all(s in keys or s in _PLACEHOLDER_WORDS for s in segments)
+
+
 def _is_unspaced(text: str) -> bool:
     """Chinese and Japanese headlines have no spaces between words: count them as long enough when they are."""
     return len(text) >= 6 and " " not in text.strip()

@@ -270,3 +270,27 @@ def test_declared_language_is_the_html_elements_lang(tag: str, declared: str | N
     from ingest.extraction import _declared_language
 
     assert _declared_language(f"<!doctype html>{tag}<head><title>x</title></head></html>") == declared
+
+
+@pytest.mark.parametrize(
+    ("title", "og_title"),
+    [("Home | Harbour Gazette", None), ("Harbour Gazette", None), ("Startseite - Harbour Gazette", None),
+     ("Ferry terminal to open in spring | Harbour Gazette", "Harbour Gazette"), ("Ferry terminal", "Home")],
+)  # fmt: skip
+def test_a_title_naming_only_the_site_or_home_yields_to_the_articles_headline(title: str, og_title: str | None) -> None:
+    head = f'<meta property="og:site_name" content="Harbour Gazette"><meta property="og:title" content="{og_title}">'
+    page = (
+        f"<!doctype html><html lang='en'><head><title>{title}</title>{head if og_title else ''}</head><body>"
+        "<div class='masthead'><h1 class='logo'><a href='/'>Harbour Gazette</a></h1></div>"
+        "<div class='cookie-banner'><h1>We value your privacy</h1><p>We use cookies.</p></div>"
+        f"<article><h1>Ferry terminal to open in spring</h1><p>{EN_BODY * 2}</p><p>{EN_BODY}</p></article>"
+        "</body></html>"
+    )
+    assert (
+        extract(page, url="https://www.harbourgazette.example/news/ferry").title == "Ferry terminal to open in spring"
+    )
+
+
+def test_a_real_title_is_kept_although_the_page_has_other_headings() -> None:
+    page = _dated_page().replace("<body>", "<body><h1>Harbour Gazette daily</h1>")
+    assert extract(page, url="https://port.example/news/ferry").title == "Ferry terminal to open in spring"
