@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from ingest.config import VERSION
-from ingest.extraction import Extracted, parse_datetime
+from ingest.extraction import DATE_AHEAD, Extracted, parse_datetime
 from ingest.text import clean, clean_value, clip_utf8
 from ingest.urls import canonical_url, credible_canonical, document_id, normalize_url
 
@@ -143,10 +143,10 @@ def storable(doc: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-#: No news page is dated before this; a feed's or a page's date outside [EARLIEST, fetch time + LATEST_AHEAD] is
-#: no date (a feed dated 2099 or year 1, a template's placeholder), not a real one.
+#: No news page is dated before this; a feed's or a page's date outside [EARLIEST, fetch time + DATE_AHEAD] is
+#: no date (a feed dated 2099 or year 1, a template's placeholder), not a real one. DATE_AHEAD is the bound
+#: extraction gives htmldate, so a page's and a feed's date face the same one.
 EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
-LATEST_AHEAD = timedelta(days=1)
 
 
 def plausible(value: datetime | None, fetched_at: datetime) -> datetime | None:
@@ -154,7 +154,7 @@ def plausible(value: datetime | None, fetched_at: datetime) -> datetime | None:
     if value is None:
         return None
     try:
-        return value if EARLIEST <= value <= fetched_at + LATEST_AHEAD else None
+        return value if EARLIEST <= value <= fetched_at + DATE_AHEAD else None
     except (OverflowError, ValueError, TypeError):  # an offset of 24 h or more raises when it is used
         return None
 

@@ -28,7 +28,7 @@ _DATE_PARAMS: dict[str, Any] = {
     "outputformat": "%Y-%m-%dT%H:%M:%S%z",
 }
 #: A page may be dated up to this far past its fetch time (its time zone's "today" is ahead of UTC's).
-_DATE_AHEAD = timedelta(days=1)
+DATE_AHEAD = timedelta(days=1)
 #: What :func:`parse_datetime` fills a field with that the string lacks (dateutil's default is today).
 _NO_DATE = datetime(1, 1, 1)
 #: ``lang`` (or ``xml:lang``) on ``<html>``, not ``data-lang`` or ``data-i18n-lang``; the primary subtag only.
@@ -71,7 +71,7 @@ def extract(
     options = options or ExtractionOptions()
     check_budget(html, url=url, options=options)
     html = cap_attributes(drop_forbidden_references(html))
-    latest = (fetched_at or datetime.now(UTC)) + _DATE_AHEAD
+    latest = (fetched_at or datetime.now(UTC)) + DATE_AHEAD
     doc, guessed = _bare_extraction(html, url, options, latest) or (None, False)
     title = _clean(getattr(doc, "title", None))
     body = _strip_title(getattr(doc, "text", None) or "", title)

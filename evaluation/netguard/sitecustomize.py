@@ -33,7 +33,7 @@ _LOCAL_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loop
 
 
 class Attempt(NamedTuple):
-    """One refused operation: what was tried (connect, sendto, getaddrinfo) and towards what."""
+    """One refused operation: what was tried (connect, connect_ex, sendto) and towards what."""
 
     operation: str
     target: str
