@@ -54,6 +54,10 @@ class FetchOptions:
     read_timeout: float = 15.0
     #: Wall-clock cap per response, which defeats servers that trickle bytes.
     total_timeout: float = 30.0
+    #: Wall-clock cap of one ``get()``: its redirect hops, retries and the waits between them together (the
+    #: per-host politeness queue aside: it is this process's own). A name that is slow to resolve is not cut
+    #: short (the system resolver has its own timeouts), but no request starts once the budget is spent.
+    get_timeout: float = 60.0
     max_bytes: int = 10 * 1024 * 1024
     max_redirects: int = 5
     per_host_concurrency: int = 2

@@ -25,6 +25,10 @@ _NO_WIDE = ["utf_16", "utf_16_be", "utf_16_le", "utf_32", "utf_32_be", "utf_32_l
 _META_CHARSET_RE = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
 _XML_DECL_RE = re.compile(rb"""^\s*<\?xml[^>]*encoding\s*=\s*["']([A-Za-z0-9_.:-]+)["']""", re.IGNORECASE)
 _BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+#: Python text codecs that are no web page's encoding (their names as ``codecs.lookup`` gives them).
+_NOT_WEB_CODECS = frozenset(
+    {"undefined", "punycode", "idna", "unicode-escape", "raw-unicode-escape", "utf-7", "mbcs", "oem", "palmos"}
+)
 #: Labels that browsers (WHATWG Encoding) decode as windows-1252.
 _AS_CP1252 = {
     "iso-8859-1",
@@ -57,9 +61,22 @@ def codec_for(label: str | None) -> str | None:
     if label in _AS_CP1252:
         return "cp1252"
     try:
-        return codecs.lookup(label).name
+        info = codecs.lookup(label)
     except (LookupError, ValueError):
         return None
+    # only character encodings a web page can be in: not Python's transforms (rot13, base64, zlib), nor the
+    # codecs for other purposes whose decoding raises or garbles (undefined, punycode, idna, unicode_escape)
+    if not getattr(info, "_is_text_encoding", True) or info.name in _NOT_WEB_CODECS:
+        return None
+    return info.name
+
+
+def ascii_compatible(codec: str) -> bool:
+    """Whether ``codec`` writes markup's ASCII as ASCII (false for UTF-16/32 and EBCDIC code pages)."""
+    try:
+        return "<html>".encode(codec) == b"<html>"
+    except (UnicodeError, LookupError):
+        return False
 
 
 def charset_of(content_type: str | None) -> str | None:
@@ -151,6 +168,9 @@ def decode_body(content: bytes, header_charset: str | None) -> str:
         utf8_text: str | None = content.decode("utf-8")
     except UnicodeDecodeError:
         utf8_text = None
+    if head.lstrip()[:1] == b"<" and b"\0" not in head[:512]:
+        # markup written in ASCII: a UTF-16 or EBCDIC label (without a BOM) cannot be right
+        candidates = [codec for codec in candidates if ascii_compatible(codec)]
     for codec in candidates:
         if utf8_text is not None and utf8_label_lies(content, codec):
             return utf8_text
@@ -162,7 +182,7 @@ def decode_body(content: bytes, header_charset: str | None) -> str:
             continue  # legacy bytes under a UTF-8 label: the label lies
         try:
             return content.decode(codec)
-        except (UnicodeDecodeError, LookupError):
+        except (UnicodeError, LookupError):
             continue
     if utf8_text is not None:
         return utf8_text

@@ -20,6 +20,8 @@ from ingest.errors import IncompleteBody, TooLarge, UnsupportedContentType
 logger = logging.getLogger(__name__)
 
 _GZIP_MAGIC = b"\x1f\x8b"
+#: Bytes of a "deflate" body read as zlib without output after which it is taken for zlib for good.
+_PROBE_BYTES = 4_096
 
 
 class Decoder:
@@ -33,7 +35,11 @@ class Decoder:
         self._fed = False
         encoding = encoding.strip().lower()
         self._obj: Any
+        #: "deflate" is tried as zlib first; until that reading yields output, what was fed is kept to start
+        #: again as raw deflate (a first chunk of one byte cannot tell them apart)
         self._deflate_probe = False
+        self._probe = b""
+        self._tail = b""
         self._gzip = encoding in ("gzip", "x-gzip")
         if self._gzip:
             self._obj = zlib.decompressobj(16 + zlib.MAX_WBITS)
@@ -54,30 +60,49 @@ class Decoder:
         if self._obj is None or not chunk:
             return chunk
         self._fed = True
-        if self._obj.eof:
-            return self._after_end(chunk)
-        try:
-            out: bytes = self._obj.decompress(chunk, self.limit - self.produced + 1)
-        except zlib.error as exc:
-            if self._deflate_probe and self.produced == 0:
-                # "deflate" sent raw (no zlib header), as some servers do
-                self._obj = zlib.decompressobj(-zlib.MAX_WBITS)
+        out: list[bytes] = []
+        # a loop, not recursion: a body may hold any number of gzip members (hundreds of empty ones included)
+        while chunk:
+            if self._obj.eof:
+                chunk = self._next_member(chunk)
+                if not chunk:
+                    break
+            if self._deflate_probe:
+                self._probe += chunk
+            try:
+                piece: bytes = self._obj.decompress(chunk, self.limit - self.produced + 1)
+            except zlib.error as exc:
+                if self._deflate_probe:
+                    # "deflate" sent raw (no zlib header), as some servers do: start again from the first byte
+                    self._obj = zlib.decompressobj(-zlib.MAX_WBITS)
+                    self._deflate_probe = False
+                    chunk, self._probe = self._probe, b""
+                    continue
+                raise IncompleteBody(f"corrupt compressed body: {exc}", reason="bad_encoding", url=self.url) from exc
+            if piece or len(self._probe) > _PROBE_BYTES:
+                # the zlib reading produced output (or survived long enough): it is not raw deflate
                 self._deflate_probe = False
-                return self.feed(chunk)
-            raise IncompleteBody(f"corrupt compressed body: {exc}", reason="bad_encoding", url=self.url) from exc
-        self._deflate_probe = False
-        self.produced += len(out)
-        if self.produced > self.limit or self._obj.unconsumed_tail:
-            raise self._bomb()
-        if self._obj.eof and self._obj.unused_data:
-            return out + self._after_end(self._obj.unused_data)
-        return out
+                self._probe = b""
+            self.produced += len(piece)
+            out.append(piece)
+            if self.produced > self.limit or self._obj.unconsumed_tail:
+                raise self._bomb()
+            chunk = self._obj.unused_data if self._obj.eof else b""
+        return b"".join(out)
 
-    def _after_end(self, rest: bytes) -> bytes:
-        if self._gzip and rest.lstrip(b"\0")[:2] == _GZIP_MAGIC:
-            # concatenated gzip members (RFC 1952 allows them): decode every member, under the same cap
-            self._obj = zlib.decompressobj(16 + zlib.MAX_WBITS)
-            return self.feed(rest.lstrip(b"\0"))
+    def _next_member(self, rest: bytes) -> bytes:
+        """What of ``rest`` (bytes after a finished stream) starts the next gzip member; b"" when nothing does."""
+        rest = self._tail + rest
+        self._tail = b""
+        if self._gzip:
+            stripped = rest.lstrip(b"\0")
+            if stripped[:2] == _GZIP_MAGIC:
+                # concatenated gzip members (RFC 1952 allows them): decode every member, under the same cap
+                self._obj = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                return stripped
+            if stripped and _GZIP_MAGIC.startswith(stripped):
+                self._tail = stripped  # the next member's magic is split across two chunks
+                return b""
         if rest.strip(b"\0\r\n \t"):
             logger.debug("ignoring %d bytes after the end of the compressed body of %s", len(rest), self.url)
         return b""
@@ -86,6 +111,13 @@ class Decoder:
         """The rest of the output; raises IncompleteBody when the compressed stream did not end."""
         if self._obj is None:
             return b""
+        head = b""
+        if self._deflate_probe and self._probe and not self._obj.eof:
+            # a short "deflate" body that never read as zlib: one last try as raw deflate
+            self._obj = zlib.decompressobj(-zlib.MAX_WBITS)
+            self._deflate_probe = False
+            probe, self._probe = self._probe, b""
+            head = self.feed(probe)
         try:
             out: bytes = self._obj.flush()
         except zlib.error as exc:
@@ -95,7 +127,7 @@ class Decoder:
             raise self._bomb()
         if self._fed and not self._obj.eof:
             raise IncompleteBody(f"compressed body ended early after {self.produced} decoded bytes", url=self.url)
-        return out
+        return head + out
 
 
 class Watchdog:
@@ -121,6 +153,11 @@ class Watchdog:
             if isinstance(sock, socket.socket):
                 with self._lock:
                     self._sock = sock
+                    late = self.fired
+                if late:
+                    # the budget ran out while resolving or connecting: the request must not start now
+                    with contextlib.suppress(OSError):
+                        sock.shutdown(socket.SHUT_RDWR)
 
     def _fire(self) -> None:
         with self._lock:

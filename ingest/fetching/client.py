@@ -16,8 +16,11 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_expo
 from ingest.archive import Archive
 from ingest.config import FetchOptions
 from ingest.errors import (
+    BadRedirect,
     BadURL,
+    BlockedURL,
     ConnectionFailed,
+    DNSError,
     FetchError,
     Gone,
     HTTPStatusError,
@@ -41,6 +44,8 @@ logger = logging.getLogger(__name__)
 
 _REDIRECTS = {301, 302, 303, 307, 308}
 _RETRY_IN_PLACE = {502, 503, 504}
+#: The statuses whose body is the whole resource (200 OK, 203 from a transforming proxy).
+_FULL = {200, 203}
 #: Request headers that carry credentials: the fetcher has none to send, so they never leave it.
 SENSITIVE_REQUEST_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization"})
 _VALIDATORS = ("if-none-match", "if-modified-since")
@@ -129,7 +134,7 @@ class Fetcher:
         self._robots = RobotsCache(
             options.user_agent,
             options.robots_cache_seconds,
-            lambda url: self._with_retries(url, "robots", {}),
+            lambda url: self._with_retries(url, "robots", {}, self._deadline()),
         )
         self._timeout = httpx.Timeout(
             connect=options.connect_timeout, read=options.read_timeout, write=options.read_timeout, pool=None
@@ -173,9 +178,10 @@ class Fetcher:
         sent = _safe_headers(headers or {}, url)
         if kind == "page" and self.options.respect_robots:
             self._robots.check(url)
-        response = self._with_retries(url, kind, sent)
+        deadline = self._deadline()
+        response = self._with_retries(url, kind, sent, deadline)
         if kind == "page" and self.options.follow_meta_refresh:
-            response = self._follow_refresh(response, sent)
+            response = self._follow_refresh(response, sent, deadline)
         if self.archive is not None and kind in ("feed", "page") and response.content:
             response = replace(response, archive_ref=self.archive.write_response(response, metadata=metadata))
         return response
@@ -186,7 +192,7 @@ class Fetcher:
 
     # --- meta refresh -----------------------------------------------------------------------------------
 
-    def _follow_refresh(self, response: Response, headers: dict[str, str]) -> Response:
+    def _follow_refresh(self, response: Response, headers: dict[str, str], deadline: float) -> Response:
         """One same-site ``<meta http-equiv=refresh>`` interstitial is followed (through the guard and robots);
         the target's own refresh is not."""
         if response.status != 200 or (response.content_type and response.content_type not in HTML_TYPES):
@@ -202,13 +208,22 @@ class Fetcher:
         if self.options.respect_robots:
             self._robots.check(refresh.url)
         logger.debug("following the meta refresh of %s to %s", response.final_url, refresh.url)
-        target = self._with_retries(refresh.url, "page", headers)
+        target = self._with_retries(refresh.url, "page", headers, deadline)
         return replace(target, url=response.url)
 
     # --- attempts ---------------------------------------------------------------------------------------
 
-    def _with_retries(self, url: str, kind: str, headers: dict[str, str]) -> Response:
+    def _deadline(self) -> float:
+        """When one ``get()`` must be over: its hops, retries and their waits share ``get_timeout``."""
+        return time.monotonic() + self.options.get_timeout
+
+    def _with_retries(self, url: str, kind: str, headers: dict[str, str], deadline: float) -> Response:
         options = self.options
+
+        def stop(retry_state: Any) -> bool:
+            # no retry whose wait would end past the deadline: the last error is the answer
+            attempts: bool = stop_after_attempt(max(1, options.retries + 1))(retry_state)
+            return attempts or time.monotonic() + float(retry_state.upcoming_sleep) >= deadline
 
         def wait(retry_state: Any) -> float:
             exc = retry_state.outcome.exception() if retry_state.outcome else None
@@ -218,7 +233,7 @@ class Fetcher:
             return float(backoff)
 
         retrying = Retrying(
-            stop=stop_after_attempt(max(1, options.retries + 1)),
+            stop=stop,
             wait=wait,
             retry=retry_if_exception(lambda e: isinstance(e, _Transient)),
             reraise=True,
@@ -226,12 +241,12 @@ class Fetcher:
         try:
             for attempt in retrying:
                 with attempt:
-                    return self._follow(url, kind, headers)
+                    return self._follow(url, kind, headers, deadline)
         except _Transient as exc:
             raise exc.error from None
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _follow(self, url: str, kind: str, headers: dict[str, str]) -> Response:
+    def _follow(self, url: str, kind: str, headers: dict[str, str], deadline: float) -> Response:
         seen: list[str] = []
         current = url
         for _hop in range(self.options.max_redirects + 1):
@@ -242,19 +257,34 @@ class Fetcher:
                 self.guard.check(current, resolve=False)
                 if kind == "page" and self.options.respect_robots:
                     self._robots.check(current)
-            result = self._attempt(url, current, kind, headers)
+            try:
+                result = self._attempt(url, current, kind, headers, deadline)
+            except (BlockedURL, DNSError) as exc:
+                if exc.url is None:  # raised where the connection is made, which knows only the host
+                    exc.url = current
+                raise
             if isinstance(result, Response):
                 return result
             current = result
         raise RedirectError(f"more than {self.options.max_redirects} redirects", reason="too_many_redirects", url=url)
 
-    def _attempt(self, original: str, url: str, kind: str, headers: dict[str, str]) -> Response | str:
-        """One request; returns the Response, or the next URL for a redirect."""
+    def _attempt(
+        self, original: str, url: str, kind: str, headers: dict[str, str], get_deadline: float
+    ) -> Response | str:
+        """One request; returns the Response, or the next URL for a redirect.
+
+        Its wall clock is ``total_timeout``, or what is left of the ``get()``'s budget when that is less. The
+        wait for the host's politeness gate is not counted: it is this process's own queue, not the server.
+        """
         options = self.options
         host, _port = http_host(url)
         self._gate.acquire(host)
-        deadline = time.monotonic() + options.total_timeout
-        watchdog = Watchdog(options.total_timeout)
+        budget = min(options.total_timeout, get_deadline - time.monotonic())
+        if budget <= 0:
+            self._gate.release(host)
+            raise self._overtime(url, options.get_timeout)
+        deadline = time.monotonic() + budget
+        watchdog = Watchdog(budget)
         try:
             try:
                 request = httpx.Request(
@@ -268,16 +298,16 @@ class Fetcher:
             try:
                 raw = self._transport.handle_request(request)
             except httpx.TransportError as exc:
-                raise self._transport_error(exc, url, watchdog.fired) from exc
+                raise self._transport_error(exc, url, budget if watchdog.fired else None) from exc
             try:
                 result = self._handle(original, url, kind, request, raw, deadline)
                 if watchdog.fired:
                     # the shut-down socket may look like a clean end of a close-delimited body: not complete
-                    raise self._overtime(url)
+                    raise self._overtime(url, budget)
                 return result
             except (ConnectionFailed, IncompleteBody) as exc:
                 if watchdog.fired:
-                    raise self._overtime(url) from exc
+                    raise self._overtime(url, budget) from exc
                 raise
             finally:
                 raw.close()
@@ -285,10 +315,11 @@ class Fetcher:
             watchdog.cancel()
             self._gate.release(host)
 
-    def _transport_error(self, exc: httpx.TransportError, url: str, overtime: bool) -> Exception:
-        """Map an httpx failure before the response headers to a FetchError (or a retryable _Transient)."""
-        if overtime:
-            return self._overtime(url)
+    def _transport_error(self, exc: httpx.TransportError, url: str, overtime: float | None) -> Exception:
+        """Map an httpx failure before the response headers to a FetchError (or a retryable _Transient);
+        ``overtime`` is the budget when the watchdog cut the connection."""
+        if overtime is not None:
+            return self._overtime(url, overtime)
         if isinstance(exc, httpx.ConnectTimeout):
             return _Transient(Timeout(f"connect timeout: {exc}", url=url))
         if isinstance(exc, httpx.TimeoutException):
@@ -297,8 +328,9 @@ class Fetcher:
             return _Transient(ConnectionFailed(f"connection failed: {exc}", url=url))
         return ConnectionFailed(f"transport error: {type(exc).__name__}: {exc}", url=url)
 
-    def _overtime(self, url: str) -> Timeout:
-        return Timeout(f"response took longer than {self.options.total_timeout}s", url=url)
+    @staticmethod
+    def _overtime(url: str, seconds: float) -> Timeout:
+        return Timeout(f"response took longer than {seconds:.1f}s", url=url)
 
     def _handle(
         self,
@@ -316,7 +348,7 @@ class Fetcher:
         if status in _REDIRECTS:
             location = resp_headers.get("location", "").strip()
             if not location:
-                raise _status_error(status, url)
+                raise BadRedirect(f"HTTP {status} without a Location", url=url)
             return absolute_location(location, url)
         if status in (429, 503):
             retry_after = retry_after_seconds(resp_headers.get("retry-after"))
@@ -343,7 +375,9 @@ class Fetcher:
                 kind=kind,
                 request_headers=sent_headers,
             )
-        if status >= 400 or status < 200:
+        if status not in _FULL:
+            # an error, or a status that carries no whole page: 204 No Content, 206 Partial Content (no Range
+            # was asked for), 300 Multiple Choices and the other 3xx that are not redirects
             raise _status_error(status, url)
         content_type = resp_headers.get("content-type", "").split(";")[0].strip().lower()
         sniffed = not content_type or content_type in _UNKNOWN_TYPES
@@ -384,7 +418,7 @@ class Fetcher:
                 if received > options.max_bytes:
                     raise TooLarge(f"body exceeds {options.max_bytes} bytes", url=url)
                 if time.monotonic() > deadline:
-                    raise self._overtime(url)
+                    raise self._overtime(url, options.total_timeout)
                 parts.append(decoder.feed(chunk))
             parts.append(decoder.flush())
         except httpx.TimeoutException as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 import time
@@ -47,6 +48,8 @@ class RobotsCache:
         self._lock = threading.Lock()
         self._origin_locks: dict[str, threading.Lock] = {}
         self._cache: dict[str, tuple[float, RobotFileParser | None, str | None]] = {}
+        #: origins whose host is refused or unknown, with that error (asked again after RETRY_UNAVAILABLE_SECONDS)
+        self._refused: dict[str, tuple[float, BlockedURL | DNSError]] = {}
 
     def _ttl(self, parser: RobotFileParser | None) -> float:
         # an unavailable robots.txt is asked for again sooner than a good one
@@ -61,16 +64,34 @@ class RobotsCache:
             now = time.monotonic()
             cached = self._cache.get(origin)
             if cached is None or now - cached[0] > self._ttl(cached[1]):
-                parser, problem = self._load(origin)
+                refused = self._refused.get(origin)
+                if refused is not None and now - refused[0] <= RETRY_UNAVAILABLE_SECONDS:
+                    raise copy.copy(refused[1])
+                try:
+                    parser, problem = self._load(origin)
+                except (BlockedURL, DNSError) as exc:
+                    self._refused[origin] = (now, exc)  # not asked again for every page of the host
+                    raise
+                except Exception as exc:  # a hostile robots.txt costs its host, never the batch
+                    logger.warning("robots.txt of %s unreadable (%s: %s)", origin, type(exc).__name__, exc)
+                    parser, problem = None, "robots_unreadable"
+                self._refused.pop(origin, None)
                 cached = (now, parser, problem)
                 self._cache[origin] = cached
         return cached[1], cached[2]
 
     def _load(self, origin: str) -> tuple[RobotFileParser | None, str | None]:
+        """robots.txt of ``origin`` as (parser, None), (None, problem) when unreachable; raises only when the
+        host itself is refused or unknown (that is every page's reason, and is cached like an answer)."""
         try:
             response = self._fetch(f"{origin}/robots.txt")
-        except (BlockedURL, DNSError):
-            raise  # the host itself is refused or unknown: that is the page's reason, not robots being down
+        except (BlockedURL, DNSError) as exc:
+            if exc.url is None or origin_of(exc.url) == origin:
+                raise
+            # robots.txt redirects somewhere that cannot be fetched: RFC 9309 lets a crawler take a redirect it
+            # cannot follow as "unavailable", like a 4xx: no restrictions
+            logger.info("robots.txt of %s redirects to %s (%s): no restrictions", origin, exc.url, exc.reason)
+            return parse_robots(""), None
         except FetchError as exc:
             status = getattr(exc, "status", None)
             if isinstance(status, int) and 400 <= status < 500 and status != 429:

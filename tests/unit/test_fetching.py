@@ -11,6 +11,7 @@ import itertools
 import socket
 import threading
 import time
+import zlib
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -32,8 +33,11 @@ from ingest.errors import (
     RobotsDisallowed,
     RobotsUnavailable,
     ServerError,
+    Timeout,
+    TooLarge,
 )
 from ingest.fetching import AddressGuard, Fetcher, RateLimited, Response, decode_body
+from ingest.fetching.body import Decoder
 
 pytestmark = pytest.mark.unit
 
@@ -701,3 +705,232 @@ def test_allow_listed_range_admits_no_6to4_form_of_its_addresses() -> None:
     assert guard.check("http://10.1.2.3/")
     with pytest.raises(BlockedURL):
         guard.check("http://[2002:a01:203::]/")  # 6to4 of 10.1.2.3
+
+
+# --- hostile bodies, clocks and statuses (found by red-teaming) -----------------------------------------------
+
+
+class RawServer:
+    """127.0.0.1 server that answers each path with fixed raw bytes (status line and headers included);
+    ``drip`` paths send their bytes one line at a time, ``interval`` apart."""
+
+    def __init__(self, answers: dict[str, bytes], drip: frozenset[str] = frozenset(), interval: float = 0.2) -> None:
+        self.answers = answers
+        self.drip = drip
+        self.interval = interval
+        self.hits: dict[str, int] = {}
+        self._sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self._sock.getsockname()[1]
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def url(self, path: str, host: str = "127.0.0.1") -> str:
+        return f"http://{host}:{self.port}{path}"
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
+
+    def _answer(self, conn: socket.socket) -> None:
+        with conn:
+            try:
+                request = conn.recv(65536).decode("latin-1")
+                path = request.split(" ", 2)[1] if request.count(" ") >= 2 else "/"
+                self.hits[path] = self.hits.get(path, 0) + 1
+                payload = self.answers.get(path, b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+                if path in self.drip:
+                    for line in payload.splitlines(keepends=True):
+                        conn.sendall(line)
+                        time.sleep(self.interval)
+                else:
+                    conn.sendall(payload)
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        self._sock.close()
+
+
+def _answer(body: bytes, *headers: str, status: str = "200 OK") -> bytes:
+    head = "".join(f"{h}\r\n" for h in headers)
+    return f"HTTP/1.1 {status}\r\n{head}Content-Length: {len(body)}\r\n\r\n".encode() + body
+
+
+_PAGE = b"<html><head><title>t</title></head><body><p>" + b"words " * 50 + b"</p></body></html>"
+
+
+@pytest.fixture
+def raw_options() -> FetchOptions:
+    return FetchOptions(
+        allow_hosts=("127.0.0.1",),
+        connect_timeout=2.0,
+        read_timeout=1.0,
+        total_timeout=1.0,
+        get_timeout=2.5,
+        per_host_delay=0.0,
+        retries=2,
+        retry_backoff=0.01,
+        respect_robots=False,
+    )
+
+
+def test_gzip_body_of_many_empty_members_decodes_without_recursion() -> None:
+    body = gzip.compress(b"") * 2_000 + gzip.compress(b"<html>end</html>")
+    decoder = Decoder("gzip", 1 << 20, "http://x.test/")
+    assert decoder.feed(body) + decoder.flush() == b"<html>end</html>"  # one chunk: 2,001 members in a row
+
+
+def test_gzip_member_magic_split_across_chunks() -> None:
+    body = gzip.compress(b"one ") + gzip.compress(b"two")
+    cut = len(gzip.compress(b"one ")) + 1  # the second member's first magic byte ends the first chunk
+    decoder = Decoder("gzip", 1 << 20, "http://x.test/")
+    assert decoder.feed(body[:cut]) + decoder.feed(body[cut:]) + decoder.flush() == b"one two"
+
+
+@pytest.mark.parametrize("first", [1, 2, 7])
+def test_raw_deflate_is_recognised_whatever_the_first_chunk(first: int) -> None:
+    packer = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+    body = packer.compress(_PAGE) + packer.flush()
+    decoder = Decoder("deflate", 1 << 20, "http://x.test/")
+    out = decoder.feed(body[:first]) + b"".join(decoder.feed(body[i : i + 3]) for i in range(first, len(body), 3))
+    assert out + decoder.flush() == _PAGE
+
+
+def test_zlib_deflate_in_one_byte_chunks() -> None:
+    body = zlib.compress(_PAGE)
+    decoder = Decoder("deflate", 1 << 20, "http://x.test/")
+    assert b"".join(decoder.feed(body[i : i + 1]) for i in range(len(body))) + decoder.flush() == _PAGE
+
+
+def test_many_gzip_members_still_hit_the_decoded_cap() -> None:
+    body = gzip.compress(b"a" * 1000) * 50
+    decoder = Decoder("gzip", 10_000, "http://x.test/")
+    chunks = [body[i : i + 512] for i in range(0, len(body), 512)]
+    with pytest.raises(TooLarge):
+        b"".join(map(decoder.feed, chunks))
+
+
+def test_watchdog_fired_before_the_connection_still_cuts_it(raw_options: FetchOptions) -> None:
+    # slow name resolution spends the budget before the socket exists; the server then drips its headers
+    headers = b"HTTP/1.1 200 OK\r\n" + b"".join(b"X-%d: y\r\n" % i for i in range(40)) + b"\r\n"
+    server = RawServer({"/drip": headers + _PAGE}, drip=frozenset({"/drip"}), interval=0.2)
+
+    def slow_resolver(host: str) -> list[str]:
+        time.sleep(1.3)
+        return ["127.0.0.1"]
+
+    options = replace(raw_options, retries=0)
+    try:
+        with Fetcher(options, resolver=slow_resolver) as f:
+            started = time.monotonic()
+            with pytest.raises(Timeout):
+                f.get(server.url("/drip", host="slow-dns.test"), kind="page")
+            assert time.monotonic() - started < 2.5  # not the 8 s of dripped headers
+    finally:
+        server.close()
+
+
+def test_one_get_has_one_budget_across_retries_and_redirects(raw_options: FetchOptions) -> None:
+    # every hop redirects to a page whose headers drip past the per-response budget; retried, that would be
+    # 3 attempts x 1 s; the get's 2.5 s budget ends it
+    headers = b"HTTP/1.1 200 OK\r\n" + b"".join(b"X-%d: y\r\n" % i for i in range(40)) + b"\r\n"
+    server = RawServer(
+        {"/a": _answer(b"", "Location: /b", status="302 Found"), "/b": headers + _PAGE},
+        drip=frozenset({"/b"}),
+        interval=0.3,
+    )
+    try:
+        with Fetcher(raw_options) as f:
+            started = time.monotonic()
+            with pytest.raises(FetchError) as info:
+                f.get(server.url("/a"), kind="page")
+            elapsed = time.monotonic() - started
+    finally:
+        server.close()
+    assert info.value.reason == "timeout"
+    assert elapsed < raw_options.get_timeout + 0.7
+
+
+def test_no_retry_starts_after_the_budget(raw_options: FetchOptions) -> None:
+    server = RawServer({"/busy": _answer(b"busy", "Retry-After: 1", status="503 Service Unavailable")})
+    options = replace(raw_options, get_timeout=1.5, retries=5, max_retry_after_wait=10.0)
+    try:
+        with Fetcher(options) as f:
+            started = time.monotonic()
+            with pytest.raises(FetchError):
+                f.get(server.url("/busy"), kind="page")
+            assert time.monotonic() - started < 1.5
+    finally:
+        server.close()
+    assert server.hits["/busy"] == 2  # at 0 s and after 1 s; a third wait would end past the budget
+
+
+@pytest.mark.parametrize(
+    ("status", "reason"),
+    [("206 Partial Content", "http_206"), ("204 No Content", "http_204"), ("300 Multiple Choices", "http_300")],
+)
+def test_statuses_without_a_whole_page_are_not_articles(raw_options: FetchOptions, status: str, reason: str) -> None:
+    server = RawServer({"/p": _answer(_PAGE, "Content-Type: text/html", status=status)})
+    try:
+        with Fetcher(replace(raw_options, retries=0)) as f:
+            assert reason_of(f, server.url("/p")) == reason
+    finally:
+        server.close()
+
+
+def test_redirect_without_location_is_a_permanent_bad_redirect(raw_options: FetchOptions) -> None:
+    server = RawServer({"/r": _answer(b"", status="302 Found")})
+    try:
+        with Fetcher(raw_options) as f, pytest.raises(FetchError) as info:
+            f.get(server.url("/r"), kind="page")
+    finally:
+        server.close()
+    assert info.value.reason == "bad_redirect"
+    assert info.value.permanent
+    assert server.hits["/r"] == 1
+
+
+@pytest.mark.parametrize("target", ["http://10.1.2.3/robots.txt", "http://unknown-host.test/robots.txt"])
+def test_robots_redirect_to_an_unfetchable_host_means_no_restrictions(raw_options: FetchOptions, target: str) -> None:
+    server = RawServer(
+        {
+            "/robots.txt": _answer(b"", f"Location: {target}", status="301 Moved Permanently"),
+            "/a.html": _answer(_PAGE, "Content-Type: text/html"),
+            "/b.html": _answer(_PAGE, "Content-Type: text/html"),
+        }
+    )
+
+    def resolver(host: str) -> list[str]:
+        if host == "unknown-host.test":
+            raise OSError("no such host")
+        return ["127.0.0.1"]
+
+    try:
+        with Fetcher(replace(raw_options, respect_robots=True), resolver=resolver) as f:
+            assert f.get(server.url("/a.html"), kind="page").status == 200
+            assert f.get(server.url("/b.html"), kind="page").status == 200
+    finally:
+        server.close()
+    assert server.hits["/robots.txt"] == 1  # cached like an answer, not asked again for every page
+
+
+def test_a_refused_host_is_not_asked_for_robots_txt_again_and_again(raw_options: FetchOptions) -> None:
+    def resolver(host: str) -> list[str]:
+        return ["10.9.8.7"]
+
+    asked: list[str] = []
+
+    def counting(host: str) -> list[str]:
+        asked.append(host)
+        return resolver(host)
+
+    with Fetcher(replace(raw_options, respect_robots=True), resolver=counting) as f:
+        for n in range(3):
+            with pytest.raises(BlockedURL):
+                f.get(f"http://private-name.test/{n}.html", kind="page")
+    assert asked == ["private-name.test"]

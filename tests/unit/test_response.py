@@ -79,3 +79,27 @@ def test_response_module_is_a_leaf_and_fetching_re_exports_it() -> None:
     probe = "import sys, ingest.response; print(sorted(m for m in sys.modules if m.startswith('ingest.')))"
     loaded = subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True, text=True).stdout
     assert loaded.strip() == "['ingest.response']"
+
+
+# --- labels that are no web page's encoding (found by red-teaming) ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "label", ["undefined", "punycode", "idna", "unicode_escape", "raw_unicode_escape", "rot13", "base64", "utf-7"]
+)
+def test_python_codecs_that_are_no_web_encoding_are_ignored(label: str) -> None:
+    assert codec_for(label) is None
+    page = "<html><body><p>Café in Köln \\u00e9 \\x41</p></body></html>"
+    assert decode_body(page.encode("utf-8"), label) == page
+    assert decode_body(f'<html><meta charset="{label}"><p>Café</p></html>'.encode(), None).endswith("Café</p></html>")
+
+
+@pytest.mark.parametrize("label", ["utf-16", "utf-16le", "utf-32", "cp037", "cp500"])
+def test_ascii_incompatible_label_on_ascii_markup_is_a_wrong_label(label: str) -> None:
+    page = "<html><head><title>Sony</title></head><body><p>Ein Hackerangriff auf Sony.</p></body></html>"
+    assert decode_body(page.encode("utf-8"), label) == page
+
+
+def test_real_utf16_without_bom_still_decodes() -> None:
+    page = "<html><body><p>Grüße</p></body></html>"
+    assert decode_body(page.encode("utf-16-le"), "utf-16le") == page
