@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -520,3 +521,68 @@ def test_feedburner_original_links_are_the_publishers_urls() -> None:
         "https://example.org/2014/12/proxied.html",
         "https://example.org/2014/12/plain.html",
     ]
+
+
+# --- the entity guard reads the whole prolog, linearly (found by red-teaming) ------------------------------------
+
+
+def _after_padding(document: bytes, padding: bytes) -> bytes:
+    """``document`` with ``padding`` between its XML declaration and its DOCTYPE."""
+    declaration, rest = document.split(b"\n", 1)
+    return declaration + b"\n" + padding + rest
+
+
+@pytest.mark.parametrize(
+    "padding",
+    [
+        b"<!-- " + b"x" * 1_100_000 + b" -->\n",
+        b" \n" * 600_000,
+        b"<?pi " + b"y" * 1_100_000 + b"?>\n",
+    ],
+    ids=["comment", "whitespace", "processing-instruction"],
+)
+def test_an_entity_attack_after_a_megabyte_of_prolog_is_refused(padding: bytes) -> None:
+    with pytest.raises(UnsafeFeed) as info:
+        check_entities(_after_padding(BILLION_LAUGHS, padding))
+    assert info.value.reason == "xml_entity_expansion"
+
+
+def test_quoted_markup_in_the_internal_subset_does_not_end_the_prolog_early() -> None:
+    # "<b>" and "]>" inside entity values and a quote inside a comment must not hide the attack behind them
+    document = BILLION_LAUGHS.replace(
+        b' <!ENTITY lol "lol">',
+        b""" <!-- don't --> <!ENTITY a '<b>]>'> <!ENTITY lol "lol">""",
+    )
+    with pytest.raises(UnsafeFeed):
+        check_entities(document)
+    # a ">" inside a value does not end the declaration before the references it holds
+    hidden = BILLION_LAUGHS.replace(b'<!ENTITY lol1 "', b'<!ENTITY lol1 "x>')
+    with pytest.raises(UnsafeFeed):
+        check_entities(hidden)
+
+
+def test_entity_declarations_quoted_in_an_item_are_article_text() -> None:
+    # a security feed quoting an XXE payload in its CDATA is not an attack on us
+    doc = rss("Security", [("XXE explained", "https://example.org/xxe")]).replace(
+        "<title>XXE explained</title>",
+        '<title>XXE explained</title><description><![CDATA[<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>'
+        "]]></description>",
+    )
+    parsed = parse_feed(doc.encode(), source=SOURCE, base_url="https://example.org/")
+    assert [e.url for e in parsed.entries] == ["https://example.org/xxe"]
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        b"<?xml version='1.0'?>" + b"<!DOCTYPE rss " * 40_000 + b"<!ENTITY a 'x'>",
+        b"<?xml version='1.0'?><!DOCTYPE rss [" + b"<!ENTITY a " * 40_000,
+        b"<?xml version='1.0'?><!DOCTYPE rss [" + b"<!ENTITY a 'x'>" * 65 + b"]><rss/>",
+    ],
+    ids=["doctypes", "unterminated-entities", "too-many-entities"],
+)
+def test_crafted_doctypes_are_judged_in_linear_time(document: bytes) -> None:
+    started = time.monotonic()
+    with pytest.raises(FeedParseError):
+        parse_feed(document, source=SOURCE, base_url="https://example.org/")
+    assert time.monotonic() - started < 5  # quadratic scans took minutes on these
