@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urldefrag, urljoin, urlsplit
 
 import feedparser
 from dateutil import parser as date_parser
@@ -37,19 +37,32 @@ from ingest.urls import clean_url, document_id
 
 logger = logging.getLogger(__name__)
 
-_TAG_RE = re.compile(r"<[^>]*>")
+#: A tag: no "<" inside, so every match attempt ends at the next "<" or ">" (linear, also on 100,000 "<").
+_TAG_RE = re.compile(r"<[^<>]*>")
 _SPACE_RE = re.compile(r"\s+")
+_HTML_TYPES = ("text/html", "application/xhtml+xml")
 
 
-def _plain(text: object) -> str:
-    """HTML fragment to a single line of plain text (numbers become their digits, other non-strings nothing)."""
+def _plain(text: object, *, markup: bool = True) -> str:
+    """A field's value as a single line of plain text (numbers become their digits, other non-strings nothing).
+
+    ``markup`` says the value is an HTML fragment (tags dropped, references decoded); plain text keeps its
+    "<" and "&" ("a < b", "Use <Enter>" in a title the feed marks as text)."""
     if isinstance(text, bool) or not isinstance(text, str | int | float):
         return ""
     text = str(text)
     if not text:
         return ""
+    if markup:
+        text = html.unescape(_TAG_RE.sub(" ", text))
     # cleaned after unescaping: ``&#xD800;`` or a JSON ``"\\ud800"`` must not reach the archive or the index
-    return clean(_SPACE_RE.sub(" ", html.unescape(_TAG_RE.sub(" ", text)))).strip()
+    return clean(_SPACE_RE.sub(" ", text)).strip()
+
+
+def _is_markup(detail: object) -> bool:
+    """Whether feedparser's ``*_detail`` says its value is HTML (it does, unless the feed marks it as text)."""
+    kind = detail.get("type") if isinstance(detail, Mapping) else None
+    return not isinstance(kind, str) or kind.lower() in _HTML_TYPES
 
 
 def _struct_to_datetime(value: object) -> datetime | None:
@@ -61,17 +74,56 @@ def _struct_to_datetime(value: object) -> datetime | None:
         return None
 
 
+#: Two defaults that differ in every field: a date string parsed to different results under them lacks a field.
+_DEFAULTS = (datetime(2001, 1, 1, 0, 0, 0), datetime(2002, 2, 2, 0, 0, 0))
+_DIGITS_RE = re.compile(r"\d+")
+_LETTERS_RE = re.compile(r"[^\W\d_]{3,}")
+
+
+_ZONE_NAME_RE = re.compile(r"\d\s*([A-Za-z]{2,5})\s*$")
+_FEEDPARSER_ZONES = frozenset(feedparser.datetimes.rfc822.timezone_names) | {"utc"}
+
+
+class _UnknownZone(ValueError):
+    """A time zone name that neither feedparser nor dateutil knows: no date rather than a wrong one."""
+
+
+def _zone(name: str | None, offset: int | None) -> int | None:
+    """dateutil's ``tzinfos``: an offset as given, UTC's names as 0, no zone as None (naive), others refused."""
+    if offset is not None:
+        return offset
+    if name is None:
+        return None
+    if name is not None and name.upper() in ("UTC", "GMT", "UT", "Z"):
+        return 0
+    raise _UnknownZone(name)
+
+
+def _names_a_day(raw: str) -> bool:
+    """Whether ``raw`` has the fields of a full date: three numbers (2026-12-04, 04.12.2026 10:00), two and a
+    month name (4 Dec 2026), or eight digits in a row (20261204). feedparser reads "2026" or "2026-12" as the
+    first day of that year or month: a date the feed never gave."""
+    groups = _DIGITS_RE.findall(raw)
+    if any(len(group) == 8 for group in groups):
+        return True
+    return len(groups) >= 3 or (len(groups) == 2 and _LETTERS_RE.search(raw) is not None)
+
+
 def _parse_date(raw: Any) -> datetime | None:
-    if not isinstance(raw, str) or not raw.strip():
+    """A feed's date string, or None: never a field filled in from today or a default ("March", "14:05"), and
+    never a zone it cannot read taken as UTC (a string without any zone is UTC)."""
+    if not isinstance(raw, str) or not raw.strip() or not _names_a_day(raw):
         return None
     try:
-        parsed = date_parser.parse(raw)
-    except (ValueError, OverflowError):
+        first, second = (date_parser.parse(raw, default=default, tzinfos=_zone) for default in _DEFAULTS)
+    except (ValueError, OverflowError, TypeError):
+        return None
+    if first != second:
         return None
     try:
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=UTC)
-        return parsed.astimezone(UTC)
+        if first.tzinfo is None:
+            first = first.replace(tzinfo=UTC)
+        return first.astimezone(UTC)
     except (ValueError, OverflowError, OSError):
         return None
 
@@ -156,6 +208,33 @@ def _guid(raw: object, url: str) -> str:
     return guid
 
 
+def _feed_date(item: Mapping[str, Any], field: str) -> datetime | None:
+    """feedparser's reading of ``field`` when the string names a whole day, else our own strict one."""
+    raw = item.get(field)
+    parsed = _struct_to_datetime(item.get(f"{field}_parsed"))
+    if parsed is not None and (not isinstance(raw, str) or (_names_a_day(raw) and _known_zone(raw))):
+        return parsed
+    return _parse_date(raw)
+
+
+def _known_zone(raw: str) -> bool:
+    """Whether a zone name ending ``raw`` is one feedparser reads (it takes any other name as UTC)."""
+    found = _ZONE_NAME_RE.search(raw)
+    return found is None or found.group(1).lower() in _FEEDPARSER_ZONES
+
+
+def _names_feed(link: str, base_url: str) -> bool:
+    """An empty or fragment-only link ("#", "#top"): the feed document itself, not an article."""
+    stripped = link.strip()
+    if not stripped or stripped.startswith("#"):
+        return True
+    try:
+        target = urldefrag(clean_url(_absolute(stripped, base_url))).url
+        return bool(base_url) and target == urldefrag(clean_url(base_url)).url
+    except (BadURL, ValueError):
+        return False
+
+
 def _entry_from_feedparser(raw: Mapping[str, Any], source: FeedSource, base_url: str) -> FeedEntry:
     # plain dict look-ups: FeedParserDict's key aliases emit DeprecationWarnings
     item: dict[str, Any] = dict(raw)
@@ -164,17 +243,21 @@ def _entry_from_feedparser(raw: Mapping[str, Any], source: FeedSource, base_url:
     if isinstance(original, str) and original.strip() and _locator(_absolute(original.strip(), base_url)):
         # FeedBurner's <feedburner:origLink>: the publisher's own URL behind a feedproxy redirect link
         link = original.strip()
-    if link and not _locator(_absolute(link, base_url)):
-        link = ""  # feedparser copies an Atom id such as urn:uuid:... into link; that is not fetchable
+    if link and (not _locator(_absolute(link, base_url)) or _names_feed(link, base_url)):
+        link = ""  # feedparser copies an Atom id such as urn:uuid:... into link; "#" is the feed itself
     if not link:
         for candidate in item.get("links") or []:
             href = candidate.get("href") if isinstance(candidate, Mapping) else None
-            if isinstance(href, str) and href and candidate.get("rel", "alternate") == "alternate":
+            if (
+                isinstance(href, str)
+                and not _names_feed(href, base_url)
+                and candidate.get("rel", "alternate") == "alternate"
+            ):
                 link = href
                 break
     guid_raw = item.get("id")
     guid = guid_raw.strip() if isinstance(guid_raw, str) else ""
-    if not link and guid.startswith(("http://", "https://")):
+    if not link and guid.startswith(("http://", "https://")) and not _names_feed(guid, base_url):
         link = guid
     if not link:
         links = item.get("links") or []
@@ -184,9 +267,7 @@ def _entry_from_feedparser(raw: Mapping[str, Any], source: FeedSource, base_url:
     if not _locator(_absolute(link, base_url)):
         raise _Dropped("no_link")
     url = _entry_url(link, base_url)
-    published = _struct_to_datetime(item.get("published_parsed")) or _struct_to_datetime(item.get("updated_parsed"))
-    if published is None:
-        published = _parse_date(item.get("published")) or _parse_date(item.get("updated"))
+    published = _feed_date(item, "published") or _feed_date(item, "updated")
     authors: list[str] = []
     for author in item.get("authors") or []:
         name = _plain(author.get("name") if isinstance(author, Mapping) else author)
@@ -197,15 +278,17 @@ def _entry_from_feedparser(raw: Mapping[str, Any], source: FeedSource, base_url:
         if author_name:
             authors.append(author_name)
     summary = item.get("summary") or ""
+    summary_markup = _is_markup(item.get("summary_detail"))
     content = item.get("content")
     if not summary and isinstance(content, list) and content and isinstance(content[0], Mapping):
         summary = content[0].get("value", "")
+        summary_markup = _is_markup(content[0])
     return FeedEntry(
         feed=source.name,
         url=url,
-        title=_plain(item.get("title")),
+        title=_plain(item.get("title"), markup=_is_markup(item.get("title_detail"))),
         published=published,
-        summary=_plain(summary),
+        summary=_plain(summary, markup=summary_markup),
         guid=_guid(guid, url),
         authors=tuple(authors),
     )
@@ -219,9 +302,9 @@ def _json_entry(item: object, source: FeedSource, feed_base: str) -> FeedEntry:
     if not isinstance(item, dict):
         raise _Dropped("no_link")
     given = [v for v in (item.get("url"), item.get("external_url")) if v not in (None, "")]
-    link = next((v for v in given if isinstance(v, str) and v.strip()), "")
-    guid = _plain(item.get("id"))
-    if not link and guid.startswith(("http://", "https://")):
+    link = next((v for v in given if isinstance(v, str) and not _names_feed(v, feed_base)), "")
+    guid = _plain(item.get("id"), markup=False)
+    if not link and guid.startswith(("http://", "https://")) and not _names_feed(guid, feed_base):
         link = guid
     if not link:
         raise _Dropped("bad_url" if given else "no_link")
@@ -230,16 +313,25 @@ def _json_entry(item: object, source: FeedSource, feed_base: str) -> FeedEntry:
     if not isinstance(authors_raw, list):
         authors_raw = [item["author"]] if isinstance(item.get("author"), dict) else []
     authors = tuple(name for a in authors_raw if isinstance(a, dict) for name in [_plain(a.get("name"))] if name)
-    summary = next(
-        (v for v in (item.get("summary"), item.get("content_html"), item.get("content_text")) if isinstance(v, str)),
-        "",
+    # JSON Feed: title, summary and content_text are plain text, content_html is HTML
+    summary, summary_markup = next(
+        (
+            (v, markup)
+            for v, markup in (
+                (item.get("summary"), False),
+                (item.get("content_html"), True),
+                (item.get("content_text"), False),
+            )
+            if isinstance(v, str)
+        ),
+        ("", False),
     )
     return FeedEntry(
         feed=source.name,
         url=url,
-        title=_plain(item.get("title")),
+        title=_plain(item.get("title"), markup=False),
         published=_parse_date(item.get("date_published")) or _parse_date(item.get("date_modified")),
-        summary=_plain(summary),
+        summary=_plain(summary, markup=summary_markup),
         guid=_guid(guid, url),
         authors=authors,
     )
@@ -254,16 +346,23 @@ def _collect(items: list[Any], convert: Any, limit: int | None = None) -> tuple[
     costs the others. An item whose link is one an earlier item of the document has (the same article,
     tracking parameters aside) is dropped as ``duplicate_link``: hundreds of copies of one link must not crowd
     the feed's other articles out of ``max_entries``. Conversion stops at ``limit`` entries (the rest would be
-    cut anyway, and validating 100,000 links took longer than parsing them)."""
+    cut anyway, and validating 100,000 links took longer than parsing them). The budget of ``limit`` times
+    ``_ITEMS_PER_ENTRY`` counts only items with a link to check (thousands of link-less items cost little and
+    must not hide the good ones after them); the items past it are counted as ``over_item_budget``."""
     entries: list[FeedEntry] = []
     dropped: Counter[str] = Counter()
     seen: set[str] = set()
     budget = None if limit is None else limit * _ITEMS_PER_ENTRY
+    spent = 0
     for index, item in enumerate(items):
-        if limit is not None and (len(entries) >= limit or (budget is not None and index >= budget)):
+        if limit is not None and len(entries) >= limit:
+            break
+        if budget is not None and spent >= budget:
+            dropped["over_item_budget"] += len(items) - index
             break
         try:
             entry = convert(item)
+            spent += 1
             key = document_id(entry.url)
             if key in seen:
                 dropped["duplicate_link"] += 1
@@ -272,6 +371,7 @@ def _collect(items: list[Any], convert: Any, limit: int | None = None) -> tuple[
             entries.append(entry)
         except _Dropped as exc:
             dropped[exc.reason] += 1
+            spent += exc.reason != "no_link"
         except Exception as exc:  # our bug or a library's on one odd item: contained to that item
             logger.warning("feed entry dropped: %s: %s", type(exc).__name__, exc)
             dropped[f"internal_error:{type(exc).__name__}"] += 1
@@ -300,7 +400,7 @@ def _parse_json_feed(content: bytes, source: FeedSource, base_url: str, max_entr
     )
     if not entries:
         raise FeedParseError("JSON Feed has no items with a URL", reason="empty_feed", url=base_url or None)
-    return ParsedFeed(tuple(entries), None, _plain(doc.get("title")), False, None, dict(dropped))
+    return ParsedFeed(tuple(entries), None, _plain(doc.get("title"), markup=False), False, None, dict(dropped))
 
 
 def _feedparser(content: bytes, headers: dict[str, str]) -> Any:
@@ -423,7 +523,7 @@ def _parse(
     parsed = ParsedFeed(
         entries=tuple(entries),
         ttl_seconds=_ttl_seconds(feed_meta),
-        title=_plain(feed_meta.get("title")),
+        title=_plain(feed_meta.get("title"), markup=_is_markup(feed_meta.get("title_detail"))),
         bozo=bozo,
         bozo_reason=bozo_reason,
         dropped=dict(dropped),

@@ -586,3 +586,89 @@ def test_crafted_doctypes_are_judged_in_linear_time(document: bytes) -> None:
     with pytest.raises(FeedParseError):
         parse_feed(document, source=SOURCE, base_url="https://example.org/")
     assert time.monotonic() - started < 5  # quadratic scans took minutes on these
+
+
+# --- text, links, dates and the item budget (found by red-teaming) ----------------------------------------------
+
+
+def _rss_items(*items: str) -> bytes:
+    return (
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>T</title><link>https://example.org/</link>'
+        + "".join(items)
+        + "</channel></rss>"
+    ).encode()
+
+
+def test_a_plain_text_title_keeps_its_angle_brackets() -> None:
+    doc = _rss_items(
+        "<item><title>a &lt; b and c &gt; d</title><link>https://example.org/a</link></item>",
+        "<item><title>Bold &lt;b&gt;news&lt;/b&gt; &amp;amp; more</title><link>https://example.org/b</link></item>",
+    )
+    first, second = parse_feed(doc, source=SOURCE, base_url="https://example.org/rss").entries
+    assert first.title == "a < b and c > d"  # text: kept
+    assert second.title == "Bold news & more"  # feedparser marks it HTML: tags dropped, references decoded
+
+
+def test_many_unclosed_angle_brackets_are_linear() -> None:
+    item = {"id": "1", "url": "https://example.org/a", "title": "x", "content_html": "<b" * 300_000 + " end"}
+    doc = json.dumps({"version": "https://jsonfeed.org/version/1.1", "title": "T", "items": [item]}).encode()
+    started = time.monotonic()
+    (entry,) = parse_feed(doc, source=SOURCE, base_url="https://example.org/feed.json").entries
+    assert time.monotonic() - started < 5  # 600 KB of "<b" without ">": two minutes before
+    assert entry.url == "https://example.org/a"
+
+
+@pytest.mark.parametrize("link", ["#", "", "#top", " # "])
+def test_a_link_to_the_feed_itself_is_no_article(link: str) -> None:
+    doc = _rss_items(
+        f"<item><title>self</title><link>{link}</link></item>",
+        "<item><title>good</title><link>https://example.org/good</link></item>",
+    )
+    parsed = parse_feed(doc, source=SOURCE, base_url="https://example.org/rss")
+    assert [e.url for e in parsed.entries] == ["https://example.org/good"]
+    assert sum(parsed.dropped.values()) == 1  # no_link (bad_url for an empty element feedparser cannot resolve)
+
+
+def test_a_fragment_link_falls_back_to_the_permalink_guid() -> None:
+    doc = _rss_items("<item><title>t</title><link>#</link><guid>https://example.org/perma</guid></item>")
+    (entry,) = parse_feed(doc, source=SOURCE, base_url="https://example.org/rss").entries
+    assert entry.url == "https://example.org/perma"
+
+
+def test_good_items_after_thousands_of_linkless_ones_are_kept() -> None:
+    junk = "<item><title>no link</title></item>" * 3_000
+    good = "".join(f"<item><title>{n}</title><link>https://example.org/{n}</link></item>" for n in range(5))
+    parsed = parse_feed(_rss_items(junk, good), source=SOURCE, base_url="https://example.org/rss", max_entries=50)
+    assert len(parsed.entries) == 5
+    assert parsed.dropped == {"no_link": 3_000}
+
+
+def test_items_past_the_budget_are_counted() -> None:
+    good = "".join(f"<item><title>g</title><link>https://example.org/{n}</link></item>" for n in range(3))
+    bad = "".join(f"<item><title>x</title><link>http://[::1{n}/</link></item>" for n in range(60))
+    late = "<item><title>g</title><link>https://example.org/late</link></item>"
+    parsed = parse_feed(_rss_items(good, bad, late), source=SOURCE, base_url="https://example.org/rss", max_entries=5)
+    assert len(parsed.entries) == 3
+    # 50 items checked (5 x 10): 3 good, 47 bad; the 14 after them are counted, not lost
+    assert parsed.dropped == {"bad_url": 47, "over_item_budget": 14}
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("Wed, 02 Dec 2026 10:00:00 +0100", datetime(2026, 12, 2, 9, 0, tzinfo=UTC)),
+        ("2026-12-02T10:00:00Z", datetime(2026, 12, 2, 10, 0, tzinfo=UTC)),
+        ("2 December 2026 10:00", datetime(2026, 12, 2, 10, 0, tzinfo=UTC)),
+        ("Sat, Dec 16 2023 02:02:33 PM", datetime(2023, 12, 16, 14, 2, 33, tzinfo=UTC)),  # feedparser: 02:02
+        ("2026", None),  # feedparser: 1 January
+        ("2026-12", None),  # feedparser: 1 December
+        ("March", None),  # dateutil: this year's March
+        ("14:05", None),  # dateutil: today
+        ("December 2026", None),
+        ("2 Dec 2026 10:00 XYZT", None),  # an unknown zone is not UTC
+    ],
+)
+def test_a_feed_date_names_a_whole_day_or_is_none(raw: str, expected: datetime | None) -> None:
+    doc = _rss_items(f"<item><title>t</title><link>https://example.org/a</link><pubDate>{raw}</pubDate></item>")
+    (entry,) = parse_feed(doc, source=SOURCE, base_url="https://example.org/rss").entries
+    assert entry.published == expected
