@@ -672,3 +672,31 @@ def test_a_feed_date_names_a_whole_day_or_is_none(raw: str, expected: datetime |
     doc = _rss_items(f"<item><title>t</title><link>https://example.org/a</link><pubDate>{raw}</pubDate></item>")
     (entry,) = parse_feed(doc, source=SOURCE, base_url="https://example.org/rss").entries
     assert entry.published == expected
+
+
+_FEED = '[[feed]]\nname = "{name}"\nurl = "{url}"\nlanguage = "en"\ncountry = "us"\npublisher = "p"\n'
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (_FEED.format(name="a", url="https://x.org/f") + 'intervall = "15m"\n', "feed #1 \\('a'\\) has unknown key"),
+        (_FEED.replace('"{name}"', "5").format(url="https://x.org/f"), "name must be a string"),
+        (
+            _FEED.format(name="a", url="https://x.org/f") + _FEED.format(name="b", url="https://X.org:443/f"),
+            "feeds 'a' and 'b' have the same URL",
+        ),
+        (_FEED.format(name="a", url="https://x.org/{{BASE_URL}}/f"), "may only begin a URL"),
+        (_FEED.format(name="a", url="{{BASE_URL}}/{{BASE_URL}}"), "may only begin a URL"),
+        ('feeds = "typo"\n' + _FEED.format(name="a", url="https://x.org/f"), "unknown top-level key"),
+    ],
+)
+def test_seed_file_mistakes_are_named(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        load_feed_sources(write(tmp_path, text))
+
+
+def test_a_seed_file_with_a_byte_order_mark_loads(tmp_path: Path) -> None:
+    path = tmp_path / "bom.toml"
+    path.write_bytes(b"\xef\xbb\xbf" + _FEED.format(name="a", url="{{BASE_URL}}/f.xml").encode())
+    assert [s.url for s in load_feed_sources(path)] == ["{{BASE_URL}}/f.xml"]
