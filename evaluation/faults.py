@@ -99,6 +99,8 @@ HOSTILE_PAGES = (
     "truncated/gzip/1.html",
     "truncated/deflate/2.html",
     "interstitial-external",
+    "to/nowhere",
+    "partial/206",
 )
 #: Hostile pages behind which a good article must still be indexed: (entry path, path of the article indexed).
 RECOVERED_PAGES = (
@@ -107,6 +109,10 @@ RECOVERED_PAGES = (
     ("cookie/302.html", "cookie/302.html"),
     ("type/octet-html/307.html", "type/octet-html/307.html"),
     *((f"odd/{kind}/{303 + i}.html", f"odd/{kind}/{303 + i}.html") for i, kind in enumerate(hostile.ODD_PAGES)),
+    *(
+        (f"encoded/{kind}/{308 + i}.html", f"encoded/{kind}/{308 + i}.html")
+        for i, kind in enumerate(hostile.ENCODED_PAGES)
+    ),
 )
 #: Pages failing transiently (503, reset, truncated gzip, 304 without validators) until the server recovers.
 TRANSIENT_PAGES = tuple(f"transient/{n}.html" for n in range(4))

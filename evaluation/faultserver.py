@@ -43,6 +43,9 @@ Hostile cases (documents in :mod:`evaluation.hostile`):
                                        JSON Feeds with wrong types, a W3C-entity DOCTYPE, a KOI8-R feed (charset
                                        only in the header), a feed body that is a local file name
 * ``/status/304``                      a 304 to a request that sent no validators
+* ``/to/nowhere``                      a 302 without a Location; ``/partial/206`` a 206 nobody asked for
+* ``/encoded/<kind>/<n>.html``         article ``n`` as 600 gzip members, raw deflate, under the charset
+                                       ``undefined`` or a UTF-16 label on ASCII bytes (``hostile.ENCODED_PAGES``)
 * ``/truncated/<gzip|deflate>/<n>``    article ``n`` with its compressed body cut short
 * ``/interstitial/<n>.html``           a meta refresh to ``/articles/<n>.html``; ``/interstitial-external``
                                        refreshes to 169.254.169.254, ``/interstitial-bystander`` to the
@@ -380,6 +383,9 @@ class _Handler(BaseHTTPRequestHandler):
                 "data": "data:text/html,<p>x</p>",
                 "bystander": f"{srv.bystander_url}/admin",
             }
+            if parts[1] == "nowhere":  # a redirect without a Location
+                self._send(302, b"")
+                return True
             if parts[1] == "userinfo" and len(parts) == 3:
                 target = f"{srv.base_url}/articles/{parts[2]}"
                 location = target.replace("://", f"://{hostile.USERINFO_USER}:{hostile.USERINFO_SECRET}@", 1)
@@ -415,6 +421,13 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, hostile.cp1252_as_utf8_page(), "text/html; charset=utf-8")
         elif len(parts) == 2 and parts[0] == "transient":
             self._transient(int(parts[1].split(".")[0]), path)
+        elif len(parts) == 3 and parts[0] == "encoded" and parts[1] in hostile.ENCODED_PAGES:
+            n = int(parts[2].split(".")[0])
+            body, headers = hostile.encoded_page(parts[1], article_html(n, canonical=f"{srv.base_url}{path}"))
+            self._send(200, body, headers.pop("Content-Type", "text/html; charset=utf-8"), headers)
+        elif path == "/partial/206":  # a part of an article nobody asked a Range of
+            body = article_html(3, canonical=f"{srv.base_url}{path}").encode()
+            self._send(206, body[:2000], headers={"Content-Range": f"bytes 0-1999/{len(body)}"})
         elif len(parts) == 3 and parts[0] == "odd" and parts[1] in hostile.ODD_PAGES:
             n = int(parts[2].split(".")[0])
             page = article_html(n, canonical=f"{srv.base_url}{path}")
@@ -427,7 +440,11 @@ class _Handler(BaseHTTPRequestHandler):
         srv = self.server
         number = {**hostile.FEED_ARTICLES, **hostile.EMPTY_FEEDS}.get(name, 0)
         good = f"{srv.base_url}/articles/{number}.html"
-        docs = {**hostile.feedparser_bug_feeds(good), **hostile.json_feeds(good)}
+        docs = {
+            **hostile.feedparser_bug_feeds(good),
+            **hostile.json_feeds(good),
+            **hostile.third_round_feeds(good, BILLION_LAUGHS),
+        }
         if name in docs:
             kind = "application/json" if name.endswith(".json") else "application/rss+xml"
             self._send(200, docs[name], kind)

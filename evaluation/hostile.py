@@ -250,3 +250,67 @@ def truncated(data: bytes, encoding: str) -> bytes:
     """``data`` compressed with ``encoding`` (gzip or deflate), cut off before the end of the stream."""
     packed = gzip.compress(data) if encoding == "gzip" else zlib.compress(data)
     return packed[: len(packed) * 2 // 3]
+
+
+# --- the third round (2026-12-04): what red-teaming found in fetching and feed parsing ----------------------------
+
+#: Feeds of the third round that each list one good article (merged into :data:`FEED_ARTICLES`).
+THIRD_ROUND_FEEDS = {
+    "linkless-crowd.xml": 523,
+    "self-links.xml": 524,
+    "quoted-xxe.xml": 525,
+    "json-angles.json": 526,
+}
+#: A third-round feed that must yield no article: a billion-laughs DOCTYPE after a megabyte of comment.
+THIRD_ROUND_EMPTY = {"padded-laughs.xml": 527}
+FEED_ARTICLES.update(THIRD_ROUND_FEEDS)
+EMPTY_FEEDS.update(THIRD_ROUND_EMPTY)
+#: Article pages served with an odd but valid encoding (``/encoded/<kind>/<n>.html``): each must be indexed.
+ENCODED_PAGES = ("gzip-members", "deflate-raw", "charset-undefined", "utf16-label")
+
+
+def third_round_feeds(good_link: str, billion_laughs: bytes) -> dict[str, bytes]:
+    """The third round's feeds, by name; each lists ``good_link`` (the padded one behind its attack)."""
+    linkless = "".join("<item><title>no link here</title></item>" for _ in range(3_000))
+    crowd = _rss([("good", good_link)]).replace("<channel>", "<channel>" + linkless, 1)
+    self_links = _rss([("the feed itself", "#"), ("top", "#top"), ("good", good_link)])
+    quoted = _rss([("XXE explained", good_link)]).replace(
+        "</link>",
+        '</link><description><![CDATA[Payload: <!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>]]></description>',
+        1,
+    )
+    angles = {
+        "version": "https://jsonfeed.org/version/1.1",
+        "title": "angles",
+        "items": [{"id": "1", "url": good_link, "title": "angles", "content_html": "<b" * 300_000}],
+    }
+    declaration, rest = billion_laughs.split(b"\n", 1)
+    padded = (
+        declaration
+        + b"\n<!-- "
+        + b"padding " * 140_000
+        + b"-->\n"
+        + rest.replace(b"http://example.org/a", good_link.encode())
+    )
+    return {
+        "linkless-crowd.xml": crowd.encode(),
+        "self-links.xml": self_links.encode(),
+        "quoted-xxe.xml": quoted.encode(),
+        "json-angles.json": json.dumps(angles).encode(),
+        "padded-laughs.xml": padded,
+    }
+
+
+def encoded_page(kind: str, html: str) -> tuple[bytes, dict[str, str]]:
+    """Article ``html`` as body and headers encoded one odd way (``kind`` from :data:`ENCODED_PAGES`)."""
+    data = html.encode("utf-8")
+    if kind == "gzip-members":  # 600 empty gzip members before the page: RecursionError in the decoder once
+        return gzip.compress(b"") * 600 + gzip.compress(data), {"Content-Encoding": "gzip"}
+    if kind == "deflate-raw":  # deflate without its zlib header, as some servers send it
+        packer = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+        return packer.compress(data) + packer.flush(), {"Content-Encoding": "deflate"}
+    if kind == "charset-undefined":  # a Python codec that raises on every byte
+        return data, {"Content-Type": "text/html; charset=undefined"}
+    if kind == "utf16-label":  # ASCII-compatible bytes under a UTF-16 label
+        return data, {"Content-Type": "text/html; charset=utf-16"}
+    raise ValueError(kind)
