@@ -765,17 +765,10 @@ _PAGE = b"<html><head><title>t</title></head><body><p>" + b"words " * 50 + b"</p
 
 
 @pytest.fixture
-def raw_options() -> FetchOptions:
-    return FetchOptions(
-        allow_hosts=("127.0.0.1",),
-        connect_timeout=2.0,
-        read_timeout=1.0,
-        total_timeout=1.0,
-        get_timeout=2.5,
-        per_host_delay=0.0,
-        retries=2,
-        retry_backoff=0.01,
-        respect_robots=False,
+def raw_options(fast: FetchOptions) -> FetchOptions:
+    """``fast``, for the raw servers' ports (any on 127.0.0.1), with a get() budget over two responses'."""
+    return replace(
+        fast, allow_hosts=("127.0.0.1",), total_timeout=1.0, get_timeout=2.5, retries=2, respect_robots=False
     )
 
 
