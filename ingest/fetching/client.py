@@ -62,6 +62,18 @@ class _Transient(Exception):
         self.wait = wait
 
 
+class _Budget:
+    """What is left of one ``get()``'s wall clock (``FetchOptions.get_timeout``), shared by its redirect hops,
+    retries and their waits; time spent queueing at this process's own politeness gate is given back."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.deadline = time.monotonic() + seconds
+
+    def left(self) -> float:
+        return self.deadline - time.monotonic()
+
+
 def _status_error(status: int, url: str) -> HTTPStatusError:
     cls: type[HTTPStatusError]
     if status == 404:
@@ -134,7 +146,7 @@ class Fetcher:
         self._robots = RobotsCache(
             options.user_agent,
             options.robots_cache_seconds,
-            lambda url: self._with_retries(url, "robots", {}, self._deadline()),
+            lambda url: self._with_retries(url, "robots", {}, _Budget(options.get_timeout)),
         )
         self._timeout = httpx.Timeout(
             connect=options.connect_timeout, read=options.read_timeout, write=options.read_timeout, pool=None
@@ -178,10 +190,10 @@ class Fetcher:
         sent = _safe_headers(headers or {}, url)
         if kind == "page" and self.options.respect_robots:
             self._robots.check(url)
-        deadline = self._deadline()
-        response = self._with_retries(url, kind, sent, deadline)
+        budget = _Budget(self.options.get_timeout)
+        response = self._with_retries(url, kind, sent, budget)
         if kind == "page" and self.options.follow_meta_refresh:
-            response = self._follow_refresh(response, sent, deadline)
+            response = self._follow_refresh(response, sent, budget)
         if self.archive is not None and kind in ("feed", "page") and response.content:
             response = replace(response, archive_ref=self.archive.write_response(response, metadata=metadata))
         return response
@@ -192,7 +204,7 @@ class Fetcher:
 
     # --- meta refresh -----------------------------------------------------------------------------------
 
-    def _follow_refresh(self, response: Response, headers: dict[str, str], deadline: float) -> Response:
+    def _follow_refresh(self, response: Response, headers: dict[str, str], budget: _Budget) -> Response:
         """One same-site ``<meta http-equiv=refresh>`` interstitial is followed (through the guard and robots);
         the target's own refresh is not."""
         if response.status != 200 or (response.content_type and response.content_type not in HTML_TYPES):
@@ -208,22 +220,18 @@ class Fetcher:
         if self.options.respect_robots:
             self._robots.check(refresh.url)
         logger.debug("following the meta refresh of %s to %s", response.final_url, refresh.url)
-        target = self._with_retries(refresh.url, "page", headers, deadline)
+        target = self._with_retries(refresh.url, "page", headers, budget)
         return replace(target, url=response.url)
 
     # --- attempts ---------------------------------------------------------------------------------------
 
-    def _deadline(self) -> float:
-        """When one ``get()`` must be over: its hops, retries and their waits share ``get_timeout``."""
-        return time.monotonic() + self.options.get_timeout
-
-    def _with_retries(self, url: str, kind: str, headers: dict[str, str], deadline: float) -> Response:
+    def _with_retries(self, url: str, kind: str, headers: dict[str, str], budget: _Budget) -> Response:
         options = self.options
 
         def stop(retry_state: Any) -> bool:
             # no retry whose wait would end past the deadline: the last error is the answer
             attempts: bool = stop_after_attempt(max(1, options.retries + 1))(retry_state)
-            return attempts or time.monotonic() + float(retry_state.upcoming_sleep) >= deadline
+            return attempts or float(retry_state.upcoming_sleep) >= budget.left()
 
         def wait(retry_state: Any) -> float:
             exc = retry_state.outcome.exception() if retry_state.outcome else None
@@ -241,12 +249,12 @@ class Fetcher:
         try:
             for attempt in retrying:
                 with attempt:
-                    return self._follow(url, kind, headers, deadline)
+                    return self._follow(url, kind, headers, budget)
         except _Transient as exc:
             raise exc.error from None
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _follow(self, url: str, kind: str, headers: dict[str, str], deadline: float) -> Response:
+    def _follow(self, url: str, kind: str, headers: dict[str, str], budget: _Budget) -> Response:
         seen: list[str] = []
         current = url
         for _hop in range(self.options.max_redirects + 1):
@@ -258,7 +266,7 @@ class Fetcher:
                 if kind == "page" and self.options.respect_robots:
                     self._robots.check(current)
             try:
-                result = self._attempt(url, current, kind, headers, deadline)
+                result = self._attempt(url, current, kind, headers, budget)
             except (BlockedURL, DNSError) as exc:
                 if exc.url is None:  # raised where the connection is made, which knows only the host
                     exc.url = current
@@ -269,7 +277,7 @@ class Fetcher:
         raise RedirectError(f"more than {self.options.max_redirects} redirects", reason="too_many_redirects", url=url)
 
     def _attempt(
-        self, original: str, url: str, kind: str, headers: dict[str, str], get_deadline: float
+        self, original: str, url: str, kind: str, headers: dict[str, str], get_budget: _Budget
     ) -> Response | str:
         """One request; returns the Response, or the next URL for a redirect.
 
@@ -278,11 +286,13 @@ class Fetcher:
         """
         options = self.options
         host, _port = http_host(url)
+        queued = time.monotonic()
         self._gate.acquire(host)
-        budget = min(options.total_timeout, get_deadline - time.monotonic())
+        get_budget.deadline += time.monotonic() - queued
+        budget = min(options.total_timeout, get_budget.left())
         if budget <= 0:
             self._gate.release(host)
-            raise self._overtime(url, options.get_timeout)
+            raise self._overtime(url, get_budget.seconds)
         deadline = time.monotonic() + budget
         watchdog = Watchdog(budget)
         try:

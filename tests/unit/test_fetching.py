@@ -927,3 +927,16 @@ def test_a_refused_host_is_not_asked_for_robots_txt_again_and_again(raw_options:
             with pytest.raises(BlockedURL):
                 f.get(f"http://private-name.test/{n}.html", kind="page")
     assert asked == ["private-name.test"]
+
+
+def test_waiting_at_the_politeness_gate_does_not_spend_the_budget(raw_options: FetchOptions) -> None:
+    server = RawServer({"/p": _answer(_PAGE, "Content-Type: text/html")})
+    options = replace(raw_options, per_host_delay=1.5, get_timeout=1.0)
+    try:
+        with Fetcher(options) as f:
+            assert f.get(server.url("/p"), kind="page").status == 200
+            started = time.monotonic()
+            assert f.get(server.url("/p"), kind="page").status == 200  # queued 1.5 s for the host, then fetched
+            assert time.monotonic() - started >= 1.4
+    finally:
+        server.close()
