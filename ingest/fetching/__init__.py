@@ -7,7 +7,8 @@ One :class:`Fetcher` GETs untrusted URLs and adds what a crawler needs:
   allow-listed, per ``host:port`` when the entry carries a port; re-checked on every redirect hop;
 * credentials never leave it: userinfo is stripped from every URL, no Authorization/Cookie header is sent,
   no cookie jar is kept;
-* wall-clock, connect and read timeouts (the wall clock defeats servers that trickle bytes);
+* wall-clock, connect and read timeouts (the wall clock defeats servers that trickle bytes), and one budget per
+  ``get()`` across its redirect hops, retries and their waits;
 * a raw size cap and a decoded size cap (gzip bombs), both enforced while streaming; a truncated gzip or
   deflate stream is an ``incomplete_body`` error (:mod:`ingest.fetching.body`), never a shorter page;
 * manual redirects with a cap and loop detection; a ``Location`` that is not a fetchable URL
