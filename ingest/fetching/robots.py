@@ -48,7 +48,7 @@ class RobotsCache:
         self._lock = threading.Lock()
         self._origin_locks: dict[str, threading.Lock] = {}
         self._cache: dict[str, tuple[float, RobotFileParser | None, str | None]] = {}
-        #: origins whose host is refused or unknown, with that error (asked again after RETRY_UNAVAILABLE_SECONDS)
+        #: origins whose host is refused or unknown, with that error (asked again as an unavailable one is)
         self._refused: dict[str, tuple[float, BlockedURL | DNSError]] = {}
 
     def _ttl(self, parser: RobotFileParser | None) -> float:
@@ -65,7 +65,7 @@ class RobotsCache:
             cached = self._cache.get(origin)
             if cached is None or now - cached[0] > self._ttl(cached[1]):
                 refused = self._refused.get(origin)
-                if refused is not None and now - refused[0] <= RETRY_UNAVAILABLE_SECONDS:
+                if refused is not None and now - refused[0] <= self._ttl(None):
                     raise copy.copy(refused[1])
                 try:
                     parser, problem = self._load(origin)
