@@ -25,6 +25,8 @@ from ingest.feeds.entities import check_entities, drop_entity_set_doctype
 from ingest.feeds.records import FeedEntry, FeedSource, ParsedFeed
 from ingest.feeds.repair import (
     cap_attributes,
+    from_utf32,
+    html_page,
     http_charset,
     salvage_candidates,
     sanitize_declaration,
@@ -479,6 +481,11 @@ def _parse(
     media_type = (content_type or "").split(";")[0].strip().lower()
     if _looks_like_json(content) or media_type.endswith("json"):
         return _truncate(_parse_json_feed(content, source, base_url, max_entries), max_entries)
+    if html_page(content):
+        raise FeedParseError("an HTML page, not a feed", reason="not_a_feed", url=base_url or None)
+    utf8 = from_utf32(content)
+    if utf8 is not content:
+        content, charset = utf8, "utf-8"
     check_entities(content)
     content = drop_entity_set_doctype(content)
     stripped = content.lstrip(b" \t\r\n")

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from lxml import etree
 
 from ingest import markup
-from ingest.response import charset_of, codec_for, mostly_utf8, utf8_label_lies
+from ingest.response import ascii_compatible, charset_of, codec_for, mostly_utf8, utf8_label_lies
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +35,8 @@ _CORE_NAMESPACES = frozenset(
 
 def sanitize_declaration(content: bytes) -> bytes:
     """Rewrite an XML declaration that is not one: non-ASCII or control bytes, markup inside it, or an
-    encoding label that is no readable charset label (feedparser decodes the label itself and fails on it).
+    encoding label that is no readable charset label (feedparser decodes the label itself and fails on it) or
+    that cannot be right for a declaration written in ASCII (utf-16 on ASCII bytes).
     A readable label is kept; the rest of the document is untouched."""
     if not content.startswith(b"<?xml"):
         return content
@@ -45,13 +46,34 @@ def sanitize_declaration(content: bytes) -> bytes:
         return content
     label_match = _XML_DECL_LABEL_RE.search(declaration)
     label = label_match.group(2) if label_match else None
-    readable = label is None or (label.isascii() and codec_for(label.decode("ascii")) is not None)
+    codec = codec_for(label.decode("ascii")) if label is not None and label.isascii() else None
+    # the declaration was read as ASCII, so a UTF-16/32 or EBCDIC label cannot be the document's encoding
+    readable = label is None or (codec is not None and ascii_compatible(codec))
     clean = b"<" not in declaration[1:] and all(32 <= b < 127 or b in (9, 10, 13) for b in declaration)
     if readable and clean:
         return content
     logger.info("rewriting an unreadable XML declaration %r", declaration[:60])
     keep = b' encoding="' + label + b'"' if label is not None and readable else b""
     return b'<?xml version="1.0"' + keep + b"?>" + content[len(declaration) :]
+
+
+_UTF32_BOMS = (b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")
+#: The start of an HTML page (after optional comments): no feed format has an html root.
+_HTML_PAGE_RE = re.compile(
+    rb"^\s*(?:<!--.{0,512}?-->\s*){0,8}<(?:!doctype\s+html|html[\s>])", re.IGNORECASE | re.DOTALL
+)
+
+
+def from_utf32(content: bytes) -> bytes:
+    """A UTF-32 document (with its byte order mark) as UTF-8: no XML parser here reads UTF-32."""
+    if not content.startswith(_UTF32_BOMS):
+        return content
+    return content.decode("utf-32", errors="replace").encode("utf-8")
+
+
+def html_page(content: bytes) -> bool:
+    """Whether ``content`` is an HTML page (a site's front page served at a feed's URL), cheap to tell."""
+    return _HTML_PAGE_RE.match(content[:4096].lstrip(b"\xef\xbb\xbf")) is not None
 
 
 def http_charset(content: bytes, content_type: str | None, charset: str | None) -> str | None:

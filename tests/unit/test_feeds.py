@@ -700,3 +700,28 @@ def test_a_seed_file_with_a_byte_order_mark_loads(tmp_path: Path) -> None:
     path = tmp_path / "bom.toml"
     path.write_bytes(b"\xef\xbb\xbf" + _FEED.format(name="a", url="{{BASE_URL}}/f.xml").encode())
     assert [s.url for s in load_feed_sources(path)] == ["{{BASE_URL}}/f.xml"]
+
+
+@pytest.mark.parametrize("title", ["a", "ab", "abc", "abcd"])  # odd and even lengths: UTF-16 reads either wrong
+def test_a_utf16_declaration_on_ascii_bytes_is_a_wrong_label(title: str) -> None:
+    doc = _rss_items(f"<item><title>{title}</title><link>https://example.org/a</link></item>")
+    doc = doc.replace(b'<?xml version="1.0"?>', b'<?xml version="1.0" encoding="utf-16"?>')
+    assert [e.url for e in parse_feed(doc, source=SOURCE, base_url="https://example.org/rss").entries] == [
+        "https://example.org/a"
+    ]
+
+
+@pytest.mark.parametrize("title", ["Grüße", "news", "Straße 1"])
+def test_a_utf32_feed_is_read(title: str) -> None:
+    doc = _rss_items(f"<item><title>{title}</title><link>https://example.org/a</link></item>").decode()
+    (entry,) = parse_feed(doc.encode("utf-32"), source=SOURCE, base_url="https://example.org/rss").entries
+    assert entry.title == title
+
+
+def test_a_big_html_page_at_a_feed_url_is_refused_at_once() -> None:
+    page = b"<!-- generated -->\n<!DOCTYPE html><html><body>" + b"<p>x</p>" * 500_000 + b"</body></html>"
+    started = time.monotonic()
+    with pytest.raises(FeedParseError) as info:
+        parse_feed(page, source=SOURCE, base_url="https://example.org/rss")
+    assert info.value.reason == "not_a_feed"
+    assert time.monotonic() - started < 1  # feedparser's loose parser took 8 s on these 4 MB
