@@ -43,6 +43,12 @@ class FeedOptions:
     batch_size: int = 8
     #: Upper bound on entries taken from one feed document per poll.
     max_entries_per_feed: int = 300
+    #: Feed documents this large or larger are parsed in a separate process with a deadline (feedparser is
+    #: pure Python: up to about 2 s of CPU per MB of markup, measured, so a 20 MB document under the decoded
+    #: cap held a capture task for 40 s). Smaller ones, every real feed seen, are parsed in the task itself.
+    isolate_parse_above_bytes: int = 1024 * 1024
+    #: Deadline of one isolated feed parse; past it the document is skipped as ``parse_timeout``. 0: none.
+    parse_timeout_seconds: float = 15.0
 
 
 @dataclass(frozen=True)

@@ -215,6 +215,15 @@ class ParserError(FeedParseError):
     log_level = logging.ERROR
 
 
+class FeedParseTimeout(FeedParseError):
+    """Parsing one large feed document went over ``FeedOptions.parse_timeout_seconds``; its parser process was
+    killed. The same bytes take as long again, so it is permanent (a changed document is parsed afresh)."""
+
+    reason = "parse_timeout"
+    permanent = True
+    log_level = logging.ERROR
+
+
 class ExtractionError(ItemSkipped):
     """trafilatura found no usable article text on the page (the same page gives the same result)."""
 

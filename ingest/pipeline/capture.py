@@ -25,10 +25,11 @@ from ingest.archive import Archive
 from ingest.config import PipelineOptions
 from ingest.documents import Origin
 from ingest.errors import FetchError, ItemSkipped, contain
-from ingest.feeds import FeedEntry, FeedSource, parse_response
+from ingest.feeds import FeedEntry, FeedSource
 from ingest.fetching import Fetcher, Response
 from ingest.ledger import CaptureBatch, Ledger
 from ingest.pipeline.reports import BatchReport
+from ingest.pipeline.workers import FeedParsePool
 from ingest.state import StateStore
 from ingest.urls import document_id
 
@@ -104,10 +105,11 @@ def capture(
         StateStore(options.state) as state,
         Archive(options.archive) as archive,
         Fetcher(options.fetch, archive) as fetcher,
+        FeedParsePool(options.feeds) as parser,
     ):
         claims: dict[str, _Claim] = {}
         for source, polled in _fetch_feeds(sources, fetcher, state, report, now, options.fetch.workers):
-            for entry in _read_feed(source, polled, state, report, pending, now, options.feeds.max_entries_per_feed):
+            for entry in _read_feed(source, polled, state, report, pending, now, parser):
                 _claim(entry, source, state, report, claims)
         _claim_retries(sources, state, report, claims, now, options.state.retry_batch_size)
         for fetched in _fetch_pages(list(claims.values()), fetcher, options.fetch.workers):
@@ -200,7 +202,7 @@ def _read_feed(
     report: BatchReport,
     pending: _Pending,
     now: datetime,
-    max_entries: int,
+    parser: FeedParsePool,
 ) -> Iterator[FeedEntry]:
     """The new entries of one polled feed (none when it is unchanged or failed)."""
     try:
@@ -219,7 +221,7 @@ def _read_feed(
             report.feeds_not_modified += 1
             state.record_not_modified(source.url, response, now=now)
             return
-        parsed = parse_response(response, source=source, max_entries=max_entries)
+        parsed = parser.parse(response, source=source, max_entries=parser.options.max_entries_per_feed)
     except Exception as exc:  # the error boundary: a bad feed is a counted skip, infrastructure re-raises
         skipped = contain(exc, url=source.url)
         report.feeds_failed += 1

@@ -33,11 +33,10 @@ from ingest.config import PipelineOptions
 from ingest.documents import Origin
 from ingest.elastic import call
 from ingest.errors import ConfigurationError, ExtractionError, contain
-from ingest.feeds import parse_response
 from ingest.ledger import Ledger
 from ingest.pipeline.capture import source_from_metadata
 from ingest.pipeline.reports import BatchReport
-from ingest.pipeline.workers import DerivePool, Page
+from ingest.pipeline.workers import DerivePool, FeedParsePool, Page
 from ingest.urls import document_id, normalize_url
 
 logger = logging.getLogger(__name__)
@@ -191,23 +190,24 @@ def _feed_membership(
     archived in the windows."""
     listed_by: dict[str, set[str]] = {}
     urls: dict[str, str] = {}
-    for window in windows:
-        for response, meta in archive.replay(window.start, window.end, kind="feed"):
-            if response.status != 200:
-                continue
-            report.feed_documents += 1
-            try:
-                parsed = parse_response(
-                    response,
-                    source=source_from_metadata(meta, response.url),
-                    max_entries=options.feeds.max_entries_per_feed,
-                )
-                for entry in parsed.entries:
-                    entry_id = document_id(entry.url)
-                    listed_by.setdefault(entry_id, set()).add(meta.get("feed", ""))
-                    urls.setdefault(entry_id, normalize_url(entry.url))
-            except Exception as exc:  # the same boundary as the capture's: one feed document, counted
-                report.skip(contain(exc, url=response.url), stage="replay-feed")
+    with FeedParsePool(options.feeds) as parser:
+        for window in windows:
+            for response, meta in archive.replay(window.start, window.end, kind="feed"):
+                if response.status != 200:
+                    continue
+                report.feed_documents += 1
+                try:
+                    parsed = parser.parse(
+                        response,
+                        source=source_from_metadata(meta, response.url),
+                        max_entries=options.feeds.max_entries_per_feed,
+                    )
+                    for entry in parsed.entries:
+                        entry_id = document_id(entry.url)
+                        listed_by.setdefault(entry_id, set()).add(meta.get("feed", ""))
+                        urls.setdefault(entry_id, normalize_url(entry.url))
+                except Exception as exc:  # the same boundary as the capture's: one feed document, counted
+                    report.skip(contain(exc, url=response.url), stage="replay-feed")
     return listed_by, urls
 
 

@@ -16,7 +16,7 @@ import sys
 import threading
 import types
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from threadpoolctl import threadpool_limits
 
@@ -26,6 +26,9 @@ from ingest.documents import Origin, article_url, build_article
 from ingest.errors import contain
 from ingest.response import Response
 from ingest.tagging import Tagger
+
+if TYPE_CHECKING:  # importing ingest.feeds loads feedparser, which derivation workers never need
+    from ingest.feeds import FeedSource, ParsedFeed
 
 #: Modules the forkserver imports once, so that every (re)started worker has them already (``warmup`` also
 #: builds the default tagger, whose compiled data is cached per file, and loads the language model).
@@ -80,6 +83,13 @@ def init_worker(options: PipelineOptions) -> None:
 
 def noop() -> None:
     """Scheduled once to start the workers."""
+
+
+def parse_feed_in_worker(response: Response, source: FeedSource, max_entries: int | None) -> ParsedFeed:
+    """Runs in a feed parser process (:class:`ingest.pipeline.workers.FeedParsePool`): only skips leave it."""
+    from ingest.feeds import parse_response  # here, not at the top: derivation workers never load feedparser
+
+    return parse_response(response, source=source, max_entries=max_entries)
 
 
 def derive_in_worker(response: Response, origin: Origin) -> dict[str, Any]:
@@ -146,4 +156,5 @@ __all__ = [
     "derive_in_worker",
     "init_worker",
     "noop",
+    "parse_feed_in_worker",
 ]
