@@ -87,6 +87,29 @@ class Standalone:
                 parts += [f"--- {task_log.relative_to(self.home)} ---", tail(task_log, 30)]
         return "\n".join(parts)
 
+    def states(self, dag_id: str, backfill_id: int | None = None) -> str:
+        """What the scheduler holds for a DAG (its runs, the unfinished task instances, a backfill): the state a
+        stuck wait needs for a diagnosis, which the log tail alone did not give (one CI run, 2026-12-04)."""
+        lines = [f"--- {dag_id}: runs (run_id, run_type, state, logical_date, start_date, end_date) ---"]
+        try:
+            for r in self.runs(dag_id):
+                lines.append(
+                    f"{r['dag_run_id']} {r['run_type']} {r['state']} {r['logical_date']} {r['start_date']} "
+                    f"{r['end_date']}"
+                )
+            unfinished = self.call(
+                "GET",
+                f"/api/v2/dags/{dag_id}/dagRuns/~/taskInstances",
+                params={"state": ["none", "scheduled", "queued", "running", "deferred", "up_for_reschedule"]},
+            )["task_instances"]
+            lines.append(f"--- {dag_id}: unfinished task instances ---")
+            lines += [f"{ti['dag_run_id']} {ti['task_id']}[{ti.get('map_index')}] {ti['state']}" for ti in unfinished]
+            if backfill_id is not None:
+                lines.append(f"--- backfill {backfill_id} now: {self.call('GET', f'/api/v2/backfills/{backfill_id}')}")
+        except (AssertionError, httpx.HTTPError, KeyError) as exc:
+            lines.append(f"(could not read the state: {exc!r})")
+        return "\n".join(lines)
+
     def call(self, method: str, path: str, *, ok: tuple[int, ...] = (200,), **kwargs: Any) -> Any:
         response = self.client.request(method, path, **kwargs)
         assert response.status_code in ok, f"{method} {path} -> {response.status_code}: {response.text[:2000]}"
@@ -191,7 +214,12 @@ class Standalone:
             ]
             return runs if runs and all(r["state"] in TERMINAL for r in runs) else None
 
-        backfill["runs"] = wait(finished, timeout, lambda: f"backfill {backfill} did not finish\n{self.diagnostics()}")
+        def stuck() -> str:
+            return f"backfill {backfill} did not finish\n{self.states(str(body['dag_id']), int(backfill['id']))}\n" + (
+                self.diagnostics()
+            )
+
+        backfill["runs"] = wait(finished, timeout, stuck)
         elapsed = time.monotonic() - started
         return backfill, elapsed
 
