@@ -101,6 +101,7 @@ HOSTILE_PAGES = (
     "interstitial-external",
     "to/nowhere",
     "partial/206",
+    *(f"malformed/{kind}/1" for kind in hostile.MALFORMED_RESPONSES),
 )
 #: Hostile pages behind which a good article must still be indexed: (entry path, path of the article indexed).
 RECOVERED_PAGES = (

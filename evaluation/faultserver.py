@@ -56,6 +56,9 @@ Hostile cases (documents in :mod:`evaluation.hostile`):
 * ``/odd/<kind>/<n>.html``             article ``n`` with a ``&#x1;`` reference, 3,000 unclosed ``<font>``, a
                                        40 KB author and site name, a 40 KB canonical URL, or 100,000 attributes
                                        on its ``<article>`` (``hostile.ODD_PAGES``)
+* ``/malformed/<kind>/<n>``            bytes that are not an HTTP response: an illegal status or header line,
+                                       two or a negative Content-Length, a NUL in a header
+                                       (``hostile.MALFORMED_RESPONSES``)
 * ``/transient/<n>.html``              fails transiently (503, reset, truncated gzip, unconditional 304, by
                                        ``n % 4``) while ``settings.transient_failing`` is set, then article ``600 + n``
 
@@ -428,6 +431,11 @@ class _Handler(BaseHTTPRequestHandler):
         elif path == "/partial/206":  # a part of an article nobody asked a Range of
             body = article_html(3, canonical=f"{srv.base_url}{path}").encode()
             self._send(206, body[:2000], headers={"Content-Range": f"bytes 0-1999/{len(body)}"})
+        elif len(parts) == 3 and parts[0] == "malformed" and parts[1] in hostile.MALFORMED_RESPONSES:
+            self.close_connection = True
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                self.wfile.write(hostile.MALFORMED_RESPONSES[parts[1]])
+                self.wfile.flush()
         elif len(parts) == 3 and parts[0] == "odd" and parts[1] in hostile.ODD_PAGES:
             n = int(parts[2].split(".")[0])
             page = article_html(n, canonical=f"{srv.base_url}{path}")

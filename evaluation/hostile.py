@@ -314,3 +314,14 @@ def encoded_page(kind: str, html: str) -> tuple[bytes, dict[str, str]]:
     if kind == "utf16-label":  # ASCII-compatible bytes under a UTF-16 label
         return data, {"Content-Type": "text/html; charset=utf-16"}
     raise ValueError(kind)
+
+
+#: Responses that are not HTTP (``/malformed/<kind>``), sent raw on the socket: each must be skipped as
+#: ``protocol_error`` (not a network problem), and never crash the client that reads it.
+MALFORMED_RESPONSES = {
+    "status-line": b"HTTP/1.1 abc OK\r\nContent-Length: 2\r\n\r\nok",
+    "header-line": b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nno colon in this line\r\n\r\n<p>x</p>",
+    "two-lengths": b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 5\r\n\r\nabc",
+    "negative-length": b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\nabc",
+    "nul-in-header": b"HTTP/1.1 200 OK\r\nX-A: a\x00b\r\nContent-Length: 2\r\n\r\nok",
+}

@@ -124,9 +124,18 @@ class Timeout(FetchError):
 
 
 class ConnectionFailed(FetchError):
-    """Refused, reset or broken connection, or a protocol error on the wire."""
+    """Refused, reset or broken connection, or a server that hung up before any response."""
 
     reason = "connection_error"
+
+
+class ProtocolViolation(ConnectionFailed):
+    """The server answered with bytes that are not an HTTP response: an illegal status or header line,
+    conflicting or negative lengths. Told apart from a broken connection so ops see a broken server, not a
+    network problem; not retried at once (the same server sends the same bytes), but not permanent either: a
+    server gets fixed, and the page is tried again on the retry schedule."""
+
+    reason = "protocol_error"
 
 
 class DNSError(ConnectionFailed):

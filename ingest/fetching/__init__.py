@@ -21,7 +21,7 @@ One :class:`Fetcher` GETs untrusted URLs and adds what a crawler needs:
 
 Every failure is a member of the :class:`~ingest.errors.FetchError` family, whose class says whether a later
 attempt can help (``permanent``), with a stable ``reason``: ``http_<status>``, ``timeout``,
-``connection_error``, ``dns_error``, ``incomplete_body``, ``bad_encoding``, ``too_large``,
+``connection_error``, ``protocol_error``, ``dns_error``, ``incomplete_body``, ``bad_encoding``, ``too_large``,
 ``decompression_bomb``, ``too_many_redirects``, ``redirect_loop``, ``bad_redirect``, ``blocked_scheme``,
 ``blocked_address``, ``robots_disallowed``, ``robots_unavailable``, ``rate_limited``,
 ``unsupported_content_type``, ``unsupported_encoding``; a malformed URL is :class:`~ingest.errors.BadURL`.

@@ -26,6 +26,7 @@ from ingest.errors import (
     HTTPStatusError,
     IncompleteBody,
     NotFound,
+    ProtocolViolation,
     RateLimited,
     RedirectError,
     ServerError,
@@ -44,6 +45,8 @@ logger = logging.getLogger(__name__)
 
 _REDIRECTS = {301, 302, 303, 307, 308}
 _RETRY_IN_PLACE = {502, 503, 504}
+#: how h11 (through httpx) says the server closed before any response: a broken connection, not bad bytes
+_HUNG_UP = "Server disconnected without sending a response"
 #: The statuses whose body is the whole resource (200 OK, 203 from a transforming proxy).
 _FULL = {200, 203}
 #: Request headers that carry credentials: the fetcher has none to send, so they never leave it.
@@ -334,6 +337,8 @@ class Fetcher:
             return _Transient(Timeout(f"connect timeout: {exc}", url=url))
         if isinstance(exc, httpx.TimeoutException):
             return Timeout(f"timeout: {exc}", url=url)
+        if isinstance(exc, httpx.RemoteProtocolError) and not str(exc).startswith(_HUNG_UP):
+            return ProtocolViolation(f"not an HTTP response: {exc}", url=url)
         if isinstance(exc, httpx.ConnectError | httpx.RemoteProtocolError):
             return _Transient(ConnectionFailed(f"connection failed: {exc}", url=url))
         return ConnectionFailed(f"transport error: {type(exc).__name__}: {exc}", url=url)

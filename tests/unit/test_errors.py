@@ -17,6 +17,7 @@ FAMILIES: dict[type[ItemSkipped], tuple[bool, str]] = {
     errors.FetchError: (False, "fetch_error"),
     errors.Timeout: (False, "timeout"),
     errors.ConnectionFailed: (False, "connection_error"),
+    errors.ProtocolViolation: (False, "protocol_error"),
     errors.DNSError: (False, "dns_error"),
     errors.IncompleteBody: (False, "incomplete_body"),
     errors.RobotsUnavailable: (False, "robots_unavailable"),

@@ -30,6 +30,7 @@ from ingest.errors import (
     BlockedURL,
     FetchError,
     IncompleteBody,
+    ProtocolViolation,
     RobotsDisallowed,
     RobotsUnavailable,
     ServerError,
@@ -244,6 +245,7 @@ def test_an_article_sent_as_octet_stream_is_sniffed_not_lost(server: FaultServer
         ("retry-after/3600", "page", "rate_limited", False),
         ("slow", "page", "timeout", False),
         ("reset", "page", "connection_error", False),
+        ("malformed/status-line/1", "page", "protocol_error", False),
         ("truncated/gzip/8.html", "page", "incomplete_body", False),
         ("big", "page", "too_large", True),
         ("gzip-bomb", "page", "decompression_bomb", True),
@@ -264,6 +266,22 @@ def test_retry_or_skip_per_family(
     assert info.value.reason == reason
     assert info.value.permanent is permanent
     assert type(info.value).permanent is permanent  # a class attribute, not a computed property
+
+
+@pytest.mark.parametrize("kind", sorted(hostile.MALFORMED_RESPONSES))
+def test_bytes_that_are_not_http_are_a_protocol_error_asked_once(
+    server: FaultServer, fetcher: Fetcher, kind: str
+) -> None:
+    """A server that answers with an illegal status or header line, or lengths that contradict each other, is
+    broken, not unreachable: ``protocol_error`` (it was ``connection_error``, asked three times for
+    the same bytes). A server that hangs up before answering stays a ``connection_error`` (the reset cases)."""
+    path = f"malformed/{kind}/2"
+    before = server.requests[f"/{path}"]
+    with pytest.raises(ProtocolViolation) as info:
+        fetcher.get(server.url(path), kind="page")
+    assert info.value.reason == "protocol_error" and not info.value.permanent
+    assert "not an HTTP response" in str(info.value)
+    assert server.requests[f"/{path}"] - before == 1
 
 
 def test_robots_unavailable_is_transient(fast: FetchOptions, server: FaultServer) -> None:
@@ -313,6 +331,23 @@ def test_robots_parse_ignores_lines_urllib_chokes_on() -> None:
     rules = parse_robots("User-agent: *\nCrawl-delay: \u00b2\nRequest-rate: \u00b9/\u00b2\nDisallow: /private/\n")
     assert not rules.can_fetch("bot", "http://h.example/private/x")
     assert rules.can_fetch("bot", "http://h.example/public")
+
+
+def test_robots_parse_stops_after_500_kib() -> None:
+    """RFC 9309 lets a crawler stop after 500 KiB; past it urllib's parser costs seconds and every URL check tens
+    of milliseconds (a 10 MB file, measured), so the rest is not read: rules there do not apply."""
+    from ingest.fetching.robots import PARSE_LIMIT_CHARS, parse_robots
+
+    filler = "".join(f"Disallow: /archive/{i}/\n" for i in range(60_000))  # about 1.3 MB
+    assert len(filler) > 2 * PARSE_LIMIT_CHARS
+    rules = parse_robots("User-agent: *\nDisallow: /early/\n" + filler + "Disallow: /late/\n")
+    assert not rules.can_fetch("bot", "http://h.example/early/x")
+    assert not rules.can_fetch("bot", "http://h.example/archive/7/x")  # within the limit
+    assert rules.can_fetch("bot", "http://h.example/archive/59999/x")  # past it
+    assert rules.can_fetch("bot", "http://h.example/late/x")
+    (entry,) = [rules.default_entry] if rules.default_entry else rules.entries
+    assert len(entry.rulelines) < PARSE_LIMIT_CHARS // len("Disallow: /archive/1/\n")
+    assert all(line.path.startswith(("/early/", "/archive/")) for line in entry.rulelines)  # no cut line
 
 
 # --- text -------------------------------------------------------------------------------------------------
