@@ -110,6 +110,7 @@ RECOVERED_PAGES = (
     ("cookie/302.html", "cookie/302.html"),
     ("type/octet-html/307.html", "type/octet-html/307.html"),
     *((f"odd/{kind}/{303 + i}.html", f"odd/{kind}/{303 + i}.html") for i, kind in enumerate(hostile.ODD_PAGES)),
+    *((f"odd/{kind}/{330 + i}.html", f"odd/{kind}/{330 + i}.html") for i, kind in enumerate(hostile.LATER_ODD_PAGES)),
     *(
         (f"encoded/{kind}/{308 + i}.html", f"encoded/{kind}/{308 + i}.html")
         for i, kind in enumerate(hostile.ENCODED_PAGES)

@@ -436,7 +436,7 @@ class _Handler(BaseHTTPRequestHandler):
             with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                 self.wfile.write(hostile.MALFORMED_RESPONSES[parts[1]])
                 self.wfile.flush()
-        elif len(parts) == 3 and parts[0] == "odd" and parts[1] in hostile.ODD_PAGES:
+        elif len(parts) == 3 and parts[0] == "odd" and parts[1] in (*hostile.ODD_PAGES, *hostile.LATER_ODD_PAGES):
             n = int(parts[2].split(".")[0])
             page = article_html(n, canonical=f"{srv.base_url}{path}")
             self._send(200, hostile.odd_page(parts[1], page), "text/html; charset=utf-8")

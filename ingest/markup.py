@@ -11,8 +11,9 @@ Each repair changes nothing a reader sees; each exists because the unrepaired pa
   40,000, 26 s). No markup needs more than :data:`MAX_ATTRIBUTES`; the rest are cut, linearly.
 * :func:`flattened`: libxml2's HTML parser stops at 256 levels of nesting (2,048 with ``huge_tree``) and drops
   the rest of the document: a few hundred unclosed ``<span>`` tags are enough. Only for a page that came out
-  without an article and is that deep, the wrapper tags are removed and the page parsed again, unwrapping what
-  is still too deep. Still lost: over 2,048 levels of structural tags (unclosed ``<blockquote>``, nested lists).
+  without an article and is that deep, the wrapper tags are removed, structural tags past
+  :data:`MAX_MARKUP_DEPTH` open ones (thousands of unclosed ``<blockquote>``, nested lists or tables) are
+  dropped from the markup, and the page is parsed again, unwrapping what is still too deep.
 """
 
 from __future__ import annotations
@@ -134,6 +135,20 @@ _WRAPPER_RE = re.compile(
 )
 
 
+#: Open tags counted in the markup past which :func:`flattened` drops further ones (and their end tags): well
+#: under huge_tree's 2,048, so the parse that follows reads the whole page.
+MAX_MARKUP_DEPTH = 1_000
+#: A start or end tag and its name (a comment, doctype or stray ``<`` does not match).
+_TAG_RE = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9:-]*)\b[^>]*>")
+#: Elements without content: never open, so they add no depth.
+_VOID = frozenset(
+    {
+        "area", "base", "br", "col", "embed", "hr", "img", "input",
+        "keygen", "link", "meta", "param", "source", "track", "wbr",
+    }
+)  # fmt: skip
+
+
 def flattened(html: str) -> Any | None:
     """An lxml tree of ``html`` at most about :data:`MAX_DEPTH` deep, or None when the page is not deeper
     than that (nothing to repair) or cannot be parsed.
@@ -145,13 +160,45 @@ def flattened(html: str) -> Any | None:
     probe = _parse(html, huge=True)
     if probe is None or not _too_deep(probe, keep=frozenset()):
         return None
-    root = _parse(_WRAPPER_RE.sub(_wrapper_gap, html), huge=True)
+    root = _parse(_cap_nesting(_WRAPPER_RE.sub(_wrapper_gap, html)), huge=True)
     if root is None:
         return None
     for keep in (_STRUCTURE, frozenset()):
         for element in _too_deep(root, keep=keep):
             element.drop_tag()
     return root
+
+
+def _cap_nesting(html: str, limit: int = MAX_MARKUP_DEPTH) -> str:
+    """``html`` without the start tags that would open more than ``limit`` elements at once, nor as many of
+    their end tags: every word stays. Counted on the markup, as written (an element HTML closes implicitly, an
+    unclosed ``<p>`` or ``<li>``, counts as open), which only makes the cap come sooner on a page that deep."""
+    depth = 0
+    dropped: dict[str, int] = {}
+    parts: list[str] = []
+    last = 0
+    for match in _TAG_RE.finditer(html):
+        closing, name = match.group(1), match.group(2).lower()
+        if name in _VOID or match.group().endswith("/>"):
+            continue
+        if closing:
+            if dropped.get(name):
+                dropped[name] -= 1
+            else:
+                depth = max(0, depth - 1)
+                continue
+        elif depth < limit:
+            depth += 1
+            continue
+        else:
+            dropped[name] = dropped.get(name, 0) + 1
+        parts.append(html[last : match.start()])
+        parts.append(" ")
+        last = match.end()
+    if not parts:
+        return html
+    parts.append(html[last:])
+    return "".join(parts)
 
 
 def _wrapper_gap(match: re.Match[str]) -> str:
@@ -191,4 +238,11 @@ def _too_deep(root: Any, *, keep: frozenset[str]) -> list[Any]:
     return found
 
 
-__all__ = ["MAX_ATTRIBUTES", "MAX_DEPTH", "cap_attributes", "drop_forbidden_references", "flattened"]
+__all__ = [
+    "MAX_ATTRIBUTES",
+    "MAX_DEPTH",
+    "MAX_MARKUP_DEPTH",
+    "cap_attributes",
+    "drop_forbidden_references",
+    "flattened",
+]

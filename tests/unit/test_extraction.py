@@ -175,6 +175,45 @@ def test_nesting_past_the_parser_depth_limit_does_not_lose_the_article(wrappers:
     assert result.title == "Pjöngjang weist Vorwürfe zurück"
 
 
+@pytest.mark.parametrize(
+    "structure",
+    [
+        "<blockquote>" * 3_000,
+        "<ul><li>" * 1_500,
+        "<section><article>" * 1_200 + "</article></section>" * 1_200,
+        "<table><tr><td>" * 1_000,
+    ],
+)
+def test_structural_nesting_past_huge_tree_does_not_lose_the_article(structure: str) -> None:
+    """Past huge_tree's 2,048 levels of structural tags (no wrapper to remove) the rest of the page was lost: a
+    ``body_too_short`` skip. Now structural tags past :data:`MAX_MARKUP_DEPTH` open ones leave the markup. How
+    trafilatura then reads such a page is its own: on these shapes it keeps the headline in the body (as it does
+    at 60 levels), and 1,000 unclosed table cells hold the comments and footer too, as in a browser's tree."""
+    page = PAGE.format(body=BODY_DE).replace("<article>", "<article>" + structure, 1)
+    page = page.replace(f"<p>{BODY_DE}</p>", f"<p>{BODY_DE}</p><p>Zweiter Absatz: {BODY_DE}</p>", 1)
+    result = extract(page, url=ARTICLE_URL)
+    assert "Nordkorea hat jede Beteiligung" in result.body
+    assert "Zweiter Absatz: Nordkorea" in result.body  # the text after the deep part is there too
+    assert "Cookies" not in result.body
+    assert result.title == "Pjöngjang weist Vorwürfe zurück"
+
+
+def test_the_markup_depth_cap_keeps_every_word() -> None:
+    from ingest.markup import _TAG_RE, _cap_nesting
+
+    page = "<body>" + "<ul><li>eins " * 1_500 + "<br><img src=x.png/>Ende" + "</li></ul>" * 1_500 + "</body>"
+    capped = _cap_nesting(page, limit=100)
+    assert _TAG_RE.sub(" ", capped).split() == _TAG_RE.sub(" ", page).split()
+    depth = deepest = 0
+    for match in _TAG_RE.finditer(capped):
+        if match.group(2) in ("br", "img"):
+            continue
+        depth += -1 if match.group(1) else 1
+        deepest = max(deepest, depth)
+    assert deepest == 100 and depth == 0  # capped, and every start tag kept has its end tag
+    assert _cap_nesting("<p>flach</p>") == "<p>flach</p>"
+
+
 def test_a_deep_page_without_an_article_is_still_skipped() -> None:
     page = "<html><body>" + "<span>" * 3_000 + "<p>Nur ein Satz.</p></body></html>"
     with pytest.raises(ExtractionError) as info:
