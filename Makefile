@@ -19,7 +19,7 @@ PYTEST_ARGS ?=
 
 .PHONY: help venv es-fetch es-start es-stop es-status demo test test-security test-api test-ui lint typecheck \
 	kibana-objects \
-	eval-extraction eval-feeds eval-faults eval-tagging eval-stories bench clean distclean
+	eval-extraction eval-pagekind eval-feeds eval-faults eval-tagging eval-stories bench clean distclean
 
 help: ## list the targets
 	@echo "usage: make <target>"
@@ -93,6 +93,9 @@ test-ui: venv es-start ## only the browser checks of the Airflow UI (headless ch
 
 eval-extraction: venv ## extraction quality: scrapinghub benchmark body F1, fundus gold fields
 	$(PY) -m evaluation.extraction
+
+eval-pagekind: venv ## consent walls: how many of the shared data's 2,880 real articles would be taken for one (0)
+	$(PY) -m evaluation.pagekind
 
 eval-feeds: venv ## feed-parsing robustness on ../shared/eval/real-feeds
 	$(PY) -m evaluation.feeds

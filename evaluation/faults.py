@@ -102,6 +102,8 @@ HOSTILE_PAGES = (
     "to/nowhere",
     "partial/206",
     *(f"malformed/{kind}/1" for kind in hostile.MALFORMED_RESPONSES),
+    "consent/1.html",
+    "consent/2.html",
 )
 #: Hostile pages behind which a good article must still be indexed: (entry path, path of the article indexed).
 RECOVERED_PAGES = (

@@ -330,3 +330,19 @@ MALFORMED_RESPONSES = {
     "negative-length": b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\nabc",
     "nul-in-header": b"HTTP/1.1 200 OK\r\nX-A: a\x00b\r\nContent-Length: 2\r\n\r\nok",
 }
+
+
+def consent_wall_page(site: str) -> bytes:
+    """What some publishers serve instead of the article to a client without their consent cookie: the same notice
+    on every URL. Indexed, every such URL was one "article" of identical text (written for this project)."""
+    return f"""<!doctype html><html lang="en"><head><title>Before you continue to {site}</title></head><body>
+<main class="consent"><h1>We value your privacy</h1>
+<p>We and our partners store and/or access information on a device, such as cookies, and process personal data,
+such as unique identifiers, for personalised advertising and content, advertising and content measurement and
+audience research.</p>
+<p>You may accept all, reject all or manage your preferences at any time through the privacy settings link at the
+bottom of every page of {site}. Some partners process your data on the basis of a legitimate interest, to which
+you may object.</p>
+<p>If you choose Accept all, we will also use cookies to develop new services and to show you relevant ads.</p>
+<button>Accept all</button> <button>Reject all</button> <button>Manage preferences</button></main></body></html>
+""".encode()

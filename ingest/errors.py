@@ -240,6 +240,13 @@ class ExtractionError(ItemSkipped):
     permanent = True
 
 
+class NotAnArticle(ExtractionError):
+    """The page holds text but no article: a consent wall (``ingest.pagekind``). The same request gets the same
+    notice, so it is permanent; the raw page stays in the archive, and a replay judges it again."""
+
+    reason = "consent_wall"
+
+
 class ExtractionTimeout(ExtractionError):
     """Extraction of one page went over its time or size budget; the worker was recycled."""
 

@@ -16,9 +16,10 @@ from typing import Any
 from dateutil import parser as dateparser
 
 from ingest.config import ExtractionOptions
-from ingest.errors import ExtractionError
+from ingest.errors import ExtractionError, NotAnArticle
 from ingest.markup import cap_attributes, drop_forbidden_references, flattened
 from ingest.metadata import clean_authors, placeholder_title, strip_site
+from ingest.pagekind import consent_wall
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +87,8 @@ def extract(
         raise ExtractionError("no article content found", reason="no_content", url=url)
     if len(body) < options.min_body_chars:
         raise ExtractionError(f"body too short ({len(body)} chars)", reason="body_too_short", url=url)
+    if consent_wall(title, body):
+        raise NotAnArticle("a consent notice, not the article (the publisher asks for consent first)", url=url)
 
     declared = _declared_language(html)
     raw_date = getattr(doc, "date", None)

@@ -30,6 +30,7 @@ FAMILIES: dict[type[ItemSkipped], tuple[bool, str]] = {
     errors.FeedParseError: (False, "feed_parse_error"),
     errors.UnsafeFeed: (True, "external_entity"),
     errors.ParserError: (False, "parser_error"),
+    errors.NotAnArticle: (True, "consent_wall"),
 }
 
 

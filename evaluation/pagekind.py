@@ -1,0 +1,68 @@
+"""How often :func:`ingest.pagekind.consent_wall` would throw away a real article: every text of ``../shared/eval``
+that is an article (CASIE, WikiRef, 10kGNAD, fundus's gold bodies) and the 439 bench pages through the pipeline's
+own extraction. All of them are articles, so every hit is a false one; the closest misses (the largest share of
+notice sentences) are printed to show the margin.
+
+``python -m evaluation.pagekind``; ends with ``articles=N consent_walls=N max_notice_share=R``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Iterator, Sequence
+
+from evaluation.bench_pipeline import load_pages
+from evaluation.tagging import eval_dir, load_10kgnad, load_casie, load_fundus, load_wikiref
+from ingest import pagekind
+
+
+def _texts() -> Iterator[tuple[str, str, str]]:
+    """(where, title, body) of every article."""
+    from ingest.errors import ExtractionError
+    from ingest.extraction import extract
+
+    root = eval_dir()
+    for loader in (load_casie, load_wikiref, load_10kgnad, load_fundus):
+        for doc in loader(root):
+            yield f"{doc.source}:{doc.ident}", doc.title, doc.body
+    for page in load_pages(root):
+        try:
+            extracted = extract(page.html.decode("utf-8", "replace"), url=f"http://bench.example{page.path}")
+        except ExtractionError:
+            continue
+        yield f"bench:{page.path}", extracted.title, extracted.body
+
+
+def _share(title: str, body: str) -> float:
+    sentences = [s for s in pagekind._SENTENCE_END.split(f"{title}\n{body}") if len(s.split()) >= 4]
+    if not sentences:
+        return 0.0
+    return sum(1 for s in sentences if pagekind._is_notice(s)) / len(sentences)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--closest", type=int, default=5, help="how many of the closest misses to print")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.ERROR)
+    walls: list[str] = []
+    shares: list[tuple[float, int, str]] = []
+    n = 0
+    for where, title, body in _texts():
+        n += 1
+        if pagekind.consent_wall(title, body):
+            walls.append(where)
+        shares.append((_share(title, body), len(body), where))
+    shares.sort(reverse=True)
+    for where in walls:
+        print(f"FALSE consent wall: {where}")
+    print(f"closest (notice share, body chars; a wall needs >= {pagekind.MIN_SHARE} and <= {pagekind.MAX_CHARS}):")
+    for share, chars, where in shares[: args.closest]:
+        print(f"  {share:.2f} {chars:6d} {where}")
+    print(f"articles={n} consent_walls={len(walls)} max_notice_share={shares[0][0] if shares else 0.0:.3f}")
+    return 1 if walls else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,99 @@
+"""Consent walls are recognised and skipped; articles about cookies, tracking and consent are not (all texts
+written for these tests)."""
+
+from __future__ import annotations
+
+import pytest
+
+from ingest.errors import NotAnArticle
+from ingest.extraction import extract
+from ingest.pagekind import consent_wall
+from tests.conftest import shared_path
+
+pytestmark = pytest.mark.unit
+
+WALL_EN = (
+    "We value your privacy",
+    "We and our 842 partners store and/or access information on a device, such as cookies, and process personal "
+    "data, such as unique identifiers and standard information sent by a device, for personalised advertising and "
+    "content, advertising and content measurement, audience research and services development.\n"
+    "With your permission we and our partners may use precise geolocation data and identification through device "
+    "scanning. You may click to consent to our and our partners' processing as described above.\n"
+    "Please note that some processing of your personal data may not require your consent, but you have a right to "
+    "object to such processing based on legitimate interest. You can change your preferences or withdraw your "
+    "consent at any time by returning to this site.\nAccept all\nReject all\nManage preferences",
+)
+WALL_EN_SHORT = (
+    "Before you continue",
+    "We use cookies and data to deliver and maintain our services and to show personalised ads. If you choose "
+    "Accept all, we will also use cookies to develop new services. Select Reject all to decline these uses, or "
+    "manage your privacy settings at any time.",
+)
+WALL_DE = (
+    "Lesen Sie testzeitung.de mit Werbung oder im Pur-Abo. Sie haben die Wahl.",
+    "Besuchen Sie testzeitung.de wie gewohnt mit Werbung und Tracking. Details zum Tracking finden Sie in der "
+    "Datenschutzerklärung und im Privacy Center.\nWir und unsere Partner speichern und/oder greifen auf "
+    "Informationen auf Ihrem Gerät zu, beispielsweise auf Kennungen in Cookies, um personenbezogene Daten zu "
+    "verarbeiten. Sie können Ihre Auswahl annehmen oder verwalten, einschließlich Ihres Widerspruchsrechts bei "
+    "berechtigtem Interesse.\nIhre Einwilligung können Sie jederzeit über die Datenschutzeinstellungen am Ende "
+    "jeder Seite widerrufen.\nZustimmen und weiter\nOder lesen Sie testzeitung.de im Pur-Abo ohne Werbung und "
+    "ohne Tracking für 2,99 Euro im Monat. Jetzt abonnieren.",
+)
+#: news about the very things a notice is made of: must stay articles
+ARTICLE_EN = (
+    "EU court rules pre-ticked cookie boxes are not valid consent",
+    "Europe's top court ruled on Tuesday that websites must obtain active consent before storing cookies on "
+    "users' devices, in a case brought by German consumer groups against the lottery company Planet49. A "
+    "pre-ticked checkbox does not amount to consent under EU law, the Court of Justice said. The company had "
+    "used such a box to let advertising partners track participants. Consumer advocates welcomed the ruling, "
+    "saying it would force many publishers to redesign the banners that ask readers to accept all cookies. "
+    "Industry groups warned that advertising revenue could fall. The case now returns to Germany's Federal "
+    "Court of Justice, which had asked for the ruling.",
+)
+ARTICLE_DE = (
+    "Datenschützer gehen gegen Cookie-Banner vor",
+    "Die Datenschutzbehörden mehrerer Bundesländer haben Verfahren gegen große Nachrichtenseiten eingeleitet. "
+    "Sie werfen ihnen vor, Leser mit irreführenden Cookie-Bannern zur Einwilligung zu drängen. Der Knopf "
+    "'Alle akzeptieren' sei oft größer und farbiger als die Ablehnung, sagte der Hamburger Datenschutzbeauftragte "
+    "am Montag. Die Verlage verweisen auf ihre Pur-Abos als Alternative. Verbraucherschützer halten das Modell "
+    "für rechtswidrig, weil Leser dann für ihre Privatsphäre bezahlen müssten. Eine Entscheidung des "
+    "Bundesverwaltungsgerichts wird im Herbst erwartet.",
+)
+
+
+@pytest.mark.parametrize("page", [WALL_EN, WALL_EN_SHORT, WALL_DE], ids=["en", "en-short", "de"])
+def test_consent_notices_are_walls(page: tuple[str, str]) -> None:
+    assert consent_wall(*page)
+
+
+@pytest.mark.parametrize("page", [ARTICLE_EN, ARTICLE_DE], ids=["en", "de"])
+def test_news_about_cookies_and_consent_is_an_article(page: tuple[str, str]) -> None:
+    assert not consent_wall(*page)
+
+
+def test_an_article_followed_by_its_sites_cookie_notice_is_an_article() -> None:
+    title, body = ARTICLE_EN
+    assert not consent_wall(title, body + "\n" + WALL_EN_SHORT[1])
+
+
+def test_a_long_page_is_never_a_wall() -> None:
+    title, body = WALL_EN
+    assert not consent_wall(title, " ".join([body] * 5))
+
+
+def test_extraction_skips_a_consent_wall_with_its_reason() -> None:
+    title, body = WALL_DE
+    paragraphs = "".join(f"<p>{line}</p>" for line in body.split("\n"))
+    head = f"<html lang=de><head><title>{title}</title></head>"
+    page = f"{head}<body><main><h1>{title}</h1>{paragraphs}</main></body></html>"
+    with pytest.raises(NotAnArticle) as info:
+        extract(page, url="https://testzeitung.example/politik/artikel-123")
+    assert info.value.reason == "consent_wall" and info.value.permanent
+
+
+def test_no_real_article_of_the_shared_data_is_taken_for_a_wall() -> None:
+    """All 2,880 texts of ../shared/eval are articles (and the bench pages through the extraction): none may go."""
+    shared_path("eval")
+    from evaluation import pagekind
+
+    assert pagekind.main(["--closest", "0"]) == 0
