@@ -104,6 +104,7 @@ HOSTILE_PAGES = (
     *(f"malformed/{kind}/1" for kind in hostile.MALFORMED_RESPONSES),
     "consent/1.html",
     "consent/2.html",
+    "soft404/1.html",
 )
 #: Hostile pages behind which a good article must still be indexed: (entry path, path of the article indexed).
 RECOVERED_PAGES = (

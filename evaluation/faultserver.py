@@ -57,6 +57,7 @@ Hostile cases (documents in :mod:`evaluation.hostile`):
                                        40 KB author and site name, a 40 KB canonical URL, or 100,000 attributes
                                        on its ``<article>`` (``hostile.ODD_PAGES``)
 * ``/consent/<n>.html``                a consent wall instead of the article (``hostile.consent_wall_page``)
+* ``/soft404/<n>.html``                a not-found page with status 200 (``hostile.not_found_page``)
 * ``/malformed/<kind>/<n>``            bytes that are not an HTTP response: an illegal status or header line,
                                        two or a negative Content-Length, a NUL in a header
                                        (``hostile.MALFORMED_RESPONSES``)
@@ -432,6 +433,8 @@ class _Handler(BaseHTTPRequestHandler):
         elif path == "/partial/206":  # a part of an article nobody asked a Range of
             body = article_html(3, canonical=f"{srv.base_url}{path}").encode()
             self._send(206, body[:2000], headers={"Content-Range": f"bytes 0-1999/{len(body)}"})
+        elif len(parts) == 2 and parts[0] == "soft404":  # a not-found page with status 200
+            self._send(200, hostile.not_found_page("faultserver.example"), "text/html; charset=utf-8")
         elif len(parts) == 2 and parts[0] == "consent":  # a consent wall where the article should be
             self._send(200, hostile.consent_wall_page("faultserver.example"), "text/html; charset=utf-8")
         elif len(parts) == 3 and parts[0] == "malformed" and parts[1] in hostile.MALFORMED_RESPONSES:

@@ -346,3 +346,15 @@ you may object.</p>
 <p>If you choose Accept all, we will also use cookies to develop new services and to show you relevant ads.</p>
 <button>Accept all</button> <button>Reject all</button> <button>Manage preferences</button></main></body></html>
 """.encode()
+
+
+def not_found_page(site: str) -> bytes:
+    """A not-found page served with status 200 ("soft 404"), with teasers of other articles (written for this
+    project): it was indexed as an article titled "Fehler 404"."""
+    return f"""<!doctype html><html lang="de"><head><title>Seite nicht gefunden - {site}</title></head><body>
+<main><h1>Fehler 404</h1><p>Die von Ihnen aufgerufene Seite existiert leider nicht mehr oder wurde verschoben.
+Vielleicht finden Sie das Gesuchte über unsere Suche oder auf der Startseite von {site}.</p>
+<div class="teaser"><h2>Meistgelesen</h2><p><a href="/x">Bundestag beschließt Haushalt nach langer Debatte in der
+Nacht zum Freitag</a></p><p><a href="/y">Unwetter: Tausende Haushalte im Norden ohne Strom, Bahnverkehr
+eingeschränkt</a></p></div></main></body></html>
+""".encode()

@@ -247,6 +247,12 @@ class NotAnArticle(ExtractionError):
     reason = "consent_wall"
 
 
+class SoftNotFound(NotAnArticle):
+    """A not-found page served with status 200 (``ingest.pagekind.not_found_page``): as permanent as a 404."""
+
+    reason = "soft_404"
+
+
 class ExtractionTimeout(ExtractionError):
     """Extraction of one page went over its time or size budget; the worker was recycled."""
 

@@ -16,10 +16,10 @@ from typing import Any
 from dateutil import parser as dateparser
 
 from ingest.config import ExtractionOptions
-from ingest.errors import ExtractionError, NotAnArticle
+from ingest.errors import ExtractionError, NotAnArticle, SoftNotFound
 from ingest.markup import cap_attributes, drop_forbidden_references, flattened
 from ingest.metadata import clean_authors, placeholder_title, strip_site
-from ingest.pagekind import consent_wall
+from ingest.pagekind import consent_wall, not_found_page
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +89,8 @@ def extract(
         raise ExtractionError(f"body too short ({len(body)} chars)", reason="body_too_short", url=url)
     if consent_wall(title, body):
         raise NotAnArticle("a consent notice, not the article (the publisher asks for consent first)", url=url)
+    if not_found_page(title, body):
+        raise SoftNotFound("a not-found page served as a page (status 200)", url=url)
 
     declared = _declared_language(html)
     raw_date = getattr(doc, "date", None)

@@ -1,5 +1,6 @@
 """Pages that hold text but no article: a consent wall (the cookie and tracking notice some publishers serve
-instead of the article to a client without their consent cookie, as this pipeline's fetcher always is).
+instead of the article to a client without their consent cookie, as this pipeline's fetcher always is), and a
+"soft 404" (a not-found page served with status 200, often with teasers of other articles).
 
 Indexed, such a page is harmful, not only useless: its text is the same on every URL of the publisher, so each
 becomes an "article" that near-duplicates the others (marking real articles fetched later as copies) and one
@@ -85,4 +86,32 @@ def _is_notice(sentence: str) -> bool:
     return bool(_CONSENT.search(sentence.lower()) and (_ADDRESS_EN.search(sentence) or _ADDRESS_DE.search(sentence)))
 
 
-__all__ = ["MAX_CHARS", "MIN_SENTENCES", "MIN_SHARE", "consent_wall"]
+#: A not-found page says so in its headline ...
+_NOT_FOUND_TITLE = re.compile(
+    r"\b(?:404|page not found|not found|seite nicht gefunden|nicht gefunden|page (?:does not|doesn't) exist"
+    r"|seite existiert nicht|seite nicht verfügbar|page unavailable|content unavailable)\b",
+    re.IGNORECASE,
+)
+#: ... and in a sentence about the page the reader asked for.
+_NOT_FOUND_TEXT = re.compile(
+    r"\b(?:page|article|content|url|address|link|seite|artikel|inhalt|adresse|link)\b[^.!?]{0,100}"
+    r"(?:(?:could|can)(?:not| not|n't) be found|not (?:be )?found|no longer (?:exists|available)|does(?: not|n't) exist"
+    r"|(?:has|have|may have) been (?:moved|removed|deleted)|never (?:have )?existed"
+    r"|nicht (?:mehr )?(?:gefunden|verfügbar|vorhanden|erreichbar)|existiert (?:leider )?(?:nicht|nicht mehr)"
+    r"|wurde (?:leider )?(?:entfernt|verschoben|gelöscht))",
+    re.IGNORECASE,
+)
+#: A not-found page is short: its teasers are a few headlines, never an article's length.
+MAX_NOT_FOUND_CHARS = 1_500
+
+
+def not_found_page(title: str, body: str) -> bool:
+    """Whether ``title`` + ``body`` is a not-found page served as a page (a "soft 404"): its headline says not
+    found and so does its text, within :data:`MAX_NOT_FOUND_CHARS`. An article about an error page has the
+    words but not the shortness, or not both."""
+    if len(body) > MAX_NOT_FOUND_CHARS:
+        return False
+    return bool(_NOT_FOUND_TITLE.search(title) and _NOT_FOUND_TEXT.search(body[:600]))
+
+
+__all__ = ["MAX_CHARS", "MAX_NOT_FOUND_CHARS", "MIN_SENTENCES", "MIN_SHARE", "consent_wall", "not_found_page"]

@@ -58,6 +58,7 @@ def test_fault_scenario_loses_nothing_crashes_never_leaks_nothing(scenario: tupl
         "page:connection_error",
         "page:protocol_error",
         "extract:consent_wall",
+        "extract:soft_404",
         "page:redirect_loop",
         "page:too_many_redirects",
         "page:bad_redirect",

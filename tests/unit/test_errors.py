@@ -31,6 +31,7 @@ FAMILIES: dict[type[ItemSkipped], tuple[bool, str]] = {
     errors.UnsafeFeed: (True, "external_entity"),
     errors.ParserError: (False, "parser_error"),
     errors.NotAnArticle: (True, "consent_wall"),
+    errors.SoftNotFound: (True, "soft_404"),
 }
 
 

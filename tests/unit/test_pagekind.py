@@ -1,13 +1,15 @@
-"""Consent walls are recognised and skipped; articles about cookies, tracking and consent are not (all texts
-written for these tests)."""
+"""Consent walls and not-found pages served as pages are recognised and skipped; articles about cookies,
+tracking, consent and outages are not (all texts written for these tests)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
-from ingest.errors import NotAnArticle
+from ingest.errors import NotAnArticle, SoftNotFound
 from ingest.extraction import extract
-from ingest.pagekind import consent_wall
+from ingest.pagekind import consent_wall, not_found_page
 from tests.conftest import shared_path
 
 pytestmark = pytest.mark.unit
@@ -61,16 +63,6 @@ ARTICLE_DE = (
 )
 
 
-@pytest.mark.parametrize("page", [WALL_EN, WALL_EN_SHORT, WALL_DE], ids=["en", "en-short", "de"])
-def test_consent_notices_are_walls(page: tuple[str, str]) -> None:
-    assert consent_wall(*page)
-
-
-@pytest.mark.parametrize("page", [ARTICLE_EN, ARTICLE_DE], ids=["en", "de"])
-def test_news_about_cookies_and_consent_is_an_article(page: tuple[str, str]) -> None:
-    assert not consent_wall(*page)
-
-
 def test_an_article_followed_by_its_sites_cookie_notice_is_an_article() -> None:
     title, body = ARTICLE_EN
     assert not consent_wall(title, body + "\n" + WALL_EN_SHORT[1])
@@ -91,8 +83,73 @@ def test_extraction_skips_a_consent_wall_with_its_reason() -> None:
     assert info.value.reason == "consent_wall" and info.value.permanent
 
 
+NOT_FOUND_DE = (
+    "Fehler 404",
+    "Die von Ihnen aufgerufene Seite existiert leider nicht mehr oder wurde verschoben. Vielleicht finden Sie das "
+    "Gesuchte über unsere Suche.\nBundestag beschließt Haushalt nach langer Debatte\nUnwetter: Tausende Haushalte "
+    "im Norden ohne Strom",
+)
+NOT_FOUND_EN = (
+    "Page not found",
+    "Sorry, the page you are looking for could not be found. It may have been moved or deleted.\nMost read\n"
+    "Parliament passes budget after marathon session\nStorm leaves thousands without power",
+)
+OUTAGE_EN = (
+    "Ministry website down after attack",
+    "The finance ministry's website could not be reached for most of Monday after what officials called a "
+    "denial-of-service attack. Visitors saw an error message instead of the tax forms. The ministry said no data "
+    "had been stolen and that the page was restored by the evening.",
+)
+HISTORY_EN = (
+    "Why the 404 page is older than the web browser you use",
+    "The message that a page could not be found is one of the oldest on the web. " * 30,
+)
+
+
+@pytest.mark.parametrize(
+    ("detector", "page", "expected"),
+    [
+        (consent_wall, WALL_EN, True),
+        (consent_wall, WALL_EN_SHORT, True),
+        (consent_wall, WALL_DE, True),
+        # news about cookie banners and consent rules, close in words: reported in the third person
+        (consent_wall, ARTICLE_EN, False),
+        (consent_wall, ARTICLE_DE, False),
+        (not_found_page, NOT_FOUND_DE, True),
+        (not_found_page, NOT_FOUND_EN, True),
+        # news about an unreachable site, and a long piece about error pages
+        (not_found_page, OUTAGE_EN, False),
+        (not_found_page, HISTORY_EN, False),
+    ],
+    ids=[
+        "wall-en",
+        "wall-en-short",
+        "wall-de",
+        "cookie-news-en",
+        "cookie-news-de",
+        "404-de",
+        "404-en",
+        "outage-news",
+        "404-history",
+    ],
+)
+def test_what_is_not_an_article(detector: Callable[[str, str], bool], page: tuple[str, str], expected: bool) -> None:
+    assert detector(*page) is expected
+
+
+def test_extraction_skips_a_not_found_page_served_with_200() -> None:
+    title, body = NOT_FOUND_DE
+    paragraphs = "".join(f"<p>{line}</p>" for line in body.split("\n"))
+    head = "<html lang=de><head><title>Seite nicht gefunden</title></head>"
+    page = f"{head}<body><main><h1>{title}</h1>{paragraphs}</main></body></html>"
+    with pytest.raises(SoftNotFound) as info:
+        extract(page, url="https://beispielblatt.example/politik/artikel-123")
+    assert info.value.reason == "soft_404" and info.value.permanent
+
+
 def test_no_real_article_of_the_shared_data_is_taken_for_a_wall() -> None:
-    """All 2,880 texts of ../shared/eval are articles (and the bench pages through the extraction): none may go."""
+    """All 2,880 texts of ../shared/eval are articles (and the bench pages through the extraction): none may be
+    taken for a consent wall or a not-found page."""
     shared_path("eval")
     from evaluation import pagekind
 
