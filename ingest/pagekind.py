@@ -4,8 +4,9 @@ instead of the article to a client without their consent cookie, as this pipelin
 
 Indexed, such a page is harmful, not only useless: its text is the same on every URL of the publisher, so each
 becomes an "article" that near-duplicates the others (marking real articles fetched later as copies) and one
-story groups a whole site. So :func:`consent_wall` recognises one from its text alone, in English and German, and
-extraction skips it as ``extract:consent_wall`` (counted, and the raw page stays in the archive for a replay).
+story groups a whole site. So :func:`consent_wall` and :func:`not_found_page` recognise them from the extracted
+text alone, in English and German, and extraction skips them as ``extract:consent_wall`` and
+``extract:soft_404`` (counted, and the raw page stays in the archive for a replay).
 
 The test is conservative, because an article *about* cookies, tracking or the GDPR must never go: most of the
 sentences must be the notice's own, a consent phrase said to the reader (what we and our partners store on your
@@ -94,7 +95,7 @@ _NOT_FOUND_TITLE = re.compile(
 )
 #: ... and in a sentence about the page the reader asked for.
 _NOT_FOUND_TEXT = re.compile(
-    r"\b(?:page|article|content|url|address|link|seite|artikel|inhalt|adresse|link)\b[^.!?]{0,100}"
+    r"\b(?:page|article|content|url|address|link|seite|artikel|inhalt|adresse)\b[^.!?]{0,100}"
     r"(?:(?:could|can)(?:not| not|n't) be found|not (?:be )?found|no longer (?:exists|available)|does(?: not|n't) exist"
     r"|(?:has|have|may have) been (?:moved|removed|deleted)|never (?:have )?existed"
     r"|nicht (?:mehr )?(?:gefunden|verfügbar|vorhanden|erreichbar)|existiert (?:leider )?(?:nicht|nicht mehr)"
