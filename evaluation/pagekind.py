@@ -36,10 +36,8 @@ def _texts() -> Iterator[tuple[str, str, str]]:
 
 
 def _share(title: str, body: str) -> float:
-    sentences = [s for s in pagekind._SENTENCE_END.split(f"{title}\n{body}") if len(s.split()) >= 4]
-    if not sentences:
-        return 0.0
-    return sum(1 for s in sentences if pagekind._is_notice(s)) / len(sentences)
+    notice, counted = pagekind.notice_sentences(title, body)
+    return notice / counted if counted else 0.0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

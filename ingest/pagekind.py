@@ -75,11 +75,15 @@ def consent_wall(title: str, body: str) -> bool:
     """Whether ``title`` + ``body`` (as extracted) is a consent notice, not an article."""
     if len(body) > MAX_CHARS:
         return False
+    notice, counted = notice_sentences(title, body)
+    return notice >= MIN_SENTENCES and notice / counted >= MIN_SHARE if counted else False
+
+
+def notice_sentences(title: str, body: str) -> tuple[int, int]:
+    """(sentences of a consent notice, sentences counted) in ``title`` + ``body``: what :func:`consent_wall`
+    judges, and ``make eval-pagekind`` prints as the margin."""
     sentences = [s for s in _SENTENCE_END.split(f"{title}\n{body}") if len(s.split()) >= _MIN_WORDS]
-    if not sentences:
-        return False
-    notice = sum(1 for s in sentences if _is_notice(s))
-    return notice >= MIN_SENTENCES and notice / len(sentences) >= MIN_SHARE
+    return sum(1 for s in sentences if _is_notice(s)), len(sentences)
 
 
 def _is_notice(sentence: str) -> bool:
@@ -115,4 +119,12 @@ def not_found_page(title: str, body: str) -> bool:
     return bool(_NOT_FOUND_TITLE.search(title) and _NOT_FOUND_TEXT.search(body[:600]))
 
 
-__all__ = ["MAX_CHARS", "MAX_NOT_FOUND_CHARS", "MIN_SENTENCES", "MIN_SHARE", "consent_wall", "not_found_page"]
+__all__ = [
+    "MAX_CHARS",
+    "MAX_NOT_FOUND_CHARS",
+    "MIN_SENTENCES",
+    "MIN_SHARE",
+    "consent_wall",
+    "not_found_page",
+    "notice_sentences",
+]
