@@ -37,7 +37,7 @@ from ingest.errors import (
 from ingest.fetching.body import Decoder, Watchdog
 from ingest.fetching.guard import AddressGuard, PinnedTransport, Resolver
 from ingest.fetching.politeness import HostGate, retry_after_seconds
-from ingest.fetching.robots import RobotsCache
+from ingest.fetching.robots import FETCH_LIMIT_BYTES, RobotsCache
 from ingest.response import HTML_TYPES, KINDS, Response, decode_body
 from ingest.urls import absolute_location, clean_url, http_host, meta_refresh, same_site
 
@@ -398,10 +398,12 @@ class Fetcher:
         sniffed = not content_type or content_type in _UNKNOWN_TYPES
         if kind == "page" and not sniffed and content_type not in HTML_TYPES:
             raise UnsupportedContentType(f"content type {content_type!r} is not HTML", url=url)
+        # robots.txt is read up to its parsing limit and the rest left unread (RFC 9309 2.5), never refused
+        keep = FETCH_LIMIT_BYTES if kind == "robots" else None
         declared = resp_headers.get("content-length", "").strip()
-        if declared.isascii() and declared.isdigit() and int(declared) > options.max_bytes:
+        if keep is None and declared.isascii() and declared.isdigit() and int(declared) > options.max_bytes:
             raise TooLarge(f"Content-Length {declared} exceeds {options.max_bytes}", url=url)
-        body = self._read_body(raw, resp_headers.get("content-encoding", ""), url, deadline)
+        body = self._read_body(raw, resp_headers.get("content-encoding", ""), url, deadline, keep)
         if kind == "page" and sniffed and not _sniff_html(body):
             raise UnsupportedContentType(f"content type {content_type or '(none)'!r} and not HTML", url=url)
         return Response(
@@ -415,16 +417,23 @@ class Fetcher:
             request_headers=sent_headers,
         )
 
-    def _read_body(self, raw: httpx.Response, encoding: str, url: str, deadline: float) -> bytes:
+    def _read_body(
+        self, raw: httpx.Response, encoding: str, url: str, deadline: float, keep: int | None = None
+    ) -> bytes:
+        """The decoded body, bounded by the byte caps; with ``keep``, its first ``keep`` bytes and the rest
+        left unread (the connection is closed with the response, not drained)."""
         options = self.options
         if raw.is_stream_consumed:
             # an in-memory transport (tests, MockTransport) hands over the decoded body at once
             body = raw.content
+            if keep is not None:
+                return body[:keep]
             if len(body) > options.max_decompressed_bytes:
                 raise TooLarge(f"body exceeds {options.max_bytes} bytes", url=url)
             return body
         decoder = Decoder(encoding, options.max_decompressed_bytes, url)
         received = 0
+        decoded = 0
         parts: list[bytes] = []
         try:
             # no chunk_size: httpx would buffer up to it, and a trickling server would never reach the deadline
@@ -434,7 +443,11 @@ class Fetcher:
                     raise TooLarge(f"body exceeds {options.max_bytes} bytes", url=url)
                 if time.monotonic() > deadline:
                     raise self._overtime(url, options.total_timeout)
-                parts.append(decoder.feed(chunk))
+                part = decoder.feed(chunk)
+                parts.append(part)
+                decoded += len(part)
+                if keep is not None and decoded >= keep:
+                    return b"".join(parts)[:keep]
             parts.append(decoder.flush())
         except httpx.TimeoutException as exc:
             raise Timeout(f"read timeout: {exc}", url=url) from exc

@@ -23,6 +23,10 @@ _KEPT_FIELDS = ("user-agent", "allow", "disallow")
 #: parser grows costly for nothing (a 10 MB robots.txt of Disallow lines: 3 s to parse, then about 45 ms for every
 #: URL checked against it, measured), and the rules a site needs fit in far less.
 PARSE_LIMIT_CHARS = 500 * 1024
+#: The fetcher stops reading a robots.txt body here (decoded bytes), whatever its size or Content-Length: a
+#: robots.txt larger than the page cap is read in part, not refused as ``too_large`` (which left its host
+#: disallow-all), and a large one is not downloaded whole to be cut after.
+FETCH_LIMIT_BYTES = PARSE_LIMIT_CHARS
 
 
 def origin_of(url: str) -> str:
@@ -107,7 +111,10 @@ class RobotsCache:
             # unreachable or 5xx: RFC 9309 says assume everything is disallowed (until the cache expires)
             logger.info("robots.txt of %s unavailable (%s): treating as disallow-all", origin, exc.reason)
             return None, exc.reason
-        return parse_robots(response.text()), None
+        text = response.text()
+        if len(response.content) >= FETCH_LIMIT_BYTES:
+            text = text.rsplit("\n", 1)[0]  # the read stopped inside a line: that line is not a rule
+        return parse_robots(text), None
 
     def allowed(self, url: str) -> bool:
         parser, _problem = self.rules_for(url)

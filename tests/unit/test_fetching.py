@@ -947,6 +947,38 @@ def test_robots_redirect_to_an_unfetchable_host_means_no_restrictions(raw_option
     assert server.hits["/robots.txt"] == 1  # cached like an answer, not asked again for every page
 
 
+def test_a_robots_txt_over_the_page_cap_is_read_in_part_not_refused(raw_options: FetchOptions) -> None:
+    """Before, a robots.txt over ``max_bytes`` was ``too_large`` and left its host disallow-all; now its first
+    500 KiB are read (RFC 9309 2.5), the line the read stopped in is dropped, and the rest is never downloaded."""
+    from ingest.fetching import robots
+
+    filler = "".join(f"Disallow: /archive/{i}/\n" for i in range(100_000)).encode()  # about 2.3 MB
+    body = b"User-agent: *\nDisallow: /early/\n" + filler + b"Disallow: /late/\n"
+    server = RawServer(
+        {
+            "/robots.txt": _answer(body, "Content-Type: text/plain"),
+            "/late/a.html": _answer(_PAGE, "Content-Type: text/html"),
+        }
+    )
+    options = replace(raw_options, respect_robots=True, max_bytes=1024 * 1024)
+    assert len(body) > 2 * options.max_bytes
+    try:
+        with Fetcher(options) as f:
+            assert f.get(server.url("/late/a.html"), kind="page").status == 200
+            with pytest.raises(FetchError) as info:
+                f.get(server.url("/early/a.html"), kind="page")
+            assert info.value.reason == "robots_disallowed"
+            rules, problem = f._robots.rules_for(server.url("/"))
+    finally:
+        server.close()
+    assert problem is None and rules is not None
+    (entry,) = [rules.default_entry] if rules.default_entry else rules.entries
+    paths = [line.path for line in entry.rulelines]
+    assert len(paths) < robots.FETCH_LIMIT_BYTES // len("Disallow: /archive/1/\n")
+    assert all(path.endswith("/") for path in paths)  # the cut line is not a rule
+    assert server.hits["/robots.txt"] == 1
+
+
 def test_a_refused_host_is_not_asked_for_robots_txt_again_and_again(raw_options: FetchOptions) -> None:
     def resolver(host: str) -> list[str]:
         return ["10.9.8.7"]
