@@ -323,12 +323,16 @@ def encoded_page(kind: str, html: str) -> tuple[bytes, dict[str, str]]:
 
 #: Responses that are not HTTP (``/malformed/<kind>``), sent raw on the socket: each must be skipped as
 #: ``protocol_error`` (not a network problem), and never crash the client that reads it.
+_CHUNKED = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nTransfer-Encoding: chunked\r\n\r\n"
 MALFORMED_RESPONSES = {
     "status-line": b"HTTP/1.1 abc OK\r\nContent-Length: 2\r\n\r\nok",
     "header-line": b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nno colon in this line\r\n\r\n<p>x</p>",
     "two-lengths": b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 5\r\n\r\nabc",
     "negative-length": b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\nabc",
     "nul-in-header": b"HTTP/1.1 200 OK\r\nX-A: a\x00b\r\nContent-Length: 2\r\n\r\nok",
+    # chunked bodies whose framing is broken (they were incomplete_body, as if the server had hung up)
+    "chunk-size": _CHUNKED + b"zz\r\n<p>x</p>\r\n0\r\n\r\n",
+    "chunk-overrun": _CHUNKED + b"3\r\n<p>x</p>\r\n0\r\n\r\n",
 }
 
 

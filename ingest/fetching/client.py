@@ -47,11 +47,17 @@ _REDIRECTS = {301, 302, 303, 307, 308}
 _RETRY_IN_PLACE = {502, 503, 504}
 #: how h11 (through httpx) says the server closed before any response: a broken connection, not bad bytes
 _HUNG_UP = "Server disconnected without sending a response"
+#: how h11 says a body ended before its Content-Length or last chunk (any other body error is bad framing)
+_CUT_SHORT = "peer closed connection without sending complete message body"
 #: The statuses whose body is the whole resource (200 OK, 203 from a transforming proxy).
 _FULL = {200, 203}
 #: Request headers that carry credentials: the fetcher has none to send, so they never leave it.
 SENSITIVE_REQUEST_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization"})
 _VALIDATORS = ("if-none-match", "if-modified-since")
+#: Response headers with one value (not a list): a repeat replaces, never joins.
+_SINGLE_VALUED = frozenset(
+    {"content-type", "content-length", "location", "etag", "last-modified", "retry-after", "date"}
+)
 #: How much of a page is decoded to look for a meta refresh.
 _REFRESH_SCAN_BYTES = 65_536
 
@@ -91,11 +97,30 @@ def _status_error(status: int, url: str) -> HTTPStatusError:
 
 
 def _lower_headers(headers: httpx.Headers) -> dict[str, str]:
+    """Response headers by lower-case name, repeats joined with ", " (RFC 9110 5.3), except the headers that
+    carry one value: sent twice (a proxy adding its own), the same value is one header, and of different values
+    the last counts, as browsers read Content-Type (WHATWG Fetch); joined, they named no type at all."""
     out: dict[str, str] = {}
     for key, value in headers.multi_items():
         key = key.lower()
-        out[key] = f"{out[key]}, {value}" if key in out else value
+        if key in out and key not in _SINGLE_VALUED:
+            value = f"{out[key]}, {value}"
+        out[key] = value
     return out
+
+
+def _locations(headers: httpx.Headers) -> set[str]:
+    """The distinct Location values, read as UTF-8 as browsers do (else latin-1): httpx decodes all of a
+    response's headers with one encoding, latin-1 as soon as any of them is not UTF-8."""
+    found: set[str] = set()
+    for key, value in headers.raw:
+        if key.lower() == b"location":
+            try:
+                text = value.decode("utf-8")
+            except UnicodeDecodeError:
+                text = value.decode("latin-1")
+            found.add(text.strip())
+    return found - {""}
 
 
 def _safe_headers(headers: Mapping[str, str], url: str) -> dict[str, str]:
@@ -361,10 +386,12 @@ class Fetcher:
         resp_headers = _lower_headers(raw.headers)
         fetched_at = datetime.now(UTC)
         if status in _REDIRECTS:
-            location = resp_headers.get("location", "").strip()
-            if not location:
+            locations = _locations(raw.headers)
+            if not locations:
                 raise BadRedirect(f"HTTP {status} without a Location", url=url)
-            return absolute_location(location, url)
+            if len(locations) > 1:  # which one? browsers refuse too
+                raise BadRedirect(f"HTTP {status} with {len(locations)} different Locations", url=url)
+            return absolute_location(locations.pop(), url)
         if status in (429, 503):
             retry_after = retry_after_seconds(resp_headers.get("retry-after"))
             if retry_after is not None:
@@ -452,6 +479,8 @@ class Fetcher:
         except httpx.TimeoutException as exc:
             raise Timeout(f"read timeout: {exc}", url=url) from exc
         except httpx.RemoteProtocolError as exc:
+            if not str(exc).startswith(_CUT_SHORT):  # an illegal chunk size or footer: bytes that are not HTTP
+                raise ProtocolViolation(f"not an HTTP response (its body's framing): {exc}", url=url) from exc
             raise IncompleteBody(f"body cut short: {exc}", url=url) from exc
         except httpx.TransportError as exc:
             raise ConnectionFailed(f"connection broke: {type(exc).__name__}: {exc}", url=url) from exc

@@ -911,6 +911,48 @@ def test_statuses_without_a_whole_page_are_not_articles(raw_options: FetchOption
         server.close()
 
 
+def test_a_header_sent_twice_is_one_header(raw_options: FetchOptions) -> None:
+    """A proxy that adds its own Content-Type or Location beside the application's: before, the two were joined
+    into "text/html, text/html" (unsupported_content_type) and "/art, /art" (a 404 for "/art,%20/art")."""
+    ctype = "Content-Type: text/html"
+    server = RawServer(
+        {
+            "/twice": _answer(_PAGE, ctype, ctype),
+            "/moved": _answer(b"", "Location: /art", "Location: /art", status="301 Moved Permanently"),
+            "/last": _answer(_PAGE, "Content-Type: text/plain", "Content-Type: text/html; charset=utf-8"),
+            "/art": _answer(_PAGE, ctype),
+            "/two-places": _answer(b"", "Location: /art", "Location: /other", status="302 Found"),
+        }
+    )
+    try:
+        with Fetcher(replace(raw_options, retries=0)) as f:
+            assert f.get(server.url("/twice"), kind="page").headers["content-type"] == "text/html"
+            assert f.get(server.url("/moved"), kind="page").final_url == server.url("/art")
+            assert f.get(server.url("/last"), kind="page").status == 200  # the last Content-Type counts
+            assert reason_of(f, server.url("/two-places")) == "bad_redirect"  # which one? browsers refuse too
+    finally:
+        server.close()
+    assert "/art,%20/art" not in server.hits and "/other" not in server.hits
+
+
+def test_a_utf8_location_is_followed_whatever_the_other_headers_encoding(raw_options: FetchOptions) -> None:
+    """httpx decodes all of a response's headers as latin-1 once one is not UTF-8; Location is read as UTF-8
+    (as browsers do), so a latin-1 header beside it does not send the fetcher to /k%C3%83%C2%B6ln."""
+    server = RawServer(
+        {
+            "/moved": b"HTTP/1.1 301 Moved Permanently\r\nLocation: /k\xc3\xb6ln\r\nX-Note: caf\xe9\r\n"
+            b"Content-Length: 0\r\n\r\n",
+            "/k%C3%B6ln": _answer(_PAGE, "Content-Type: text/html"),
+        }
+    )
+    try:
+        with Fetcher(replace(raw_options, retries=0)) as f:
+            assert f.get(server.url("/moved"), kind="page").status == 200
+    finally:
+        server.close()
+    assert server.hits.get("/k%C3%B6ln") == 1
+
+
 def test_redirect_without_location_is_a_permanent_bad_redirect(raw_options: FetchOptions) -> None:
     server = RawServer({"/r": _answer(b"", status="302 Found")})
     try:
