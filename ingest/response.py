@@ -88,8 +88,13 @@ def charset_of(content_type: str | None) -> str | None:
     return None
 
 
-def _single_byte(codec: str) -> bool:
-    return codec.startswith(("cp125", "iso8859", "latin", "mac-", "koi8", "ascii"))
+def _legacy(codec: str) -> bool:
+    """An ASCII-compatible encoding other than UTF-8 (UTF-16/32 and EBCDIC are judged by their own signs)."""
+    try:
+        name = codecs.lookup(codec).name
+    except LookupError:
+        return False
+    return name not in ("utf-8", "utf-8-sig") and ascii_compatible(codec)
 
 
 def mostly_utf8(content: bytes) -> bool:
@@ -107,8 +112,10 @@ def mostly_utf8(content: bytes) -> bool:
 
 
 def utf8_label_lies(content: bytes, codec: str) -> bool:
-    """Whether a declared single-byte ``codec`` is contradicted by bytes that are valid multi-byte UTF-8."""
-    if not _single_byte(codec) or content.isascii():
+    """Whether a declared legacy ``codec`` (single-byte, or a CJK one such as GBK, which would decode UTF-8 bytes
+    into other characters without an error) is contradicted by bytes that are valid multi-byte UTF-8.
+    Legacy text with high bytes is almost never valid UTF-8 by chance."""
+    if not _legacy(codec) or content.isascii():
         return False
     try:
         content[:_SAMPLE_BYTES].decode("utf-8")

@@ -300,6 +300,11 @@ def _looks_like_json(content: bytes) -> bool:
     return content.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"{"
 
 
+def _looks_like_markup(content: bytes) -> bool:
+    """XML whatever its Content-Type says (an RSS file served as application/json is still RSS)."""
+    return content.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"<" or content.startswith((b"\xff\xfe", b"\xfe\xff"))
+
+
 def _json_entry(item: object, source: FeedSource, feed_base: str) -> FeedEntry:
     if not isinstance(item, dict):
         raise _Dropped("no_link")
@@ -479,7 +484,7 @@ def _parse(
     if not isinstance(content, bytes) or not content.strip():
         raise FeedParseError("empty document", reason="empty_feed", url=base_url or None)
     media_type = (content_type or "").split(";")[0].strip().lower()
-    if _looks_like_json(content) or media_type.endswith("json"):
+    if _looks_like_json(content) or (media_type.endswith("json") and not _looks_like_markup(content)):
         return _truncate(_parse_json_feed(content, source, base_url, max_entries), max_entries)
     if html_page(content):
         raise FeedParseError("an HTML page, not a feed", reason="not_a_feed", url=base_url or None)

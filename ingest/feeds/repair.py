@@ -49,15 +49,18 @@ def sanitize_declaration(content: bytes) -> bytes:
     codec = codec_for(label.decode("ascii")) if label is not None and label.isascii() else None
     # the declaration was read as ASCII, so a UTF-16/32 or EBCDIC label cannot be the document's encoding
     readable = label is None or (codec is not None and ascii_compatible(codec))
+    # nor can a legacy one (shift_jis, windows-1252) be right for bytes that are valid multi-byte UTF-8
+    lies = codec is not None and utf8_label_lies(content, codec)
     clean = b"<" not in declaration[1:] and all(32 <= b < 127 or b in (9, 10, 13) for b in declaration)
-    if readable and clean:
+    if readable and clean and not lies:
         return content
-    logger.info("rewriting an unreadable XML declaration %r", declaration[:60])
-    keep = b' encoding="' + label + b'"' if label is not None and readable else b""
+    logger.info("rewriting an unreadable or contradicted XML declaration %r", declaration[:60])
+    keep = b' encoding="' + label + b'"' if label is not None and readable and not lies else b""
     return b'<?xml version="1.0"' + keep + b"?>" + content[len(declaration) :]
 
 
 _UTF32_BOMS = (b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")
+_BOMS = (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")  # UTF-8, UTF-16 (and UTF-32, which starts alike)
 #: The start of an HTML page (after optional comments): no feed format has an html root.
 _HTML_PAGE_RE = re.compile(
     rb"^\s*(?:<!--.{0,512}?-->\s*){0,8}<(?:!doctype\s+html|html[\s>])", re.IGNORECASE | re.DOTALL
@@ -77,10 +80,14 @@ def html_page(content: bytes) -> bool:
 
 
 def http_charset(content: bytes, content_type: str | None, charset: str | None) -> str | None:
-    """The HTTP charset worth telling feedparser: a known label the bytes do not contradict."""
+    """The HTTP charset worth telling feedparser: a known label the bytes do not contradict. A byte order mark
+    says the encoding itself (it wins, as for pages), markup written in ASCII cannot be UTF-16/32 or EBCDIC, and
+    valid multi-byte UTF-8 is not a legacy encoding."""
     label = charset or charset_of(content_type)
     codec = codec_for(label)
-    if codec is None or utf8_label_lies(content, codec):
+    if codec is None or content.startswith(_BOMS) or utf8_label_lies(content, codec):
+        return None
+    if not ascii_compatible(codec) and content.lstrip(b" \t\r\n")[:1] == b"<":
         return None
     return label
 

@@ -7,6 +7,7 @@ import os
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -403,6 +404,35 @@ def test_a_lying_single_byte_header_charset_does_not_garble_utf8() -> None:
     doc = rss("Köln", [("Straße gesperrt", GOOD)]).encode("utf-8")
     parsed = parse_feed(doc, source=SOURCE, base_url="", content_type="text/xml; charset=iso-8859-1")
     assert parsed.title == "Köln" and parsed.entries[0].title == "Straße gesperrt"
+
+
+@pytest.mark.parametrize(
+    ("encode", "content_type"),
+    [
+        (lambda xml: xml.encode("utf-16"), "text/xml; charset=iso-8859-1"),  # the byte order mark wins
+        (lambda xml: xml.encode("utf-8"), "text/xml; charset=utf-16"),  # ASCII markup is no UTF-16
+        (lambda xml: xml.encode("utf-8"), "text/xml; charset=gbk"),  # GBK decodes UTF-8 without an error
+        (lambda xml: xml.replace('encoding="utf-8"', 'encoding="shift_jis"').encode("utf-8"), "text/xml"),
+        (lambda xml: xml.encode("utf-8"), "application/json"),  # RSS served as JSON is still RSS
+    ],
+    ids=["bom-over-header", "utf16-label-on-ascii", "gbk-label-on-utf8", "shift-jis-declaration", "xml-as-json"],
+)
+def test_labels_the_bytes_contradict_do_not_lose_or_garble_a_feed(encode: Any, content_type: str) -> None:
+    """Each was lost (not_a_feed) or garbled ('Gr枚脽e') before (found by a red-team probe, 2026-12-07)."""
+    xml = rss("Köln", [("Größe café", GOOD)])
+    assert 'encoding="utf-8"' in xml
+    parsed = parse_feed(encode(xml), source=SOURCE, base_url="", content_type=content_type)
+    assert parsed.title == "Köln" and parsed.entries[0].title == "Größe café"
+
+
+def test_real_legacy_feeds_keep_their_labels() -> None:
+    text = "東京都は今日、新しい交通政策を発表しました"
+    xml = rss("ニュース", [(text, GOOD)]).replace('encoding="utf-8"', 'encoding="shift_jis"')
+    assert parse_feed(xml.encode("shift_jis"), source=SOURCE, base_url="").entries[0].title == text
+    doc = rss("Nachrichten", [("Straße gesperrt", GOOD)]).replace('encoding="utf-8"', 'encoding="windows-1252"')
+    for content_type in ("text/xml", "text/xml; charset=windows-1252"):
+        parsed = parse_feed(doc.encode("cp1252"), source=SOURCE, base_url="", content_type=content_type)
+        assert parsed.entries[0].title == "Straße gesperrt"
 
 
 def test_utf8_feed_with_a_stray_byte_stays_utf8() -> None:

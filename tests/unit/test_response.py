@@ -103,3 +103,27 @@ def test_ascii_incompatible_label_on_ascii_markup_is_a_wrong_label(label: str) -
 def test_real_utf16_without_bom_still_decodes() -> None:
     page = "<html><body><p>Grüße</p></body></html>"
     assert decode_body(page.encode("utf-16-le"), "utf-16le") == page
+
+
+@pytest.mark.parametrize("label", ["gbk", "gb18030", "euc-jp", "big5-hkscs"])
+def test_a_multibyte_legacy_label_on_utf8_bytes_is_a_wrong_label(label: str) -> None:
+    """GBK and its kin decode UTF-8 bytes without an error, into other characters ("K枚ln"): a legacy label on
+    valid multi-byte UTF-8 lies, for them as for the single-byte code pages."""
+    body = f"<html><head><title>Köln</title></head><body>{GERMAN * 3}</body></html>".encode()
+    assert decode_body(body, label).count("Straßenverkehr") == 3
+
+
+@pytest.mark.parametrize(
+    ("codec", "text"),
+    [
+        ("gbk", "北京市政府今天宣布了新的交通政策，市民对此反应不一。"),
+        ("big5", "臺北市政府今天宣布了新的交通政策。"),
+        ("shift_jis", "東京都は今日、新しい交通政策を発表しました。"),
+        ("euc_kr", "서울시는 오늘 새로운 교통 정책을 발표했습니다."),
+        ("koi8_r", "Правительство Москвы объявило о новой политике."),
+    ],
+)
+def test_real_legacy_text_keeps_its_label(codec: str, text: str) -> None:
+    for repeat in (1, 5):
+        body = f"<html><head><title>x</title></head><body><p>{text * repeat}</p></body></html>".encode(codec)
+        assert text in decode_body(body, codec)
