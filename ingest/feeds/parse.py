@@ -210,9 +210,57 @@ def _guid(raw: object, url: str) -> str:
     return guid
 
 
+#: The two shapes of nearly every feed date, ISO 8601 / RFC 3339 and RFC 822, with their fields.
+_ISO_FIELDS_RE = re.compile(
+    r"^\s*(?P<sign>[-+]?)(?P<y>\d{4})-(?P<m>\d{2})-(?P<d>\d{2})(?:[Tt ](?P<H>\d{2}):(?P<M>\d{2}))?"
+)
+_RFC822_FIELDS_RE = re.compile(
+    r"(?P<d>\d{1,2})\s+(?P<mon>[A-Za-z]{3})[A-Za-z]*\.?\s+(?P<y>\d{2,4})\s+(?P<H>\d{1,2}):(?P<M>\d{2})"
+    r"(?::\d{2})?\s*(?P<zone>[+-]\d{4})?"
+)
+_MONTHS = {
+    name: i
+    for i, name in enumerate(
+        ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], start=1
+    )
+}
+
+
+def _impossible(raw: str) -> bool:
+    """Whether a date in one of the two common shapes names a field that cannot be: month 13, 31 November, 25:61,
+    a year before 0000, an offset of +9999. feedparser carries such fields over into a plausible wrong date
+    (2025-13-01 becomes 2026-01-01), which would be taken as the article's date when its page gives none."""
+    if found := _ISO_FIELDS_RE.match(raw):
+        year, month, day = int(found["y"]), int(found["m"]), int(found["d"])
+        hour, minute = int(found["H"] or 0), int(found["M"] or 0)
+        if found["sign"] == "-":
+            return True
+    elif found := _RFC822_FIELDS_RE.search(raw):
+        month = _MONTHS.get(found["mon"].lower(), 0)
+        year, day, hour, minute = int(found["y"]), int(found["d"]), int(found["H"]), int(found["M"])
+        year += 2000 if year < 50 else 1900 if year < 100 else 0
+        zone = found["zone"]
+        if zone is not None and (int(zone[1:3]) > 23 or int(zone[3:5]) > 59):
+            return True
+        if month == 0:
+            return False  # a month name in another language: feedparser's own reading stands
+    else:
+        return False
+    if hour == 24 and minute == 0:
+        hour = 23  # ISO 8601's end of a day
+    try:
+        datetime(max(year, 1), month, day, hour, minute)
+    except ValueError:
+        return True
+    return False
+
+
 def _feed_date(item: Mapping[str, Any], field: str) -> datetime | None:
-    """feedparser's reading of ``field`` when the string names a whole day, else our own strict one."""
+    """feedparser's reading of ``field`` when the string names a whole day, else our own strict one; none for a
+    date with an impossible field."""
     raw = item.get(field)
+    if isinstance(raw, str) and _impossible(raw):
+        return None
     parsed = _struct_to_datetime(item.get(f"{field}_parsed"))
     if parsed is not None and (not isinstance(raw, str) or (_names_a_day(raw) and _known_zone(raw))):
         return parsed

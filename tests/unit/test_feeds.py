@@ -696,6 +696,15 @@ def test_items_past_the_budget_are_counted() -> None:
         ("14:05", None),  # dateutil: today
         ("December 2026", None),
         ("2 Dec 2026 10:00 XYZT", None),  # an unknown zone is not UTC
+        # impossible fields: feedparser carried them over into plausible wrong dates (2026-11-28 05:21, ...)
+        ("Wed, 02 Dec 2026 10:00:00 +9999", None),
+        ("2025-13-01T10:00:00Z", None),
+        ("-0001-01-01T00:00:00Z", None),
+        ("2026-11-31T10:00:00Z", None),
+        ("2026-12-02T25:61:00Z", None),
+        ("Mon, 31 Nov 2026 10:00:00 GMT", None),
+        ("2026-12-02T24:00:00Z", datetime(2026, 12, 3, 0, 0, tzinfo=UTC)),  # ISO 8601's end of a day
+        ("Thu, 29 Feb 2024 10:00:00 GMT", datetime(2024, 2, 29, 10, 0, tzinfo=UTC)),
     ],
 )
 def test_a_feed_date_names_a_whole_day_or_is_none(raw: str, expected: datetime | None) -> None:
