@@ -1,10 +1,11 @@
-"""How often :func:`ingest.pagekind.consent_wall` or :func:`~ingest.pagekind.not_found_page` would throw away a
-real article: every text of ``../shared/eval``
+"""How often :func:`ingest.pagekind.consent_wall`, :func:`~ingest.pagekind.not_found_page` or
+:func:`~ingest.pagekind.junk_text` would throw away a real article: every text of ``../shared/eval``
 that is an article (CASIE, WikiRef, 10kGNAD, fundus's gold bodies) and the 439 bench pages through the pipeline's
 own extraction. All of them are articles, so every hit is a false one; the closest misses (the largest share of
 notice sentences) are printed to show the margin.
 
-``python -m evaluation.pagekind``; ends with ``articles=N consent_walls=N not_found_pages=N max_notice_share=R``.
+``python -m evaluation.pagekind``; ends with ``articles=N consent_walls=N not_found_pages=N junk_texts=N
+max_notice_share=R max_junk_share=R``.
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.ERROR)
     walls: list[str] = []
     not_found: list[str] = []
+    junk: list[str] = []
+    top_junk = 0.0
     shares: list[tuple[float, int, str]] = []
     n = 0
     for where, title, body in _texts():
@@ -55,18 +58,27 @@ def main(argv: Sequence[str] | None = None) -> int:
             walls.append(where)
         if pagekind.not_found_page(title, body):
             not_found.append(where)
+        if pagekind.junk_text(body):
+            junk.append(where)
+        top_junk = max(top_junk, pagekind.junk_share(body))
         shares.append((_share(title, body), len(body), where))
     shares.sort(reverse=True)
     for where in walls:
         print(f"FALSE consent wall: {where}")
     for where in not_found:
         print(f"FALSE not-found page: {where}")
+    for where in junk:
+        print(f"FALSE junk text: {where}")
     print(f"closest (notice share, body chars; a wall needs >= {pagekind.MIN_SHARE} and <= {pagekind.MAX_CHARS}):")
     for share, chars, where in shares[: args.closest]:
         print(f"  {share:.2f} {chars:6d} {where}")
     top = shares[0][0] if shares else 0.0
-    print(f"articles={n} consent_walls={len(walls)} not_found_pages={len(not_found)} max_notice_share={top:.3f}")
-    return 1 if walls or not_found else 0
+    print(f"largest share of junk tokens: {top_junk:.3f} (junk from {pagekind.JUNK_SHARE})")
+    print(
+        f"articles={n} consent_walls={len(walls)} not_found_pages={len(not_found)} junk_texts={len(junk)} "
+        f"max_notice_share={top:.3f} max_junk_share={top_junk:.3f}"
+    )
+    return 1 if walls or not_found or junk else 0
 
 
 if __name__ == "__main__":

@@ -247,6 +247,13 @@ class NotAnArticle(ExtractionError):
     reason = "consent_wall"
 
 
+class JunkText(ExtractionError):
+    """The extracted text is mostly tokens no language has (``ingest.pagekind.junk_text``): one 3 MB "word", an
+    encoded blob. The same page gives the same text, so it is permanent."""
+
+    reason = "junk_text"
+
+
 class SoftNotFound(NotAnArticle):
     """A not-found page served with status 200 (``ingest.pagekind.not_found_page``): as permanent as a 404."""
 

@@ -1,6 +1,7 @@
-"""Pages that hold text but no article: a consent wall (the cookie and tracking notice some publishers serve
-instead of the article to a client without their consent cookie, as this pipeline's fetcher always is), and a
-"soft 404" (a not-found page served with status 200, often with teasers of other articles).
+"""Pages that hold text but no article: text that is no words (:func:`junk_text`), a consent wall (the cookie
+and tracking notice some publishers serve instead of the article to a client without their consent cookie, as
+this pipeline's fetcher always is), and a "soft 404" (a not-found page served with status 200, often with teasers
+of other articles).
 
 Indexed, such a page is harmful, not only useless: its text is the same on every URL of the publisher, so each
 becomes an "article" that near-duplicates the others (marking real articles fetched later as copies) and one
@@ -119,12 +120,39 @@ def not_found_page(title: str, body: str) -> bool:
     return bool(_NOT_FOUND_TITLE.search(title) and _NOT_FOUND_TEXT.search(body[:600]))
 
 
+#: A "word" longer than this in ASCII is no word of any language (German's long compounds stay under 80): an
+#: encoded blob, a run of one character, a minified script that leaked into the text.
+MAX_WORD_CHARS = 100
+#: Text is junk when such tokens are at least this share of its non-space characters.
+JUNK_SHARE = 0.5
+_SPACE = re.compile(r"\s+")
+
+
+def junk_share(body: str) -> float:
+    """The share of ``body``'s non-space characters that are ASCII tokens longer than :data:`MAX_WORD_CHARS`.
+    Scripts written without spaces (Chinese, Japanese, Thai) are not ASCII, so they never count."""
+    tokens = _SPACE.split(body)
+    total = sum(len(t) for t in tokens)
+    junk = sum(len(t) for t in tokens if len(t) > MAX_WORD_CHARS and t.isascii())
+    return junk / total if total else 0.0
+
+
+def junk_text(body: str) -> bool:
+    """Whether ``body`` is mostly no words at all (a page whose text is one 3 MB token was built into an
+    "article" of word count 1, with a language guessed from noise)."""
+    return junk_share(body) >= JUNK_SHARE
+
+
 __all__ = [
+    "JUNK_SHARE",
     "MAX_CHARS",
     "MAX_NOT_FOUND_CHARS",
+    "MAX_WORD_CHARS",
     "MIN_SENTENCES",
     "MIN_SHARE",
     "consent_wall",
+    "junk_share",
+    "junk_text",
     "not_found_page",
     "notice_sentences",
 ]

@@ -32,6 +32,7 @@ FAMILIES: dict[type[ItemSkipped], tuple[bool, str]] = {
     errors.ParserError: (False, "parser_error"),
     errors.NotAnArticle: (True, "consent_wall"),
     errors.SoftNotFound: (True, "soft_404"),
+    errors.JunkText: (True, "junk_text"),
 }
 
 

@@ -7,9 +7,9 @@ from collections.abc import Callable
 
 import pytest
 
-from ingest.errors import NotAnArticle, SoftNotFound
+from ingest.errors import JunkText, NotAnArticle, SoftNotFound
 from ingest.extraction import extract
-from ingest.pagekind import consent_wall, not_found_page
+from ingest.pagekind import consent_wall, junk_text, not_found_page
 from tests.conftest import shared_path
 
 pytestmark = pytest.mark.unit
@@ -147,9 +147,34 @@ def test_extraction_skips_a_not_found_page_served_with_200() -> None:
     assert info.value.reason == "soft_404" and info.value.permanent
 
 
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("x" * 3_000_000, True),  # one 3 MB "word" (under the page cap): an article of word count 1, before
+        ("A short lead. " + "QUJD" * 500 + " and nothing else", True),  # an encoded blob
+        ("Der Bundesverfassungsgerichtsentscheidungsvorbereitungsausschuss tagte. " * 20, False),
+        ("Details: https://example.org/" + "a/" * 60 + " " + "Worte und Sätze, wie sie sind. " * 10, False),
+        ("北京市政府今天宣布了新的交通政策，市民对此反应不一，许多人表示支持。" * 30, False),  # no spaces, not junk
+        ("", False),
+    ],
+    ids=["one-token", "blob", "german-compounds", "a-long-url", "chinese", "empty"],
+)
+def test_junk_text(body: str, expected: bool) -> None:
+    assert junk_text(body) is expected
+
+
+def test_extraction_skips_text_that_is_no_words() -> None:
+    """Found by a red-team probe: a page whose text is one 3 MB token was built into a document."""
+    page = "<html><head><title>Council approves budget</title></head><body><article><h1>Council approves budget"
+    page += "</h1><p>" + "x" * 300_000 + "</p></article></body></html>"
+    with pytest.raises(JunkText) as info:
+        extract(page, url="https://example.org/news/story.html")
+    assert info.value.reason == "junk_text" and info.value.permanent
+
+
 def test_no_real_article_of_the_shared_data_is_taken_for_a_wall() -> None:
     """All 2,880 texts of ../shared/eval are articles (and the bench pages through the extraction): none may be
-    taken for a consent wall or a not-found page."""
+    taken for a consent wall, a not-found page or junk text."""
     shared_path("eval")
     from evaluation import pagekind
 
