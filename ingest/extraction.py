@@ -372,11 +372,19 @@ def _clean(value: Any) -> str:
     return " ".join(str(value).split()) if value else ""
 
 
+#: trafilatura cuts a metadata value of more than 10,000 characters to 9,999 and an ellipsis.
+_CUT_VALUE_CHARS = 10_000
+
+
 def _strip_title(text: str, title: str) -> str:
-    """trafilatura keeps an in-article <h1>; drop it when it only repeats the title."""
+    """trafilatura keeps an in-article <h1>; drop it when it only repeats the title (which trafilatura may have
+    cut: a 1 MB heading stayed at the top of the body and was the whole lead)."""
     lines = text.strip().split("\n")
-    if title and lines and _clean(lines[0]) == title:
-        lines = lines[1:]
+    if title and lines:
+        first = _clean(lines[0])
+        cut = len(title) >= _CUT_VALUE_CHARS and title.endswith("…") and first.startswith(title[:-1])
+        if first == title or cut:
+            lines = lines[1:]
     return "\n".join(line.strip() for line in lines if line.strip())
 
 

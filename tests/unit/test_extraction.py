@@ -333,3 +333,17 @@ def test_a_title_naming_only_the_site_or_home_yields_to_the_articles_headline(ti
 def test_a_real_title_is_kept_although_the_page_has_other_headings() -> None:
     page = _dated_page().replace("<body>", "<body><h1>Harbour Gazette daily</h1>")
     assert extract(page, url="https://port.example/news/ferry").title == "Ferry terminal to open in spring"
+
+
+def test_a_heading_too_long_for_trafilaturas_title_is_not_the_body() -> None:
+    """trafilatura cuts a title over 10,000 characters to 9,999 and an ellipsis; the <h1> repeating it was then no
+    longer recognised and a 1 MB heading stayed at the top of the body, the whole lead (red-team probe)."""
+    heading = "Budget news " * 90_000
+    paragraphs = "".join(
+        f"<p>Paragraph {n}: the city council approved the budget after a long debate.</p>" for n in range(8)
+    )
+    article = f"<article><h1>{heading}</h1>{paragraphs}</article>"
+    page = f"<html><head><title>{heading}</title></head><body>{article}</body></html>"
+    extracted = extract(page, url="https://example.org/news/story.html")
+    assert extracted.body.startswith("Paragraph 0") and len(extracted.body) < 2_000
+    assert extracted.lead.startswith("Paragraph 0")
