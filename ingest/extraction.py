@@ -19,7 +19,7 @@ from ingest.config import ExtractionOptions
 from ingest.errors import ExtractionError, JunkText, NotAnArticle, SoftNotFound
 from ingest.markup import cap_attributes, drop_forbidden_references, flattened
 from ingest.metadata import clean_authors, placeholder_title, strip_site
-from ingest.pagekind import consent_wall, junk_share, junk_text, not_found_page
+from ingest.pagekind import JUNK_SHARE, MAX_WORD_CHARS, consent_wall, junk_text, not_found_page
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +88,10 @@ def extract(
     if len(body) < options.min_body_chars:
         raise ExtractionError(f"body too short ({len(body)} chars)", reason="body_too_short", url=url)
     if junk_text(body):
-        raise JunkText(f"no words: {junk_share(body):.0%} of the text is tokens over 100 characters", url=url)
+        raise JunkText(
+            f"no words: at least {JUNK_SHARE:.0%} of the text is ASCII tokens over {MAX_WORD_CHARS} characters",
+            url=url,
+        )
     if consent_wall(title, body):
         raise NotAnArticle("a consent notice, not the article (the publisher asks for consent first)", url=url)
     if not_found_page(title, body):

@@ -79,6 +79,12 @@ def ascii_compatible(codec: str) -> bool:
         return False
 
 
+def ascii_markup(content: bytes) -> bool:
+    """Whether ``content`` starts as markup written in ASCII (a ``<`` without the NULs of UTF-16/32 near it): a
+    UTF-16/32 or EBCDIC label on it, without a byte order mark, cannot be right."""
+    return content.lstrip()[:1] == b"<" and b"\0" not in content[:512]
+
+
 def charset_of(content_type: str | None) -> str | None:
     """The ``charset`` parameter of a Content-Type header value, lower-case, or None."""
     for part in (content_type or "").split(";")[1:]:
@@ -175,8 +181,7 @@ def decode_body(content: bytes, header_charset: str | None) -> str:
         utf8_text: str | None = content.decode("utf-8")
     except UnicodeDecodeError:
         utf8_text = None
-    if head.lstrip()[:1] == b"<" and b"\0" not in head[:512]:
-        # markup written in ASCII: a UTF-16 or EBCDIC label (without a BOM) cannot be right
+    if ascii_markup(head):
         candidates = [codec for codec in candidates if ascii_compatible(codec)]
     for codec in candidates:
         if utf8_text is not None and utf8_label_lies(content, codec):

@@ -350,7 +350,7 @@ def _looks_like_json(content: bytes) -> bool:
 
 def _looks_like_markup(content: bytes) -> bool:
     """XML whatever its Content-Type says (an RSS file served as application/json is still RSS)."""
-    return content.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"<" or content.startswith((b"\xff\xfe", b"\xfe\xff"))
+    return content.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"<" or wide_codec(content) is not None
 
 
 def _json_entry(item: object, source: FeedSource, feed_base: str) -> FeedEntry:

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from lxml import etree
 
 from ingest import markup
-from ingest.response import ascii_compatible, charset_of, codec_for, mostly_utf8, utf8_label_lies
+from ingest.response import ascii_compatible, ascii_markup, charset_of, codec_for, mostly_utf8, utf8_label_lies
 
 logger = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ def http_charset(content: bytes, content_type: str | None, charset: str | None) 
     codec = codec_for(label)
     if codec is None or content.startswith(_BOMS) or utf8_label_lies(content, codec):
         return None
-    if not ascii_compatible(codec) and content.lstrip(b" \t\r\n")[:1] == b"<":
+    if not ascii_compatible(codec) and ascii_markup(content):
         return None
     return label
 

@@ -425,6 +425,13 @@ def test_labels_the_bytes_contradict_do_not_lose_or_garble_a_feed(encode: Any, c
     assert parsed.title == "Köln" and parsed.entries[0].title == "Größe café"
 
 
+def test_a_utf16_label_on_utf16_without_a_byte_order_mark_is_kept() -> None:
+    """Markup whose "<" comes with the NULs of UTF-16 is not ASCII markup: its utf-16 label stays."""
+    doc = rss("Köln", [("Größe café", GOOD)], encoding="").encode("utf-16-le")
+    for content_type in ("text/xml; charset=utf-16le", "text/xml; charset=utf-16"):
+        assert parse_feed(doc, source=SOURCE, base_url="", content_type=content_type).entries[0].title == "Größe café"
+
+
 def test_real_legacy_feeds_keep_their_labels() -> None:
     text = "東京都は今日、新しい交通政策を発表しました"
     xml = rss("ニュース", [(text, GOOD)]).replace('encoding="utf-8"', 'encoding="shift_jis"')
